@@ -1,0 +1,1 @@
+//! zksim: Apache ZooKeeper rebuilt as a deterministic simulation testbed.
