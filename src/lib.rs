@@ -1,1 +1,13 @@
 //! zksim: Apache ZooKeeper rebuilt as a deterministic simulation testbed.
+//!
+//! Layers, bottom up:
+//! - [`proto`]: ZooKeeper's vocabulary (codes, stats, ACLs, requests, responses);
+//! - [`tree`]: the data tree, transactions and the prepare step — a deterministic core with
+//!   no I/O, clock or randomness;
+//! - [`server`]: a standalone server core (sessions, per-session FIFO pipeline, watches);
+//! - [`conformance`]: replays a trace recorded from a real ZooKeeper and scores the match.
+
+pub mod conformance;
+pub mod proto;
+pub mod server;
+pub mod tree;

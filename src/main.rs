@@ -1,1 +1,82 @@
-fn main() {}
+//! The `zksim` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use zksim::conformance::{self, ReplayOptions};
+
+/// Exit codes shared by every subcommand.
+mod exit {
+    pub const PASS: u8 = 0;
+    pub const VIOLATION: u8 = 1;
+    pub const BAD_INPUT: u8 = 4;
+}
+
+const GOLDEN_TRACE: &str = "../shared/reference/zk-3.8.0-golden.json";
+
+#[derive(Parser)]
+#[command(name = "zksim", version, about = "Apache ZooKeeper as a deterministic simulation testbed")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replay a trace recorded from a real ZooKeeper (golden format) and score the match.
+    Conformance {
+        /// The trace file.
+        #[arg(default_value = GOLDEN_TRACE)]
+        file: PathBuf,
+        /// maxSessionTimeout of the recording server.
+        #[arg(long, default_value_t = 30_000)]
+        max_session_timeout_ms: i32,
+        /// Print every mismatch in full (expected and got).
+        #[arg(long)]
+        verbose: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        None => run_conformance(PathBuf::from(GOLDEN_TRACE), ReplayOptions::default(), false),
+        Some(Command::Conformance { file, max_session_timeout_ms, verbose }) => {
+            run_conformance(file, ReplayOptions { max_session_timeout_ms }, verbose)
+        }
+    }
+}
+
+fn run_conformance(file: PathBuf, options: ReplayOptions, verbose: bool) -> ExitCode {
+    let report = match conformance::run_file(&file, options) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("zksim: bad input: {e}");
+            return ExitCode::from(exit::BAD_INPUT);
+        }
+    };
+    for m in &report.mismatches {
+        println!("MISMATCH step {}: {}", m.step, m.what);
+        if verbose || report.mismatches.len() <= 20 {
+            println!("  expected: {}", m.expected);
+            println!("  got:      {}", m.got);
+        }
+    }
+    println!(
+        "conformance {}: {}/{} steps match real ZooKeeper 3.8.0 (raw child order also matched in {}/{} listings)",
+        file.display(),
+        report.matched,
+        report.total,
+        report.raw_child_order_matched,
+        report.raw_child_order_total
+    );
+    if report.all_matched() {
+        println!("verdict: PASS");
+        ExitCode::from(exit::PASS)
+    } else {
+        println!("verdict: FAIL ({} mismatching steps)", report.mismatches.len());
+        ExitCode::from(exit::VIOLATION)
+    }
+}
