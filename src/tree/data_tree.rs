@@ -221,11 +221,16 @@ impl DataTree {
         shared
     }
 
+    /// Adds a node. Replaying a delete over a fuzzy snapshot can leave a child of the deleted
+    /// node behind, unlinked; the replayed create of that child then replaces it, exactly as
+    /// ZooKeeper's `nodes.put` does.
     fn insert_node(&mut self, key: String, mut node: DataNode) {
         node.digest = node_digest(&key, &node.data, &node.stat);
         self.digest = self.digest.wrapping_add(node.digest);
-        let old = self.nodes.insert(key, node);
-        assert!(old.is_none(), "insert_node never replaces a node");
+        if let Some(orphan) = self.nodes.insert(key.clone(), node) {
+            self.digest = self.digest.wrapping_sub(orphan.digest);
+            self.untrack_owner(&key, orphan.stat.ephemeral_owner);
+        }
     }
 
     /// Applies `change` to a node and keeps the tree digest in step (pre/postChange).
