@@ -13,7 +13,7 @@
 pub mod session_tracker;
 
 use crate::proto::{
-    Code, OpCode, OpResult, Request, Response, SessionId, Stat, WatchedEvent, Zxid, JUTE_MAX_BUFFER_BYTES,
+    Code, OpCode, OpResult, Request, Response, SessionId, WatchedEvent, Zxid, JUTE_MAX_BUFFER_BYTES,
 };
 use crate::tree::acl::{authenticate, check_acl, redact_digests, READ_OR_ADMIN};
 use crate::tree::data_tree::ProcessTxnResult;
@@ -441,9 +441,4 @@ pub fn op_code(request: &Request) -> OpCode {
         Request::Ping => OpCode::Ping,
         Request::CloseSession => OpCode::CloseSession,
     }
-}
-
-/// Stat helper for tests: the zxids of a stat.
-pub fn stat_zxids(stat: &Stat) -> (Zxid, Zxid, Zxid) {
-    (stat.czxid, stat.mzxid, stat.pzxid)
 }
