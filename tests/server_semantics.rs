@@ -5,6 +5,9 @@
 use zksim::proto::*;
 use zksim::server::{ServerConfig, ServerOutput, StandaloneServer};
 
+/// (session, event type, path) of a delivered watch event.
+type Delivered = (SessionId, String, String);
+
 struct Harness {
     server: StandaloneServer,
     now_ms: i64,
@@ -23,7 +26,7 @@ impl Harness {
     }
 
     /// Sends a request; returns (result, events every session received meanwhile).
-    fn call(&mut self, session: SessionId, request: Request) -> (Result<Response, Code>, Vec<(SessionId, String, String)>) {
+    fn call(&mut self, session: SessionId, request: Request) -> (Result<Response, Code>, Vec<Delivered>) {
         self.now_ms += 1;
         self.cxid += 1;
         self.server.on_request(self.now_ms, session, self.cxid, request);
@@ -65,7 +68,7 @@ fn get(path: &str, watch: bool) -> Request {
     Request::GetData { path: path.into(), watch }
 }
 
-fn ev(session: SessionId, kind: &str, path: &str) -> (SessionId, String, String) {
+fn ev(session: SessionId, kind: &str, path: &str) -> Delivered {
     (session, kind.to_string(), path.to_string())
 }
 

@@ -79,17 +79,14 @@ impl SessionTracker {
 
     /// Adds (or refreshes) a session known from a transaction or a snapshot.
     pub fn track_session(&mut self, id: SessionId, timeout_ms: i32, now_ms: i64) {
-        if !self.sessions.contains_key(&id) {
-            let session = Session {
-                id,
-                timeout_ms,
-                expire_time_ms: 0,
-                closing: false,
-                password: session_password(id),
-                auth: Vec::new(),
-            };
-            self.sessions.insert(id, session);
-        }
+        self.sessions.entry(id).or_insert_with(|| Session {
+            id,
+            timeout_ms,
+            expire_time_ms: 0,
+            closing: false,
+            password: session_password(id),
+            auth: Vec::new(),
+        });
         self.touch(id, now_ms);
     }
 

@@ -40,16 +40,10 @@ pub struct ChangeRecord {
 }
 
 /// Server settings the prepare step depends on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PrepConfig {
     /// `zookeeper.extendedTypesEnabled`: TTL nodes (off by default → Unimplemented).
     pub extended_types_enabled: bool,
-}
-
-impl Default for PrepConfig {
-    fn default() -> Self {
-        PrepConfig { extended_types_enabled: false }
-    }
 }
 
 /// Who is asking: the session and its authenticated identities.
