@@ -1,0 +1,99 @@
+//! `ephemerals`: an ephemeral node is gone once its session's expiry or close completed.
+//!
+//! Source: ZooKeeper Programmer's Guide, "Ephemeral Nodes: these znodes exist as long as the
+//! session that created the znode is active. When the session ends the znode is deleted";
+//! ZooKeeper paper §2.1. Historical break: ZOOKEEPER-2355 (an ephemeral survives on a replica).
+//!
+//! A read that observes the node (its stat's ephemeralOwner is the session, or its czxid is
+//! the ephemeral's) after the session ended is a violation — unless the reply header shows
+//! the serving replica had not yet applied the closeSession transaction: that is a stale
+//! plain read, which ZooKeeper allows (counted, not a violation).
+
+use super::context::Context;
+use super::report::{CheckReport, Severity, Violation};
+use super::CheckOptions;
+use crate::history::{OpId, OpKind, Outcome, SessionId, Zxid};
+use std::collections::BTreeMap;
+
+pub const NAME: &str = "ephemerals";
+const SOURCE: &str = "Programmer's Guide, Ephemeral Nodes; ZooKeeper paper §2.1";
+
+/// When a session ended, as recorded.
+#[derive(Clone, Copy)]
+struct SessionEnd {
+    t_ns: u64,
+    zxid: Option<Zxid>,
+    line: u32,
+    op: Option<OpId>,
+}
+
+pub fn check(context: &Context, _options: &CheckOptions) -> CheckReport {
+    let mut report = CheckReport::new(NAME, SOURCE);
+    let history = context.history;
+    let ephemerals = ephemeral_creations(context);
+    if ephemerals.is_empty() {
+        return report.not_applicable("no ephemeral nodes created");
+    }
+    let ends = session_ends(context);
+    let mut observations = 0usize;
+    for (id, op) in history.ops.iter().enumerate() {
+        if !op.kind.is_node_read() || op.outcome != Outcome::Ok || op.result.exists == Some(false) {
+            continue;
+        }
+        let owner = op.result.ephemeral_owner.or_else(|| op.result.czxid.and_then(|c| ephemerals.get(&c).map(|e| e.1)));
+        let Some(end) = owner.and_then(|s| ends.get(&s)) else { continue };
+        observations += 1;
+        if op.invoke_ns <= end.t_ns {
+            continue;
+        }
+        let stale_replica = matches!((op.zxid, end.zxid), (Some(read), Some(close)) if read < close);
+        let session = owner.expect("owner checked above");
+        let mut ops = vec![id as OpId];
+        ops.extend(end.op);
+        let when = format!("{} ended at {} ns (line {})", history.session_name(Some(session)), end.t_ns, end.line);
+        if stale_replica {
+            let text = format!("{} still saw the ephemeral after session {when}, from a replica behind the closeSession zxid: an allowed stale read", history.describe_op(id as OpId));
+            report.allow(Violation { anomaly: "stale ephemeral read", severity: Severity::Weak, ops, lines: vec![end.line], explanation: text });
+        } else {
+            let text = format!("{} observed an ephemeral node of session {when}, invoked after that", history.describe_op(id as OpId));
+            report.violate(Violation { anomaly: "ephemeral outlived its session", severity: Severity::Safety, ops, lines: vec![end.line], explanation: text });
+        }
+    }
+    report.finish(format!("{} ephemerals, {} sessions ended, {observations} reads of ephemerals of ended sessions", ephemerals.len(), ends.len()))
+}
+
+/// czxid → (creating op, owner session) for every acknowledged ephemeral create.
+fn ephemeral_creations(context: &Context) -> BTreeMap<Zxid, (OpId, SessionId)> {
+    let mut out = BTreeMap::new();
+    for (id, op) in context.history.ops.iter().enumerate() {
+        if op.kind == OpKind::Create && op.args.ephemeral && op.outcome == Outcome::Ok {
+            if let (Some(zxid), Some(session)) = (op.txn_zxid().or(op.result.czxid), op.session) {
+                out.insert(zxid, (id as OpId, session));
+            }
+        }
+    }
+    out
+}
+
+/// The first recorded end (expiry, close) of each session.
+fn session_ends(context: &Context) -> BTreeMap<SessionId, SessionEnd> {
+    let history = context.history;
+    let mut ends: BTreeMap<SessionId, SessionEnd> = BTreeMap::new();
+    let mut keep_first = |session: SessionId, end: SessionEnd| {
+        let entry = ends.entry(session).or_insert(end);
+        if end.t_ns < entry.t_ns {
+            *entry = end;
+        }
+    };
+    for event in &history.session_events {
+        if let (true, Some(session)) = (event.ends_session(), event.session) {
+            keep_first(session, SessionEnd { t_ns: event.t_ns, zxid: event.zxid, line: event.line, op: None });
+        }
+    }
+    for (id, op) in history.ops.iter().enumerate() {
+        if let (OpKind::CloseSession, Outcome::Ok, Some(session)) = (&op.kind, op.outcome, op.session) {
+            keep_first(session, SessionEnd { t_ns: op.complete_ns, zxid: op.zxid, line: op.line, op: Some(id as OpId) });
+        }
+    }
+    ends
+}

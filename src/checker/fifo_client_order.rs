@@ -1,0 +1,89 @@
+//! `fifo-client-order`: each session's requests are answered in the order it issued them,
+//! and the zxids it sees never go back.
+//!
+//! Source: ZooKeeper paper §2.3 "FIFO client order: all requests from a given client are
+//! executed in the order that they were sent by the client"; ZooKeeper Programmer's Guide,
+//! "ZooKeeper guarantees: Sequential Consistency ... Updates from a client will be applied in
+//! the order that they were sent"; a server refuses a client whose last zxid is ahead of it.
+//!
+//! Why per session, across reconnects: the session, not the TCP connection, carries the
+//! guarantee (the client library replays pending requests in order and sends its last zxid).
+
+use super::context::Context;
+use super::report::CheckReport;
+use super::CheckOptions;
+use crate::history::{OpId, Outcome, SessionId, Zxid};
+
+pub const NAME: &str = "fifo-client-order";
+const SOURCE: &str = "ZooKeeper paper §2.3 FIFO client order; Programmer's Guide, ZooKeeper guarantees";
+
+pub fn check(context: &Context, _options: &CheckOptions) -> CheckReport {
+    let mut report = CheckReport::new(NAME, SOURCE);
+    let sessions = context.session_ops();
+    if sessions.is_empty() {
+        return report.not_applicable("no sessions recorded");
+    }
+    let mut ops_seen = 0usize;
+    for (&session, ids) in sessions {
+        ops_seen += ids.len();
+        check_reply_order(context, session, ids, &mut report);
+        check_zxid_order(context, session, ids, &mut report);
+    }
+    report.finish(format!("{} sessions, {} ops in issue order", sessions.len(), ops_seen))
+}
+
+/// Replies arrive in issue order: no op completes before an op issued earlier in the session.
+fn check_reply_order(context: &Context, session: SessionId, ids: &[OpId], report: &mut CheckReport) {
+    let history = context.history;
+    let mut latest: Option<OpId> = None; // op with the latest completion so far
+    for &id in ids {
+        let op = &history.ops[id as usize];
+        if op.outcome == Outcome::Unknown {
+            continue;
+        }
+        if let Some(earlier) = latest {
+            let earlier_op = &history.ops[earlier as usize];
+            if op.complete_ns < earlier_op.complete_ns {
+                let text = format!(
+                    "session {}: {} was issued before {} but its reply came later ({} ns > {} ns): replies must come back in issue order",
+                    history.session_name(Some(session)),
+                    history.describe_op(earlier),
+                    history.describe_op(id),
+                    earlier_op.complete_ns,
+                    op.complete_ns
+                );
+                report.violation("FIFO reorder", vec![earlier, id], text);
+                continue;
+            }
+        }
+        latest = Some(id);
+    }
+}
+
+/// The zxids a session sees (reply headers, its own writes' zxids) never decrease.
+fn check_zxid_order(context: &Context, session: SessionId, ids: &[OpId], report: &mut CheckReport) {
+    let history = context.history;
+    let mut high: Option<(Zxid, OpId)> = None;
+    for &id in ids {
+        let op = &history.ops[id as usize];
+        if op.outcome == Outcome::Unknown {
+            continue;
+        }
+        let Some(zxid) = op.zxid.or_else(|| op.txn_zxid()) else { continue };
+        if let Some((high_zxid, high_op)) = high {
+            if zxid < high_zxid {
+                let text = format!(
+                    "session {}: {} saw zxid {:#x} after the earlier-issued {} saw {:#x}: a session's zxids never go back",
+                    history.session_name(Some(session)),
+                    history.describe_op(id),
+                    zxid,
+                    history.describe_op(high_op),
+                    high_zxid
+                );
+                report.violation("FIFO reorder", vec![high_op, id], text);
+                continue;
+            }
+        }
+        high = Some((zxid, id));
+    }
+}

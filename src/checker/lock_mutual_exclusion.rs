@@ -1,0 +1,144 @@
+//! `lock-mutual-exclusion`: lock holders' critical sections never overlap in real time, and a
+//! fenced resource never accepts a token lower than one it already accepted.
+//!
+//! Source: ZooKeeper Recipes, "Locks" (sequential ephemeral children; the lowest holds the
+//! lock); Kleppmann, "How to do distributed locking" (2016) for fencing tokens — here the
+//! lock node's czxid, which only grows. Why both: a ZooKeeper lock cannot by itself prevent
+//! overlap when a holder's session expires while it pauses; fencing makes that safe.
+//!
+//! A critical section runs from its lock_acquire's reply to its lock_release's invocation
+//! (or the end of its session, or the end of the history): the span the client surely
+//! believed it held the lock.
+
+use super::context::Context;
+use super::report::CheckReport;
+use super::CheckOptions;
+use crate::history::{OpId, OpKind, Outcome, PathId, SessionId};
+use std::collections::BTreeMap;
+
+pub const NAME: &str = "lock-mutual-exclusion";
+const SOURCE: &str = "ZooKeeper Recipes: Locks; fencing tokens (Kleppmann 2016)";
+
+#[derive(Clone, Copy, Debug)]
+struct Section {
+    start_ns: u64,
+    end_ns: u64,
+    client: i64,
+    acquire: OpId,
+}
+
+pub fn check(context: &Context, _options: &CheckOptions) -> CheckReport {
+    let mut report = CheckReport::new(NAME, SOURCE);
+    let history = context.history;
+    let sections = critical_sections(context);
+    let fenced = history.ops.iter().filter(|op| op.kind == OpKind::FencedWrite).count();
+    if sections.is_empty() && fenced == 0 {
+        return report.not_applicable("no lock_acquire or fenced_write ops");
+    }
+    for (lock, sections) in &sections {
+        check_overlaps(context, *lock, sections, &mut report);
+    }
+    check_fencing(context, &mut report);
+    let count: usize = sections.values().map(Vec::len).sum();
+    report.finish(format!("{count} critical sections on {} lock(s), {fenced} fenced writes", sections.len()))
+}
+
+fn critical_sections(context: &Context) -> BTreeMap<PathId, Vec<Section>> {
+    let history = context.history;
+    let session_end = session_end_times(context);
+    let mut out: BTreeMap<PathId, Vec<Section>> = BTreeMap::new();
+    let mut open: BTreeMap<(i64, PathId), Section> = BTreeMap::new();
+    let mut ids: Vec<OpId> = (0..history.ops.len() as OpId).collect();
+    ids.sort_by_key(|&id| (history.ops[id as usize].invoke_ns, id));
+    for id in ids {
+        let op = &history.ops[id as usize];
+        let Some(lock) = op.path else { continue };
+        match op.kind {
+            OpKind::LockAcquire if op.outcome == Outcome::Ok => {
+                let end_ns = op.session.and_then(|s| session_end.get(&s).copied()).unwrap_or(u64::MAX);
+                open.insert((op.client, lock), Section { start_ns: op.complete_ns, end_ns, client: op.client, acquire: id });
+            }
+            OpKind::LockRelease => {
+                if let Some(mut section) = open.remove(&(op.client, lock)) {
+                    section.end_ns = section.end_ns.min(op.invoke_ns);
+                    out.entry(lock).or_default().push(section);
+                }
+            }
+            _ => {}
+        }
+    }
+    for ((_, lock), section) in open {
+        out.entry(lock).or_default().push(section);
+    }
+    for sections in out.values_mut() {
+        sections.sort_by_key(|s| (s.start_ns, s.acquire));
+    }
+    out
+}
+
+fn session_end_times(context: &Context) -> BTreeMap<SessionId, u64> {
+    let mut ends = BTreeMap::new();
+    for event in &context.history.session_events {
+        if let (true, Some(session)) = (event.ends_session(), event.session) {
+            let entry = ends.entry(session).or_insert(event.t_ns);
+            *entry = (*entry).min(event.t_ns);
+        }
+    }
+    ends
+}
+
+/// Sections sorted by start: each must start after every earlier one (of another client) ended.
+fn check_overlaps(context: &Context, lock: PathId, sections: &[Section], report: &mut CheckReport) {
+    let history = context.history;
+    let mut longest: Option<Section> = None;
+    for section in sections {
+        if let Some(holder) = longest.filter(|h| h.end_ns > section.start_ns && h.client != section.client) {
+            let text = format!(
+                "lock {}: client {} held it from {} ns (via {}) while client {} acquired it at {} ns (via {})",
+                history.paths.name(lock),
+                holder.client,
+                holder.start_ns,
+                history.describe_op(holder.acquire),
+                section.client,
+                section.start_ns,
+                history.describe_op(section.acquire)
+            );
+            report.violation("overlapping critical sections", vec![holder.acquire, section.acquire], text);
+        }
+        if longest.is_none_or(|h| section.end_ns > h.end_ns) {
+            longest = Some(*section);
+        }
+    }
+}
+
+/// A fenced write accepted (ok) with a token lower than one accepted before it was invoked.
+fn check_fencing(context: &Context, report: &mut CheckReport) {
+    let history = context.history;
+    let mut by_resource: BTreeMap<PathId, Vec<OpId>> = BTreeMap::new();
+    for (id, op) in history.ops.iter().enumerate() {
+        if let (OpKind::FencedWrite, Outcome::Ok, Some(path), Some(_)) = (&op.kind, op.outcome, op.path, op.args.token) {
+            by_resource.entry(path).or_default().push(id as OpId);
+        }
+    }
+    for ids in by_resource.values() {
+        let token = |id: OpId| history.ops[id as usize].args.token.expect("filtered on token");
+        let mut by_complete = ids.clone();
+        by_complete.sort_by_key(|&id| (history.ops[id as usize].complete_ns, id));
+        let mut by_invoke = ids.clone();
+        by_invoke.sort_by_key(|&id| (history.ops[id as usize].invoke_ns, id));
+        let (mut next, mut highest): (usize, Option<OpId>) = (0, None);
+        for &b in &by_invoke {
+            while next < by_complete.len() && history.ops[by_complete[next] as usize].complete_ns < history.ops[b as usize].invoke_ns {
+                let a = by_complete[next];
+                if highest.is_none_or(|h| token(a) > token(h)) {
+                    highest = Some(a);
+                }
+                next += 1;
+            }
+            if let Some(a) = highest.filter(|&a| token(a) > token(b)) {
+                let text = format!("{} was accepted with token {} after {} had been accepted with the higher token {}", history.describe_op(b), token(b), history.describe_op(a), token(a));
+                report.violation("stale fencing token accepted", vec![a, b], text);
+            }
+        }
+    }
+}

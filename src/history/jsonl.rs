@@ -1,0 +1,283 @@
+//! Parser for JSON-lines histories: zksim's own format and the real-ZooKeeper recorder's
+//! (`/work/shared/reference/zk-3.8.0-history-3node.jsonl`).
+//!
+//! Both share one record shape (see `record.rs`); the only differences are spellings
+//! (`type: info` vs `outcome: unknown`, `servers.Zxid` vs `replicas.zxid`) handled by serde
+//! aliases, and the meta line's `format` field, which tells them apart.
+//! Lines are dispatched on their `kind` with a cheap scan so a million-line file parses
+//! through typed structs, never through `serde_json::Value`.
+
+use super::error::ParseError;
+use super::model::*;
+use super::record::*;
+
+/// Parses a whole JSONL history held in memory.
+pub fn parse_jsonl(file: &str, text: &str, format: Format) -> Result<History, ParseError> {
+    let mut history = History::new(file, format);
+    let mut saw_final = false;
+    for (index, raw) in text.lines().enumerate() {
+        let line = u32::try_from(index + 1).map_err(|_| ParseError::new(file, 0, "more than 2^32 lines"))?;
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        if saw_final {
+            return Err(ParseError::new(file, line, "a line after the `final` line"));
+        }
+        let ctx = LineCtx { file, line };
+        match line_kind(trimmed) {
+            Some("op") => {
+                let record: OpRecord = ctx.decode(trimmed, "op")?;
+                let op = ctx.convert_op(&mut history, record)?;
+                history.ops.push(op);
+            }
+            Some("meta") => ctx.apply_meta(&mut history, trimmed)?,
+            Some("event") => {
+                let record: EventRecord = ctx.decode(trimmed, "event")?;
+                ctx.push_event(&mut history, record);
+            }
+            Some("session") | Some("state") => {
+                let record: SessionRecord = ctx.decode(trimmed, "session")?;
+                push_session_event(&mut history, record, line);
+            }
+            Some("nemesis") => {
+                let record: NemesisRecord = ctx.decode(trimmed, "nemesis")?;
+                history.nemesis.push(NemesisEvent { line, t_ns: record.t_ns, action: record.action, target: record.server });
+            }
+            Some("final") => {
+                let record: FinalRecord = ctx.decode(trimmed, "final")?;
+                history.final_state = Some(ctx.convert_final(&mut history, record)?);
+                saw_final = true;
+            }
+            Some(other) => return Err(ParseError::new(file, line, format!("unknown line kind {other:?}"))),
+            None => return Err(ctx.no_kind(trimmed)),
+        }
+    }
+    Ok(history)
+}
+
+/// Finds the value of the `"kind"` member without a full parse.
+fn line_kind(line: &str) -> Option<&str> {
+    let start = line.find("\"kind\"")? + "\"kind\"".len();
+    let rest = line[start..].trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
+    let end = rest.find('"')?;
+    Some(&rest[..end])
+}
+
+struct LineCtx<'a> {
+    file: &'a str,
+    line: u32,
+}
+
+impl LineCtx<'_> {
+    fn error(&self, problem: impl Into<String>) -> ParseError {
+        ParseError::new(self.file, self.line, problem)
+    }
+
+    fn no_kind(&self, text: &str) -> ParseError {
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Err(e) => self.error(format!("not valid JSON: {e}")),
+            Ok(serde_json::Value::Object(_)) => self.error("missing string member \"kind\""),
+            Ok(_) => self.error("expected a JSON object"),
+        }
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(&self, text: &str, what: &str) -> Result<T, ParseError> {
+        serde_json::from_str(text).map_err(|e| self.error(format!("bad {what} line: {e}")))
+    }
+
+    fn apply_meta(&self, history: &mut History, text: &str) -> Result<(), ParseError> {
+        if !history.ops.is_empty() || !history.meta.is_null() {
+            return Err(self.error("the `meta` line must be the first line, once"));
+        }
+        let record: MetaRecord = self.decode(text, "meta")?;
+        if history.format == Format::Zksim {
+            self.check_zksim_format(&record)?;
+        }
+        for (path, node) in &record.init {
+            let id = history.paths.intern(path);
+            history.init.insert(id, node_state(node));
+        }
+        history.meta = serde_json::from_str(text).map_err(|e| self.error(format!("bad meta line: {e}")))?;
+        Ok(())
+    }
+
+    fn check_zksim_format(&self, record: &MetaRecord) -> Result<(), ParseError> {
+        match (&record.format, record.format_version) {
+            (Some(name), Some(version)) if name == ZKSIM_FORMAT && version <= ZKSIM_FORMAT_VERSION => Ok(()),
+            (Some(name), Some(version)) if name == ZKSIM_FORMAT => {
+                Err(self.error(format!("format_version {version} is newer than this checker ({ZKSIM_FORMAT_VERSION})")))
+            }
+            _ => Err(self.error(format!("meta line lacks \"format\":\"{ZKSIM_FORMAT}\" and \"format_version\""))),
+        }
+    }
+
+    fn convert_op(&self, history: &mut History, record: OpRecord) -> Result<Op, ParseError> {
+        let kind = OpKind::parse(&record.op);
+        let outcome = self.outcome(&record.outcome)?;
+        let complete_ns = self.complete_ns(&record, outcome)?;
+        let path = self.op_path(history, &kind, record.path.as_deref())?;
+        let args = self.convert_args(history, &kind, record.args)?;
+        let session = record.session.as_deref().map(|s| history.sessions.intern(s));
+        let mut result = convert_result(history, record.result);
+        if kind.is_node_read() && outcome == Outcome::Ok && result.version.is_none() && result.mzxid.is_none() {
+            result.exists = Some(false);
+        } else if kind.is_node_read() && outcome == Outcome::Ok && result.exists.is_none() {
+            result.exists = Some(true);
+        }
+        Ok(Op {
+            line: self.line,
+            process: record.process,
+            client: record.client,
+            session,
+            server: record.server,
+            kind,
+            path,
+            args,
+            invoke_ns: record.invoke_ns,
+            complete_ns,
+            outcome,
+            error: record.error.as_deref().map(ErrorCode::parse),
+            zxid: record.zxid,
+            result,
+        })
+    }
+
+    fn outcome(&self, text: &str) -> Result<Outcome, ParseError> {
+        match text {
+            "ok" => Ok(Outcome::Ok),
+            "fail" => Ok(Outcome::Fail),
+            "unknown" | "info" => Ok(Outcome::Unknown),
+            other => Err(self.error(format!("outcome must be ok, fail or unknown (info), not {other:?}"))),
+        }
+    }
+
+    fn complete_ns(&self, record: &OpRecord, outcome: Outcome) -> Result<u64, ParseError> {
+        match (record.complete_ns, outcome) {
+            (Some(complete_ns), _) if complete_ns < record.invoke_ns => Err(self.error(format!(
+                "complete_ns {complete_ns} is before invoke_ns {}",
+                record.invoke_ns
+            ))),
+            (Some(complete_ns), _) => Ok(complete_ns),
+            (None, Outcome::Unknown) => Ok(u64::MAX),
+            (None, _) => Err(self.error(format!("an op with outcome {:?} needs complete_ns", record.outcome))),
+        }
+    }
+
+    fn op_path(&self, history: &mut History, kind: &OpKind, path: Option<&str>) -> Result<Option<PathId>, ParseError> {
+        let needs_path = kind.is_node_read() || (kind.is_mutation() && *kind != OpKind::Multi) || *kind == OpKind::GetChildren;
+        match path {
+            Some(path) => Ok(Some(history.paths.intern(path))),
+            None if needs_path => Err(self.error(format!("op {:?} needs a \"path\" (or \"key\")", kind.name()))),
+            None => Ok(None),
+        }
+    }
+
+    fn convert_args(&self, history: &mut History, kind: &OpKind, args: ArgsRecord) -> Result<OpArgs, ParseError> {
+        if *kind == OpKind::Multi && args.ops.is_empty() {
+            return Err(self.error("a multi needs args.ops"));
+        }
+        let sub_ops = args
+            .ops
+            .into_iter()
+            .map(|sub| SubOp {
+                kind: OpKind::parse(&sub.op),
+                path: history.paths.intern(&sub.path),
+                value: sub.value,
+                expected_version: sub.expected_version,
+            })
+            .collect();
+        Ok(OpArgs {
+            value: args.value,
+            expected_version: args.expected_version,
+            expected_value: args.expected_value,
+            ephemeral: args.ephemeral,
+            sequential: args.sequential,
+            watch: args.watch,
+            token: args.token,
+            sub_ops,
+        })
+    }
+
+    fn push_event(&self, history: &mut History, record: EventRecord) {
+        let session = record.session.as_deref().map(|s| history.sessions.intern(s));
+        let path = history.paths.intern(&record.path);
+        history.events.push(WatchEvent {
+            line: self.line,
+            client: record.client,
+            session,
+            t_ns: record.t_ns,
+            event_type: record.event_type,
+            path,
+            zxid: record.zxid,
+        });
+    }
+
+    fn convert_final(&self, history: &mut History, record: FinalRecord) -> Result<FinalState, ParseError> {
+        let mut state = FinalState { line: self.line, ..FinalState::default() };
+        for (path, node) in &record.nodes {
+            let id = history.paths.intern(path);
+            state.nodes.insert(id, node.as_ref().map(node_state));
+        }
+        for (name, replica) in record.replicas {
+            state.replicas.insert(name, ReplicaFinal { zxid: replica.zxid, digest: replica.digest, mode: replica.mode });
+        }
+        Ok(state)
+    }
+}
+
+fn push_session_event(history: &mut History, record: SessionRecord, line: u32) {
+    let session = record.session.as_deref().map(|s| history.sessions.intern(s));
+    let state = match record.state.as_str() {
+        "CONNECTED" | "CONNECTED_READ_ONLY" => "connected".to_string(),
+        "SUSPENDED" => "disconnected".to_string(),
+        "LOST" => "expired".to_string(),
+        other => other.to_ascii_lowercase(),
+    };
+    history.session_events.push(SessionEvent { line, client: record.client, session, t_ns: record.t_ns, state, zxid: record.zxid });
+}
+
+fn node_state(node: &NodeRecord) -> NodeState {
+    NodeState { value: node.value.clone(), version: node.version, mzxid: node.mzxid, czxid: node.czxid }
+}
+
+fn convert_result(history: &mut History, record: Option<ResultRecord>) -> OpResult {
+    let Some(record) = record else { return OpResult::default() };
+    let owner = record.ephemeral_owner.as_deref().filter(|o| !matches!(*o, "0" | "0x0" | "")).map(|o| history.sessions.intern(o));
+    let extra = if record.children.is_some() || record.path.is_some() {
+        Some(Box::new(ResultExtra { children: record.children, created_path: record.path }))
+    } else {
+        None
+    };
+    OpResult {
+        value: record.value,
+        version: record.version,
+        mzxid: record.mzxid,
+        czxid: record.czxid,
+        pzxid: record.pzxid,
+        exists: record.exists,
+        ephemeral_owner: owner,
+        token: record.token,
+        extra,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_kind_finds_the_kind_member() {
+        assert_eq!(line_kind(r#"{"kind":"op","client":1}"#), Some("op"));
+        assert_eq!(line_kind(r#"{"client":1, "kind" : "final"}"#), Some("final"));
+        assert_eq!(line_kind(r#"{"client":1}"#), None);
+    }
+
+    #[test]
+    fn bad_lines_name_file_line_and_problem() {
+        let text = "{\"kind\":\"meta\",\"format\":\"zksim-history\",\"format_version\":1}\n{\"kind\":\"op\",\"client\":1}\n";
+        let err = parse_jsonl("h.jsonl", text, Format::Zksim).unwrap_err();
+        assert_eq!((err.file.as_str(), err.line), ("h.jsonl", 2));
+        assert!(err.problem.contains("missing field"), "{}", err.problem);
+    }
+}
