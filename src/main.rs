@@ -37,6 +37,14 @@ enum Command {
         #[arg(long)]
         verbose: bool,
     },
+    /// Check a recorded history (zksim JSONL, real-ZooKeeper JSONL, Jepsen log or EDN).
+    /// Run `zksim check --help-checker` for its options.
+    #[command(disable_help_flag = true)]
+    Check {
+        /// HISTORY [--format F] [--html OUT] [--export-edn OUT] [--time-limit-ms N]
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -45,6 +53,10 @@ fn main() -> ExitCode {
         None => run_conformance(PathBuf::from(GOLDEN_TRACE), ReplayOptions::default(), false),
         Some(Command::Conformance { file, max_session_timeout_ms, verbose }) => {
             run_conformance(file, ReplayOptions { max_session_timeout_ms }, verbose)
+        }
+        Some(Command::Check { args }) => {
+            let code = zksim::checker::cli::run_check_cli(&args);
+            ExitCode::from(u8::try_from(code).unwrap_or(exit::BAD_INPUT))
         }
     }
 }
