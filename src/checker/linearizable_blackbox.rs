@@ -229,11 +229,15 @@ impl Hasher for WordHasher {
     }
 }
 
-/// The set of linearized ops: a fixed-size array when the history is small (no allocation
-/// per cache probe), a vector otherwise.
+/// The set of linearized ops, as the cache keys it: an exact bitset in a fixed-size array
+/// when the partition is small (no allocation per cache probe), else a 128-bit Zobrist hash
+/// of the set (per-op random keys XORed in and out), so the cache costs O(1) memory per entry
+/// instead of O(n) — a million-op partition would otherwise need terabytes. Two different
+/// sets collide with probability 2^-128 per pair: negligible next to hardware faults.
 trait OpSet: Clone + Eq + std::hash::Hash {
     fn empty(n: usize) -> Self;
-    fn words(&mut self) -> &mut [u64];
+    /// Adds op `i` if absent, removes it if present.
+    fn flip(&mut self, i: usize);
 }
 
 impl<const W: usize> OpSet for [u64; W] {
@@ -241,17 +245,29 @@ impl<const W: usize> OpSet for [u64; W] {
         assert!(n <= W * 64, "an op set of {W} words holds at most {} ops", W * 64);
         [0; W]
     }
-    fn words(&mut self) -> &mut [u64] {
-        self
+    fn flip(&mut self, i: usize) {
+        self[i / 64] ^= 1 << (i % 64);
     }
 }
 
-impl OpSet for Vec<u64> {
-    fn empty(n: usize) -> Self {
-        vec![0; n.div_ceil(64)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Zobrist(u64, u64);
+
+/// SplitMix64 of (i, lane): deterministic per-op keys.
+fn zobrist_key(i: usize, lane: u64) -> u64 {
+    let mut z = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ lane;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl OpSet for Zobrist {
+    fn empty(_n: usize) -> Self {
+        Zobrist(0, 0)
     }
-    fn words(&mut self) -> &mut [u64] {
-        self
+    fn flip(&mut self, i: usize) {
+        self.0 ^= zobrist_key(i, 0x5151_5151);
+        self.1 ^= zobrist_key(i, 0xA3A3_0000_A3A3);
     }
 }
 
@@ -263,15 +279,7 @@ pub fn search(ops: &[TimedOp], init: RegisterState, deadline: Option<Instant>) -
         65..=128 => search_with::<[u64; 2]>(ops, init, deadline),
         129..=256 => search_with::<[u64; 4]>(ops, init, deadline),
         257..=512 => search_with::<[u64; 8]>(ops, init, deadline),
-        _ => search_with::<Vec<u64>>(ops, init, deadline),
-    }
-}
-
-fn set_bit(words: &mut [u64], i: usize, on: bool) {
-    if on {
-        words[i / 64] |= 1 << (i % 64);
-    } else {
-        words[i / 64] &= !(1 << (i % 64));
+        _ => search_with::<Zobrist>(ops, init, deadline),
     }
 }
 
@@ -294,7 +302,7 @@ fn search_with<S: OpSet>(ops: &[TimedOp], init: RegisterState, deadline: Option<
         if list.is_call[entry] {
             let i = list.op_of[entry];
             if let Some(after) = ops[i].op.step(state, versioned) {
-                set_bit(probe.0.words(), i, true);
+                probe.0.flip(i);
                 probe.1 = after;
                 if cache.insert(probe.clone()) {
                     stack.push((entry, state));
@@ -303,7 +311,7 @@ fn search_with<S: OpSet>(ops: &[TimedOp], init: RegisterState, deadline: Option<
                     entry = list.next[list.head];
                     continue;
                 }
-                set_bit(probe.0.words(), i, false);
+                probe.0.flip(i);
             }
             entry = list.next[entry];
         } else {
@@ -313,7 +321,7 @@ fn search_with<S: OpSet>(ops: &[TimedOp], init: RegisterState, deadline: Option<
             let Some((call, before)) = stack.pop() else {
                 return SearchResult::NotLinearizable { stuck: best.1, depth: best.0 };
             };
-            set_bit(probe.0.words(), list.op_of[call], false);
+            probe.0.flip(list.op_of[call]);
             state = before;
             list.unlift(call);
             entry = list.next[call];

@@ -30,11 +30,11 @@ struct Section {
 pub fn check(context: &Context, _options: &CheckOptions) -> CheckReport {
     let mut report = CheckReport::new(NAME, SOURCE);
     let history = context.history;
-    let sections = critical_sections(context);
     let fenced = history.ops.iter().filter(|op| op.kind == OpKind::FencedWrite).count();
-    if sections.is_empty() && fenced == 0 {
+    if fenced == 0 && !history.ops.iter().any(|op| op.kind == OpKind::LockAcquire) {
         return report.not_applicable("no lock_acquire or fenced_write ops");
     }
+    let sections = critical_sections(context);
     for (lock, sections) in &sections {
         check_overlaps(context, *lock, sections, &mut report);
     }
