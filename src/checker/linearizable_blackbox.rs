@@ -428,7 +428,10 @@ pub fn check(context: &Context, options: &CheckOptions) -> CheckReport {
         match search(&partition.ops, partition.init, Some(deadline)) {
             SearchResult::Linearizable => {}
             SearchResult::TimedOut => timed_out.push(history.paths.name(partition.path).to_string()),
-            SearchResult::NotLinearizable { stuck, depth } => explain(history, &partition, stuck, depth, &mut report),
+            SearchResult::NotLinearizable { stuck, depth } => {
+                let budget = Duration::from_millis((options.time_limit_ms / 4).clamp(1, 250));
+                explain(history, &partition, stuck, depth, budget, &mut report)
+            }
         }
     }
     if report.violation_count == 0 && !timed_out.is_empty() {
@@ -437,17 +440,69 @@ pub fn check(context: &Context, options: &CheckOptions) -> CheckReport {
     report.finish(format!("{checked} ops ({scope}) searched without zxids"))
 }
 
-fn explain(history: &History, partition: &Partition, stuck: OpId, depth: usize, report: &mut CheckReport) {
-    let stuck_op = &history.ops[stuck as usize];
-    let mut ops = vec![stuck];
-    let concurrent = partition.ops.iter().filter(|t| t.id != stuck && t.invoke_ns <= stuck_op.effect_deadline_ns() && t.return_ns >= stuck_op.invoke_ns);
-    ops.extend(concurrent.take(8).map(|t| t.id));
+impl RegisterOp {
+    /// Changes nothing whatever the state: a read, or a failed conditional op. Removing such
+    /// an op from a linearizable history leaves it linearizable.
+    pub fn is_observation(&self) -> bool {
+        match *self {
+            RegisterOp::Read { .. } | RegisterOp::ReadAbsent => true,
+            RegisterOp::CasValue { succeeded, .. } | RegisterOp::CasVersion { succeeded, .. } => succeeded == Some(false),
+            RegisterOp::Create { succeeded, .. } | RegisterOp::Delete { succeeded, .. } => succeeded == Some(false),
+            RegisterOp::Write { .. } => false,
+        }
+    }
+}
+
+/// Drops observations one by one while the rest stays non-linearizable. Sound as a witness:
+/// if the full history were linearizable, so would be any of it minus observations.
+fn shrink_observations(partition: &Partition, budget: Duration) -> Vec<bool> {
+    let deadline = Instant::now() + budget;
+    let mut kept = vec![true; partition.ops.len()];
+    for i in (0..partition.ops.len()).rev() {
+        if !partition.ops[i].op.is_observation() || Instant::now() > deadline {
+            continue;
+        }
+        kept[i] = false;
+        let sub: Vec<TimedOp> = partition.ops.iter().zip(&kept).filter(|(_, &k)| k).map(|(t, _)| *t).collect();
+        if !matches!(search(&sub, partition.init, Some(deadline)), SearchResult::NotLinearizable { .. }) {
+            kept[i] = true;
+        }
+    }
+    kept
+}
+
+/// The evidence: the observations no order explains, and the writes around each of them
+/// (those overlapping it and the last one completed before it).
+fn evidence(partition: &Partition, kept: &[bool], stuck: OpId) -> Vec<OpId> {
+    const MAX_OPS: usize = 12;
+    let observations: Vec<&TimedOp> = partition.ops.iter().zip(kept).filter(|(t, &k)| k && t.op.is_observation()).map(|(t, _)| t).collect();
+    let mut ids: Vec<OpId> = observations.iter().map(|t| t.id).collect();
+    if ids.is_empty() {
+        ids.push(stuck);
+    }
+    for obs in &observations {
+        let writes = partition.ops.iter().filter(|t| !t.op.is_observation());
+        let before = writes.clone().filter(|t| t.return_ns < obs.invoke_ns).max_by_key(|t| t.return_ns);
+        ids.extend(before.map(|t| t.id));
+        ids.extend(writes.filter(|t| t.invoke_ns <= obs.return_ns && t.return_ns >= obs.invoke_ns).map(|t| t.id));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    ids.retain(|id| seen.insert(*id));
+    ids.truncate(MAX_OPS);
+    ids
+}
+
+fn explain(history: &History, partition: &Partition, stuck: OpId, depth: usize, budget: Duration, report: &mut CheckReport) {
+    let kept = shrink_observations(partition, budget);
+    let ops = evidence(partition, &kept, stuck);
+    let observations = kept.iter().zip(&partition.ops).filter(|(&k, t)| k && t.op.is_observation()).count();
     let text = format!(
-        "no order of the {} ops on {} explains every result: the longest consistent prefix holds {} ops and cannot get past {}",
+        "no order of the {} ops on {} explains every result (the longest consistent prefix holds {} ops and cannot get past {}); even with only {} of the reads/failed compares kept, none exists — see the listed ops",
         partition.ops.len(),
         history.paths.name(partition.path),
         depth,
-        history.describe_op(stuck)
+        history.describe_op(stuck),
+        observations
     );
     report.violation("not linearizable", ops, text);
 }

@@ -508,7 +508,7 @@ fn describe_result(text: &mut String, op: &Op) {
     if result.exists == Some(false) {
         text.push_str(" (no node)");
     }
-    if op.kind.is_node_read() || op.kind == OpKind::CasValue {
+    if op.kind.is_node_read() {
         if let Some(value) = &result.value {
             text.push_str(&format!(" value {:?}", value));
         } else if op.outcome == Outcome::Ok && result.exists != Some(false) && result.version.is_none() {
