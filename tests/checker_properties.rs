@@ -354,3 +354,22 @@ fn stale_fencing_token_is_caught() {
     let ok = fenced(fenced(Hist::new(), 1, (10, 20), 7), 2, (30, 40), 9);
     assert_passes(&ok.check("lock-mutual-exclusion"));
 }
+
+#[test]
+fn session_end_deletes_its_ephemerals_in_the_replay() {
+    // Client 1's ephemeral /e goes away with its session (closeSession zxid Z+4). Another
+    // session then sees "no node", and the final state has no /e: all consistent.
+    let absent = json!({"result": {"exists": false}, "zxid": Z + 4});
+    let ok = ephemeral_base()
+        .op(2, "exists", "/e", (150, 160), "ok", absent)
+        .final_line(json!({"/e": null}), json!({"s1": {"zxid": Z + 4}}));
+    for name in ["sequential-consistency", "monotonic-reads", "durability", "linearizable-writes", "ephemerals"] {
+        let report = ok.check(name);
+        assert!(matches!(report.status, Status::Pass | Status::NotApplicable), "{}", report.verdict_line());
+    }
+    // A sequential create is replayed on the path it actually created.
+    let seq = Hist::new()
+        .op(1, "create", "/q/n-", (10, 20), "ok", json!({"args": {"value": "x", "sequential": true}, "zxid": Z + 3, "result": {"path": "/q/n-0000000000"}}))
+        .read_kind("get_data", 1, "/q/n-0000000000", (30, 40), "x", 0, Z + 3);
+    assert_passes(&seq.check("sequential-consistency"));
+}

@@ -99,7 +99,7 @@ fn check_session(context: &Context, ids: &[OpId], report: &mut CheckReport) {
         let timeline = timelines.path(path).expect("observe() only answers for replayed paths");
         let window = match observed {
             Observed::State(i) => Some((i, timeline.states[i].since_zxid, timeline.until_zxid(i))),
-            Observed::Absent => absent_window(timeline, position.zxid),
+            Observed::Absent => absent_window(timeline, position.zxid.max(op.zxid.unwrap_or(Zxid::MIN))),
             _ => continue,
         };
         let Some((index, since, until)) = window else {

@@ -12,11 +12,11 @@
 //! with an mzxid no acknowledged write has, or a version number that jumped (a later reply's
 //! version, or a successful conditional set's expected version, higher than the replay's).
 
-use crate::history::{ErrorCode, History, Op, OpId, OpKind, Outcome, PathId, Zxid};
+use crate::history::{ErrorCode, History, Op, OpId, OpKind, Outcome, PathId, SessionId, Zxid};
 use std::collections::BTreeMap;
 
 /// Who produced a state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Writer {
     /// The initial state from the meta line (or absent before anything was created).
     Init,
@@ -24,6 +24,9 @@ pub enum Writer {
     Op(OpId),
     /// An unknown-outcome write that evidence proves happened.
     Inferred(OpId),
+    /// The closeSession transaction (expiry or close) that deleted a session's ephemeral:
+    /// the `session` line it was recorded on, or the `close_session` op.
+    SessionEnd { line: u32, op: Option<OpId> },
 }
 
 impl Writer {
@@ -31,6 +34,7 @@ impl Writer {
         match self {
             Writer::Init => None,
             Writer::Op(id) | Writer::Inferred(id) => Some(id),
+            Writer::SessionEnd { op, .. } => op,
         }
     }
 }
@@ -106,17 +110,22 @@ pub struct Timelines {
     pub unproven_unknown_writes: usize,
     /// Acknowledged mutations with no zxid (cannot be placed).
     pub unplaced_writes: usize,
+    /// Paths holding an ephemeral whose session ended at an unrecorded zxid: its deletion
+    /// cannot be placed, so reads of these paths are not judged.
+    pub uncertain_paths: std::collections::BTreeSet<PathId>,
 }
 
 /// One change to one path at one zxid.
 #[derive(Clone, Debug)]
 struct Effect {
     zxid: Zxid,
-    op: OpId,
+    writer: Writer,
     kind: OpKind,
     value_version: Option<i32>,
     expected_version: i32,
-    inferred: bool,
+    /// Session-end deletes: the ephemeral create they undo (no-op if the node was since
+    /// deleted and re-created).
+    undoes_create: Option<OpId>,
 }
 
 impl PathTimeline {
@@ -134,21 +143,23 @@ impl PathTimeline {
                 self.absent.push(i);
             }
         }
-        let times = |f: &dyn Fn(&Op) -> u64| -> Vec<u64> {
+        // A session end's time is not tied to an op: widest bounds (invoked at 0, completed never).
+        let times = |f: &dyn Fn(&Op) -> u64, session_end_ns: u64| -> Vec<u64> {
             let mut out = vec![0u64; self.states.len()];
             let mut running = u64::MAX;
             for i in (0..self.states.len()).rev() {
                 let t = match self.states[i].writer {
                     Writer::Init => 0,
                     Writer::Op(id) | Writer::Inferred(id) => f(&history.ops[id as usize]),
+                    Writer::SessionEnd { .. } => session_end_ns,
                 };
                 running = running.min(t);
                 out[i] = running;
             }
             out
         };
-        self.complete_suffix_min_ns = times(&|op: &Op| op.effect_deadline_ns());
-        self.invoke_suffix_min_ns = times(&|op: &Op| op.invoke_ns);
+        self.complete_suffix_min_ns = times(&|op: &Op| op.effect_deadline_ns(), u64::MAX);
+        self.invoke_suffix_min_ns = times(&|op: &Op| op.invoke_ns, 0);
     }
 
     /// Index of the state in effect just before the transaction `zxid`.
@@ -192,6 +203,7 @@ impl PathTimeline {
         match state.writer {
             Writer::Init => history.init.get(&path).and_then(|n| n.value.as_deref()),
             Writer::Op(id) | Writer::Inferred(id) => written_value(&history.ops[id as usize], path),
+            Writer::SessionEnd { .. } => None,
         }
     }
 }
@@ -223,6 +235,9 @@ impl Timelines {
     /// Maps a node read (ok reply, or NoNode) onto the timeline.
     pub fn observe(&self, history: &History, op: &Op) -> Option<(PathId, Observed)> {
         let path = op.path?;
+        if self.uncertain_paths.contains(&path) || !(op.kind.is_node_read() || op.kind == OpKind::GetChildren) {
+            return None;
+        }
         let timeline = self.paths.get(&path)?;
         let absent = op.result.exists == Some(false) || (op.outcome == Outcome::Fail && op.error == Some(ErrorCode::NoNode));
         if absent {
@@ -305,20 +320,51 @@ impl<'h> Builder<'h> {
         for ids in self.unknown_by_path.values_mut() {
             ids.sort_by_key(|&id| (self.history.ops[id as usize].invoke_ns, id));
         }
+        self.collect_session_end_deletes();
+    }
+
+    /// closeSession (expiry or close) deletes the session's ephemerals in its transaction.
+    fn collect_session_end_deletes(&mut self) {
+        let history = self.history;
+        let mut ends: BTreeMap<SessionId, (Option<Zxid>, Writer)> = BTreeMap::new();
+        for event in history.session_events.iter().filter(|e| e.ends_session()) {
+            if let Some(session) = event.session {
+                ends.entry(session).or_insert((event.zxid, Writer::SessionEnd { line: event.line, op: None }));
+            }
+        }
+        for (id, op) in history.ops.iter().enumerate() {
+            if let (OpKind::CloseSession, Outcome::Ok, Some(session)) = (&op.kind, op.outcome, op.session) {
+                ends.insert(session, (op.zxid, Writer::SessionEnd { line: op.line, op: Some(id as OpId) }));
+            }
+        }
+        for (id, op) in history.ops.iter().enumerate() {
+            let ephemeral = op.kind == OpKind::Create && op.args.ephemeral && op.outcome == Outcome::Ok;
+            let (Some(session), Some(path), true) = (op.session, op.path, ephemeral) else { continue };
+            match ends.get(&session) {
+                Some(&(Some(zxid), writer)) => {
+                    let effect = Effect { zxid, writer, kind: OpKind::Delete, value_version: None, expected_version: -1, undoes_create: Some(id as OpId) };
+                    self.effects.entry(path).or_default().push(effect);
+                }
+                Some(&(None, _)) => {
+                    self.out.uncertain_paths.insert(path);
+                }
+                None => {}
+            }
+        }
     }
 
     fn push_effects(&mut self, id: OpId, op: &Op, zxid: Zxid) {
         if op.kind == OpKind::Multi {
             for sub in &op.args.sub_ops {
                 if sub.kind.is_mutation() {
-                    let effect = Effect { zxid, op: id, kind: sub.kind.clone(), value_version: None, expected_version: sub.expected_version.unwrap_or(-1), inferred: false };
+                    let effect = Effect { zxid, writer: Writer::Op(id), kind: sub.kind.clone(), value_version: None, expected_version: sub.expected_version.unwrap_or(-1), undoes_create: None };
                     self.effects.entry(sub.path).or_default().push(effect);
                 }
             }
             return;
         }
         let Some(path) = op.path else { return };
-        let effect = Effect { zxid, op: id, kind: op.kind.clone(), value_version: op.result.version, expected_version: op.set_data_version(), inferred: false };
+        let effect = Effect { zxid, writer: Writer::Op(id), kind: op.kind.clone(), value_version: op.result.version, expected_version: op.set_data_version(), undoes_create: None };
         self.effects.entry(path).or_default().push(effect);
     }
 
@@ -355,7 +401,7 @@ impl<'h> Builder<'h> {
                 self.used_unknown.insert(id);
                 self.out.proven_unknown_writes += 1;
                 let op = self.op(id);
-                let effect = Effect { zxid: mzxid, op: id, kind: op.kind.clone(), value_version: read.result.version, expected_version: op.set_data_version(), inferred: true };
+                let effect = Effect { zxid: mzxid, writer: Writer::Inferred(id), kind: op.kind.clone(), value_version: read.result.version, expected_version: op.set_data_version(), undoes_create: None };
                 self.effects.entry(path).or_default().push(effect);
             }
             None => {
@@ -385,7 +431,7 @@ impl<'h> Builder<'h> {
         }
         for path in paths {
             let mut effects = self.effects.remove(&path).unwrap_or_default();
-            effects.sort_by_key(|e| (e.zxid, e.op));
+            effects.sort_by_key(|e| (e.zxid, e.writer));
             let timeline = self.replay_path(path, &effects);
             self.out.paths.insert(path, timeline);
         }
@@ -394,9 +440,16 @@ impl<'h> Builder<'h> {
 
     fn replay_path(&mut self, path: PathId, effects: &[Effect]) -> PathTimeline {
         let mut timeline = PathTimeline::new(self.initial_state(path));
+        let mut last_create: Option<OpId> = None;
         for effect in effects {
             let current = timeline.states.last().expect("a timeline starts with its initial state").clone();
-            if !effect.inferred {
+            if effect.undoes_create.is_some() && (effect.undoes_create != last_create || !current.present) {
+                continue; // the ephemeral was already deleted (and maybe re-created by another session)
+            }
+            if effect.kind == OpKind::Create {
+                last_create = effect.writer.op();
+            }
+            if matches!(effect.writer, Writer::Op(_)) {
                 self.out.replayed_writes += 1;
             }
             if effect.zxid < current.since_zxid {
@@ -418,7 +471,7 @@ impl<'h> Builder<'h> {
     /// Applies one effect, ZooKeeper style; returns the new state (or None if the effect is
     /// inconsistent, after reporting it).
     fn apply(&mut self, path: PathId, current: &NodeVersion, effect: &Effect) -> Option<NodeVersion> {
-        let writer = if effect.inferred { Writer::Inferred(effect.op) } else { Writer::Op(effect.op) };
+        let writer = effect.writer;
         let fresh = |present: bool, version: i32, hidden: u32| NodeVersion { since_zxid: effect.zxid, present, version, writer, hidden_writes_before: hidden };
         match effect.kind {
             OpKind::Create => {
@@ -454,7 +507,8 @@ impl<'h> Builder<'h> {
         let mut hidden = 0u32;
         if implied_before > current.version {
             let gap = (implied_before - current.version) as u32;
-            if self.explain_gap(path, gap, self.op(effect.op).effect_deadline_ns()) {
+            let deadline_ns = effect.writer.op().map(|id| self.op(id).effect_deadline_ns()).unwrap_or(u64::MAX);
+            if self.explain_gap(path, gap, deadline_ns) {
                 hidden = gap;
             } else {
                 let text = format!("version jumped from {} to {} with no write in between that could explain it", current.version, implied_before + 1);
@@ -492,10 +546,14 @@ impl<'h> Builder<'h> {
     }
 
     fn mismatch(&mut self, path: PathId, effect: &Effect, current: &NodeVersion, problem: &str) {
-        let mut ops = vec![effect.op];
+        let mut ops: Vec<OpId> = effect.writer.op().into_iter().collect();
         ops.extend(current.writer.op());
         let before = describe_state(current);
-        let text = format!("{}: {problem} (replaying writes of {} in zxid order, the node was {before} just before zxid {:#x})", self.history.describe_op(effect.op), self.history.paths.name(path), effect.zxid);
+        let who = match effect.writer {
+            Writer::SessionEnd { line, .. } => format!("the session end on line {line}"),
+            other => self.history.describe_op(other.op().expect("ops write everything but session ends")),
+        };
+        let text = format!("{who}: {problem} (replaying writes of {} in zxid order, the node was {before} just before zxid {:#x})", self.history.paths.name(path), effect.zxid);
         let anomaly = if effect.expected_version != -1 && problem.starts_with("conditional") { "cas succeeded against a stale version" } else { "reply differs from replay" };
         self.issue(IssueKind::ReplyMismatch, anomaly, ops, text);
     }

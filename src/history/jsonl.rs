@@ -116,7 +116,9 @@ impl LineCtx<'_> {
         let kind = OpKind::parse(&record.op);
         let outcome = self.outcome(&record.outcome)?;
         let complete_ns = self.complete_ns(&record, outcome)?;
-        let path = self.op_path(history, &kind, record.path.as_deref())?;
+        // A create's effect is on the path actually created (sequential names differ).
+        let created = record.result.as_ref().and_then(|r| r.path.as_deref()).filter(|_| kind == OpKind::Create);
+        let path = self.op_path(history, &kind, created.or(record.path.as_deref()))?;
         let args = self.convert_args(history, &kind, record.args)?;
         let session = record.session.as_deref().map(|s| history.sessions.intern(s));
         let mut result = convert_result(history, record.result);
