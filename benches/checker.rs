@@ -21,7 +21,7 @@ fn mib(kib: u64) -> f64 {
 
 fn million_op_history() {
     let ops: usize = std::env::var("ZKSIM_BENCH_OPS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-    let config = SynthConfig { ops, clients: 32, servers: 3, paths: 16, seed: 42, unknown_every: 2_000 };
+    let config = SynthConfig { ops, clients: 32, servers: 3, paths: 16, seed: 42, unknown_every: 2_000, churn: true };
     let t = Instant::now();
     let history = generate(&config);
     println!("generate {ops} ops: {:.2} s", t.elapsed().as_secs_f64());

@@ -373,3 +373,39 @@ fn session_end_deletes_its_ephemerals_in_the_replay() {
         .read_kind("get_data", 1, "/q/n-0000000000", (30, 40), "x", 0, Z + 3);
     assert_passes(&seq.check("sequential-consistency"));
 }
+
+#[test]
+fn successful_cas_proves_an_unknown_write_happened() {
+    // The cas expecting version 1 succeeded: only the unknown write can have made version 1.
+    let ok = Hist::new().unknown_write(3, "/k0", "u", 5).cas(1, "/k0", "c", 1, (30, 40), Z + 4);
+    assert_passes(&ok.check("linearizable-writes"));
+    assert_passes(&ok.check("linearizable-writes-blackbox"));
+    let bad = Hist::new().cas(1, "/k0", "c", 1, (30, 40), Z + 4);
+    assert_caught(&bad.check("linearizable-writes"), "reply differs from replay");
+    assert_caught(&bad.check("linearizable-writes-blackbox"), "not linearizable");
+}
+
+#[test]
+fn multi_is_replayed_all_or_nothing_under_one_zxid() {
+    let multi = json!({"args": {"ops": [
+        {"op": "create", "path": "/m", "value": "x"},
+        {"op": "set_data", "path": "/k0", "value": "y", "expected_version": 0}]}, "zxid": Z + 3});
+    let h = Hist::new().op(1, "multi", "/", (10, 20), "ok", multi).read_kind("get_data", 2, "/m", (30, 40), "x", 0, Z + 3).read(2, "/k0", (50, 60), "y", 1, Z + 3);
+    for name in ["linearizable-writes", "sequential-consistency", "monotonic-reads"] {
+        assert_passes(&h.check(name));
+    }
+    let stale = Hist::new()
+        .op(1, "multi", "/", (10, 20), "ok", json!({"args": {"ops": [{"op": "set_data", "path": "/k0", "value": "y"}]}, "zxid": Z + 3}))
+        .read(2, "/k0", (50, 60), "y", 1, Z + 3)
+        .read(2, "/k0", (70, 80), "init", 0, Z + 1);
+    assert_caught(&stale.check("monotonic-reads"), "read went backwards");
+}
+
+#[test]
+fn sync_then_read_as_two_ops_is_a_sync_read() {
+    let h = Hist::new()
+        .write(1, "/k0", "a", (10, 20), Z + 3, 1)
+        .op(2, "sync", "/k0", (30, 35), "ok", json!({}))
+        .read_kind("get_data", 2, "/k0", (36, 40), "init", 0, Z + 1);
+    assert_caught(&h.check("sync-read-real-time"), "stale sync+read");
+}

@@ -14,16 +14,17 @@ fn assert_all_pass(config: &SynthConfig) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    // ZKSIM_PROPTEST_CASES=N runs more cases.
+    #![proptest_config(ProptestConfig::with_cases(std::env::var("ZKSIM_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(24)))]
     #[test]
-    fn generated_histories_pass(seed in 0u64..1_000_000, clients in 1usize..12, servers in 1usize..5, paths in 1usize..6, unknown_every in prop_oneof![Just(0u64), 100u64..1000]) {
-        assert_all_pass(&SynthConfig { ops: 3_000, clients, servers, paths, seed, unknown_every });
+    fn generated_histories_pass(seed in 0u64..1_000_000, clients in 1usize..12, servers in 1usize..5, paths in 1usize..6, unknown_every in prop_oneof![Just(0u64), 100u64..1000], churn in any::<bool>()) {
+        assert_all_pass(&SynthConfig { ops: 3_000, clients, servers, paths, seed, unknown_every, churn });
     }
 }
 
 #[test]
 fn zksim_jsonl_round_trip_is_lossless() {
-    let history = generate(&SynthConfig { ops: 5_000, ..SynthConfig::default() });
+    let history = generate(&SynthConfig { ops: 5_000, churn: true, ..SynthConfig::default() });
     let text = to_zksim_jsonl(&history);
     let again = parse_history("synthetic.jsonl", &text, None).expect("written history parses");
     assert_eq!(again.format, Format::Zksim);

@@ -46,8 +46,9 @@ pub enum RegisterOp {
     Read { value: ValueId, version: Option<i32> },
     /// A read that found no node.
     ReadAbsent,
-    /// Unconditional write; `reply_version` is the version the reply reported.
-    Write { value: ValueId, reply_version: Option<i32> },
+    /// Unconditional write; `reply_version` is the version the reply reported;
+    /// `succeeded` None = unknown outcome (on a missing node it would fail with NoNode).
+    Write { value: ValueId, reply_version: Option<i32>, succeeded: Option<bool> },
     /// Compare-and-set on values (Jepsen); `succeeded` None = unknown outcome.
     CasValue { from: ValueId, to: ValueId, succeeded: Option<bool> },
     /// Conditional setData; `succeeded` None = unknown. A failure is BadVersion.
@@ -78,7 +79,10 @@ impl RegisterOp {
         match *self {
             RegisterOp::Read { value, version } => (s.present && s.value == value && version.is_none_or(|v| v == s.version)).then_some(s),
             RegisterOp::ReadAbsent => (!s.present).then_some(s),
-            RegisterOp::Write { value, reply_version } => (s.present && version_ok(reply_version)).then(|| set(value)),
+            RegisterOp::Write { value, reply_version, succeeded } => match succeeded {
+                None => Some(if s.present { set(value) } else { s }),
+                _ => (s.present && version_ok(reply_version)).then(|| set(value)),
+            },
             RegisterOp::CasValue { from, to, succeeded } => {
                 let matches = s.present && s.value == from;
                 match succeeded {
@@ -392,7 +396,7 @@ fn register_op(op: &Op, include_reads: bool, interner: &mut BTreeMap<String, Val
         }
         OpKind::Write | OpKind::SetData | OpKind::Cas if op.set_data_version() == -1 => match succeeded {
             Some(false) => None,
-            _ => Some(RegisterOp::Write { value, reply_version: op.result.version }),
+            _ => Some(RegisterOp::Write { value, reply_version: op.result.version, succeeded }),
         },
         OpKind::SetData | OpKind::Cas => match succeeded {
             Some(false) if op.error != Some(ErrorCode::BadVersion) => None,
@@ -519,19 +523,19 @@ mod tests {
 
     #[test]
     fn concurrent_write_and_read_linearize() {
-        let ops = [timed(0, 0, 10, RegisterOp::Write { value: 1, reply_version: None }), timed(1, 5, 6, RegisterOp::Read { value: 1, version: None })];
+        let ops = [timed(0, 0, 10, RegisterOp::Write { value: 1, reply_version: None, succeeded: Some(true) }), timed(1, 5, 6, RegisterOp::Read { value: 1, version: None })];
         assert_eq!(search(&ops, INIT, None), SearchResult::Linearizable);
     }
 
     #[test]
     fn stale_read_after_write_is_caught() {
-        let ops = [timed(0, 0, 1, RegisterOp::Write { value: 1, reply_version: None }), timed(1, 2, 3, RegisterOp::Read { value: NIL, version: None })];
+        let ops = [timed(0, 0, 1, RegisterOp::Write { value: 1, reply_version: None, succeeded: Some(true) }), timed(1, 2, 3, RegisterOp::Read { value: NIL, version: None })];
         assert!(matches!(search(&ops, INIT, None), SearchResult::NotLinearizable { stuck: 1, .. }));
     }
 
     #[test]
     fn unknown_write_may_or_may_not_happen() {
-        let w = timed(0, 0, u64::MAX, RegisterOp::Write { value: 1, reply_version: None });
+        let w = timed(0, 0, u64::MAX, RegisterOp::Write { value: 1, reply_version: None, succeeded: None });
         let saw_it = [w, timed(1, 2, 3, RegisterOp::Read { value: 1, version: None })];
         let missed_it = [w, timed(1, 2, 3, RegisterOp::Read { value: NIL, version: None })];
         assert_eq!(search(&saw_it, INIT, None), SearchResult::Linearizable);

@@ -381,7 +381,11 @@ impl<'h> Builder<'h> {
             let (Some(path), Some(mzxid)) = (op.path, op.result.mzxid) else { continue };
             let is_read = op.kind.is_node_read() && op.outcome == Outcome::Ok;
             if is_read && !known.contains(&(path, mzxid)) {
-                observed.entry((path, mzxid)).or_insert(id as OpId);
+                // Prefer an observer whose reply carried the data (exists() returns only a stat).
+                let entry = observed.entry((path, mzxid)).or_insert(id as OpId);
+                if self.op(*entry).result.value.is_none() && op.result.value.is_some() {
+                    *entry = id as OpId;
+                }
             }
         }
         for ((path, mzxid), reader) in observed {
@@ -394,7 +398,8 @@ impl<'h> Builder<'h> {
         let candidates = self.unknown_by_path.get(&path).cloned().unwrap_or_default();
         let found = candidates.into_iter().find(|&id| {
             let op = self.op(id);
-            !self.used_unknown.contains(&id) && op.invoke_ns < read.complete_ns && written_value(op, path) == read.result.value.as_deref() && op.kind != OpKind::Delete
+            let value_fits = read.result.value.is_none() || written_value(op, path) == read.result.value.as_deref();
+            !self.used_unknown.contains(&id) && op.invoke_ns < read.complete_ns && value_fits && op.kind != OpKind::Delete
         });
         match found {
             Some(id) => {
