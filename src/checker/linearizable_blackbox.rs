@@ -74,8 +74,8 @@ impl RegisterOp {
     /// otherwise two orders that leave the same value leave the same state, which keeps the
     /// search's cache effective on plain registers.
     pub fn step(&self, s: RegisterState, versioned: bool) -> Option<RegisterState> {
-        let set = |value: ValueId| RegisterState { present: true, value, version: s.version + versioned as i32 };
-        let version_ok = |reply: Option<i32>| reply.is_none_or(|r| r == s.version + 1);
+        let set = |value: ValueId| RegisterState { present: true, value, version: s.version.wrapping_add(versioned as i32) };
+        let version_ok = |reply: Option<i32>| reply.is_none_or(|r| r == s.version.wrapping_add(1));
         match *self {
             RegisterOp::Read { value, version } => (s.present && s.value == value && version.is_none_or(|v| v == s.version)).then_some(s),
             RegisterOp::ReadAbsent => (!s.present).then_some(s),

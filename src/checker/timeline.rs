@@ -505,29 +505,29 @@ impl<'h> Builder<'h> {
         }
         // The version the node must have had just before this set.
         let implied_before = match (effect.expected_version, effect.value_version) {
-            (-1, Some(reply)) => reply - 1,
+            (-1, Some(reply)) => reply.saturating_sub(1),
             (-1, None) => current.version,
             (expected, _) => expected,
         };
         let mut hidden = 0u32;
         if implied_before > current.version {
-            let gap = (implied_before - current.version) as u32;
+            let gap = u32::try_from(implied_before as i64 - current.version as i64).unwrap_or(u32::MAX);
             let deadline_ns = effect.writer.op().map(|id| self.op(id).effect_deadline_ns()).unwrap_or(u64::MAX);
             if self.explain_gap(path, gap, deadline_ns) {
                 hidden = gap;
             } else {
-                let text = format!("version jumped from {} to {} with no write in between that could explain it", current.version, implied_before + 1);
+                let text = format!("version jumped from {} to {} with no write in between that could explain it", current.version, implied_before as i64 + 1);
                 self.mismatch(path, effect, current, &text);
             }
         } else if implied_before < current.version {
             let text = if effect.expected_version != -1 {
                 format!("conditional set expecting version {} succeeded, but the replay has version {}", effect.expected_version, current.version)
             } else {
-                format!("reply version {} but the replay gives {}", implied_before + 1, current.version + 1)
+                format!("reply version {} but the replay gives {}", implied_before as i64 + 1, current.version as i64 + 1)
             };
             self.mismatch(path, effect, current, &text);
         }
-        let version = implied_before.max(current.version) + 1;
+        let version = implied_before.max(current.version).saturating_add(1);
         if let Some(reply) = effect.value_version.filter(|&r| r != version && effect.expected_version != -1) {
             let text = format!("reply version {reply}, but setData from version {} gives {version}", version - 1);
             self.mismatch(path, effect, current, &text);
