@@ -9,7 +9,11 @@ use zksim::history::{parse_history, to_zksim_jsonl, Format, OpKind, Outcome};
 fn assert_all_pass(config: &SynthConfig) {
     let history = generate(config);
     for report in check_history(&history, &CheckOptions::default()) {
-        assert!(matches!(report.status, Status::Pass | Status::NotApplicable), "{config:?}: {}", report.verdict_line());
+        assert!(
+            matches!(report.status, Status::Pass | Status::NotApplicable),
+            "{config:?}: {}",
+            report.verdict_line()
+        );
     }
 }
 
@@ -24,7 +28,11 @@ proptest! {
 
 #[test]
 fn zksim_jsonl_round_trip_is_lossless() {
-    let history = generate(&SynthConfig { ops: 5_000, churn: true, ..SynthConfig::default() });
+    let history = generate(&SynthConfig {
+        ops: 5_000,
+        churn: true,
+        ..SynthConfig::default()
+    });
     let text = to_zksim_jsonl(&history);
     let again = parse_history("synthetic.jsonl", &text, None).expect("written history parses");
     assert_eq!(again.format, Format::Zksim);
@@ -39,9 +47,21 @@ fn zksim_jsonl_round_trip_is_lossless() {
 
 #[test]
 fn stale_sync_read_planted_in_generated_history_is_caught() {
-    let mut history = generate(&SynthConfig { ops: 5_000, unknown_every: 0, ..SynthConfig::default() });
+    let mut history = generate(&SynthConfig {
+        ops: 5_000,
+        unknown_every: 0,
+        ..SynthConfig::default()
+    });
     let init = history.init.clone();
-    let id = history.ops.iter().position(|op| op.kind == OpKind::SyncRead && op.outcome == Outcome::Ok && op.result.version.unwrap() >= 2).expect("a sync+read of a written path");
+    let id = history
+        .ops
+        .iter()
+        .position(|op| {
+            op.kind == OpKind::SyncRead
+                && op.outcome == Outcome::Ok
+                && op.result.version.unwrap() >= 2
+        })
+        .expect("a sync+read of a written path");
     let node = &init[&history.ops[id].path.unwrap()];
     let op = &mut history.ops[id];
     op.result.value = node.value.clone();

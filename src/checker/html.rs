@@ -18,7 +18,14 @@ pub fn render_html(history: &History, reports: &[CheckReport]) -> String {
     let mut out = String::new();
     let title = format!("zksim check: {}", escape(&history.source));
     let _ = write!(out, "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title><style>{}</style></head><body>", STYLE);
-    let _ = write!(out, "<h1>{title}</h1><p>{} format, {} ops, {} watch events, {} nemesis events.</p>", history.format.name(), history.ops.len(), history.events.len(), history.nemesis.len());
+    let _ = write!(
+        out,
+        "<h1>{title}</h1><p>{} format, {} ops, {} watch events, {} nemesis events.</p>",
+        history.format.name(),
+        history.ops.len(),
+        history.events.len(),
+        history.nemesis.len()
+    );
     verdict_table(&mut out, reports);
     violations_section(&mut out, history, reports);
     timeline_section(&mut out, history, reports);
@@ -34,8 +41,19 @@ svg{border:1px solid #ccc;background:#fcfcfc}code{font-size:90%}li{margin:.3em 0
 fn verdict_table(out: &mut String, reports: &[CheckReport]) {
     out.push_str("<h2>Verdicts</h2><table><tr><th>check</th><th>verdict</th><th>summary</th><th>source</th></tr>");
     for report in reports {
-        let class = if report.status == Status::NotApplicable { "NA" } else { report.status.label() };
-        let _ = write!(out, "<tr><td>{}</td><td class=\"{class}\">{}</td><td>{}</td><td>{}</td></tr>", report.name, report.status.label(), escape(&report.summary), escape(report.source));
+        let class = if report.status == Status::NotApplicable {
+            "NA"
+        } else {
+            report.status.label()
+        };
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td class=\"{class}\">{}</td><td>{}</td><td>{}</td></tr>",
+            report.name,
+            report.status.label(),
+            escape(&report.summary),
+            escape(report.source)
+        );
     }
     out.push_str("</table>");
 }
@@ -44,12 +62,26 @@ fn violations_section(out: &mut String, history: &History, reports: &[CheckRepor
     out.push_str("<h2>Violations</h2>");
     let mut any = false;
     for report in reports {
-        for (kind, list) in [("violation", &report.violations), ("allowed", &report.allowed)] {
+        for (kind, list) in [
+            ("violation", &report.violations),
+            ("allowed", &report.allowed),
+        ] {
             for violation in list.iter().take(20) {
                 any = true;
-                let _ = write!(out, "<h3>{}: {} <small>({kind}, {})</small></h3><p>{}</p><ul>", escape(violation.anomaly), report.name, report.status.label(), escape(&violation.explanation));
+                let _ = write!(
+                    out,
+                    "<h3>{}: {} <small>({kind}, {})</small></h3><p>{}</p><ul>",
+                    escape(violation.anomaly),
+                    report.name,
+                    report.status.label(),
+                    escape(&violation.explanation)
+                );
                 for &op in &violation.ops {
-                    let _ = write!(out, "<li><code>{}</code></li>", escape(&history.describe_op(op)));
+                    let _ = write!(
+                        out,
+                        "<li><code>{}</code></li>",
+                        escape(&history.describe_op(op))
+                    );
                 }
                 for line in &violation.lines {
                     let _ = write!(out, "<li>input line {line}</li>");
@@ -71,12 +103,18 @@ fn windows(history: &History, flagged: &BTreeSet<OpId>) -> Vec<(u64, u64)> {
         for id in ids {
             let op = &history.ops[id as usize];
             lo = lo.min(op.invoke_ns);
-            hi = hi.max(if op.complete_ns == u64::MAX { op.invoke_ns } else { op.complete_ns });
+            hi = hi.max(if op.complete_ns == u64::MAX {
+                op.invoke_ns
+            } else {
+                op.complete_ns
+            });
         }
         (lo <= hi).then_some((lo, hi))
     };
     if history.ops.len() <= MAX_DRAWN {
-        return span(&mut (0..history.ops.len() as OpId)).into_iter().collect();
+        return span(&mut (0..history.ops.len() as OpId))
+            .into_iter()
+            .collect();
     }
     let mut out: Vec<(u64, u64)> = Vec::new();
     for &id in flagged.iter().take(MAX_WINDOWS) {
@@ -92,7 +130,10 @@ fn windows(history: &History, flagged: &BTreeSet<OpId>) -> Vec<(u64, u64)> {
 }
 
 fn timeline_section(out: &mut String, history: &History, reports: &[CheckReport]) {
-    let flagged: BTreeSet<OpId> = reports.iter().flat_map(|r| r.violations.iter().flat_map(|v| v.ops.iter().copied())).collect();
+    let flagged: BTreeSet<OpId> = reports
+        .iter()
+        .flat_map(|r| r.violations.iter().flat_map(|v| v.ops.iter().copied()))
+        .collect();
     out.push_str("<h2>Timeline</h2><p>One lane per client; bars run from invocation to completion. Red: ops in a violation. Yellow: unknown outcome; grey: failed; green: writes.</p>");
     for (lo, hi) in windows(history, &flagged) {
         draw_window(out, history, &flagged, lo, hi);
@@ -100,17 +141,30 @@ fn timeline_section(out: &mut String, history: &History, reports: &[CheckReport]
 }
 
 fn draw_window(out: &mut String, history: &History, flagged: &BTreeSet<OpId>, lo: u64, hi: u64) {
-    let mut drawn: Vec<OpId> = (0..history.ops.len() as OpId).filter(|&id| {
-        let op = &history.ops[id as usize];
-        op.invoke_ns <= hi && op.complete_ns >= lo
-    }).collect();
+    let mut drawn: Vec<OpId> = (0..history.ops.len() as OpId)
+        .filter(|&id| {
+            let op = &history.ops[id as usize];
+            op.invoke_ns <= hi && op.complete_ns >= lo
+        })
+        .collect();
     drawn.truncate(MAX_DRAWN);
-    let lanes: BTreeMap<i64, usize> = drawn.iter().map(|&id| history.ops[id as usize].client).collect::<BTreeSet<_>>().into_iter().enumerate().map(|(i, c)| (c, i)).collect();
+    let lanes: BTreeMap<i64, usize> = drawn
+        .iter()
+        .map(|&id| history.ops[id as usize].client)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| (c, i))
+        .collect();
     let height = (lanes.len() as f64 + 1.0) * LANE_PX + 10.0;
     let scale = WIDTH_PX / ((hi - lo).max(1) as f64);
     let _ = write!(out, "<p>{} ns to {} ns ({} ops)</p><svg width=\"{}\" height=\"{height}\" xmlns=\"http://www.w3.org/2000/svg\">", lo, hi, drawn.len(), WIDTH_PX + 80.0);
     for (client, lane) in &lanes {
-        let _ = write!(out, "<text x=\"2\" y=\"{}\" font-size=\"11\">c{client}</text>", (*lane as f64 + 1.0) * LANE_PX);
+        let _ = write!(
+            out,
+            "<text x=\"2\" y=\"{}\" font-size=\"11\">c{client}</text>",
+            (*lane as f64 + 1.0) * LANE_PX
+        );
     }
     for id in drawn {
         let op = &history.ops[id as usize];
@@ -131,5 +185,8 @@ fn draw_window(out: &mut String, history: &History, flagged: &BTreeSet<OpId>, lo
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

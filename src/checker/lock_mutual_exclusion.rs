@@ -30,7 +30,11 @@ struct Section {
 pub fn check(context: &Context, _options: &CheckOptions) -> CheckReport {
     let mut report = CheckReport::new(NAME, SOURCE);
     let history = context.history;
-    let fenced = history.ops.iter().filter(|op| op.kind == OpKind::FencedWrite).count();
+    let fenced = history
+        .ops
+        .iter()
+        .filter(|op| op.kind == OpKind::FencedWrite)
+        .count();
     if fenced == 0 && !history.ops.iter().any(|op| op.kind == OpKind::LockAcquire) {
         return report.not_applicable("no lock_acquire or fenced_write ops");
     }
@@ -40,7 +44,10 @@ pub fn check(context: &Context, _options: &CheckOptions) -> CheckReport {
     }
     check_fencing(context, &mut report);
     let count: usize = sections.values().map(Vec::len).sum();
-    report.finish(format!("{count} critical sections on {} lock(s), {fenced} fenced writes", sections.len()))
+    report.finish(format!(
+        "{count} critical sections on {} lock(s), {fenced} fenced writes",
+        sections.len()
+    ))
 }
 
 fn critical_sections(context: &Context) -> BTreeMap<PathId, Vec<Section>> {
@@ -55,8 +62,19 @@ fn critical_sections(context: &Context) -> BTreeMap<PathId, Vec<Section>> {
         let Some(lock) = op.path else { continue };
         match op.kind {
             OpKind::LockAcquire if op.outcome == Outcome::Ok => {
-                let end_ns = op.session.and_then(|s| session_end.get(&s).copied()).unwrap_or(u64::MAX);
-                open.insert((op.client, lock), Section { start_ns: op.complete_ns, end_ns, client: op.client, acquire: id });
+                let end_ns = op
+                    .session
+                    .and_then(|s| session_end.get(&s).copied())
+                    .unwrap_or(u64::MAX);
+                open.insert(
+                    (op.client, lock),
+                    Section {
+                        start_ns: op.complete_ns,
+                        end_ns,
+                        client: op.client,
+                        acquire: id,
+                    },
+                );
             }
             OpKind::LockRelease => {
                 if let Some(mut section) = open.remove(&(op.client, lock)) {
@@ -92,7 +110,9 @@ fn check_overlaps(context: &Context, lock: PathId, sections: &[Section], report:
     let history = context.history;
     let mut longest: Option<Section> = None;
     for section in sections {
-        if let Some(holder) = longest.filter(|h| h.end_ns > section.start_ns && h.client != section.client) {
+        if let Some(holder) =
+            longest.filter(|h| h.end_ns > section.start_ns && h.client != section.client)
+        {
             let text = format!(
                 "lock {}: client {} held it from {} ns (via {}) while client {} acquired it at {} ns (via {})",
                 history.paths.name(lock),
@@ -103,7 +123,11 @@ fn check_overlaps(context: &Context, lock: PathId, sections: &[Section], report:
                 section.start_ns,
                 history.describe_op(section.acquire)
             );
-            report.violation("overlapping critical sections", vec![holder.acquire, section.acquire], text);
+            report.violation(
+                "overlapping critical sections",
+                vec![holder.acquire, section.acquire],
+                text,
+            );
         }
         if longest.is_none_or(|h| section.end_ns > h.end_ns) {
             longest = Some(*section);
@@ -116,19 +140,29 @@ fn check_fencing(context: &Context, report: &mut CheckReport) {
     let history = context.history;
     let mut by_resource: BTreeMap<PathId, Vec<OpId>> = BTreeMap::new();
     for (id, op) in history.ops.iter().enumerate() {
-        if let (OpKind::FencedWrite, Outcome::Ok, Some(path), Some(_)) = (&op.kind, op.outcome, op.path, op.args.token) {
+        if let (OpKind::FencedWrite, Outcome::Ok, Some(path), Some(_)) =
+            (&op.kind, op.outcome, op.path, op.args.token)
+        {
             by_resource.entry(path).or_default().push(id as OpId);
         }
     }
     for ids in by_resource.values() {
-        let token = |id: OpId| history.ops[id as usize].args.token.expect("filtered on token");
+        let token = |id: OpId| {
+            history.ops[id as usize]
+                .args
+                .token
+                .expect("filtered on token")
+        };
         let mut by_complete = ids.clone();
         by_complete.sort_by_key(|&id| (history.ops[id as usize].complete_ns, id));
         let mut by_invoke = ids.clone();
         by_invoke.sort_by_key(|&id| (history.ops[id as usize].invoke_ns, id));
         let (mut next, mut highest): (usize, Option<OpId>) = (0, None);
         for &b in &by_invoke {
-            while next < by_complete.len() && history.ops[by_complete[next] as usize].complete_ns < history.ops[b as usize].invoke_ns {
+            while next < by_complete.len()
+                && history.ops[by_complete[next] as usize].complete_ns
+                    < history.ops[b as usize].invoke_ns
+            {
                 let a = by_complete[next];
                 if highest.is_none_or(|h| token(a) > token(h)) {
                     highest = Some(a);

@@ -26,7 +26,15 @@ pub struct SynthConfig {
 
 impl Default for SynthConfig {
     fn default() -> SynthConfig {
-        SynthConfig { ops: 10_000, clients: 8, servers: 3, paths: 4, seed: 1, unknown_every: 500, churn: false }
+        SynthConfig {
+            ops: 10_000,
+            clients: 8,
+            servers: 3,
+            paths: 4,
+            seed: 1,
+            unknown_every: 500,
+            churn: false,
+        }
     }
 }
 
@@ -86,7 +94,10 @@ impl World {
     }
 
     fn current(&self, path: usize) -> State {
-        self.paths[path].last().expect("paths start with a state").clone()
+        self.paths[path]
+            .last()
+            .expect("paths start with a state")
+            .clone()
     }
 
     /// The serving replica's applied zxid: lagging behind the leader, never behind the session.
@@ -101,19 +112,52 @@ impl World {
 
 /// Generates a correct history (every check passes on it).
 pub fn generate(config: &SynthConfig) -> History {
-    assert!(config.clients > 0 && config.servers > 0 && config.paths > 0, "a history needs clients, servers and paths");
+    assert!(
+        config.clients > 0 && config.servers > 0 && config.paths > 0,
+        "a history needs clients, servers and paths"
+    );
     let mut history = History::new("synthetic", Format::Zksim);
     let base: Zxid = 1 << 32;
-    let mut world = World { rng: Rng(config.seed), committed: base + config.paths as Zxid, applied: vec![base + config.paths as Zxid; config.servers], paths: Vec::new(), clients: Vec::new(), now_ns: 1_000_000 };
+    let mut world = World {
+        rng: Rng(config.seed),
+        committed: base + config.paths as Zxid,
+        applied: vec![base + config.paths as Zxid; config.servers],
+        paths: Vec::new(),
+        clients: Vec::new(),
+        now_ns: 1_000_000,
+    };
     for p in 0..config.paths {
         let id = history.paths.intern(&format!("/h/k{p}"));
         let mzxid = base + p as Zxid + 1;
-        history.init.insert(id, NodeState { value: Some("init".into()), version: 0, mzxid, czxid: Some(mzxid) });
-        world.paths.push(vec![State { since: mzxid, present: true, version: 0, value: "init".to_string() }]);
+        history.init.insert(
+            id,
+            NodeState {
+                value: Some("init".into()),
+                version: 0,
+                mzxid,
+                czxid: Some(mzxid),
+            },
+        );
+        world.paths.push(vec![State {
+            since: mzxid,
+            present: true,
+            version: 0,
+            value: "init".to_string(),
+        }]);
     }
     for c in 0..config.clients {
-        let session = history.sessions.intern(&format!("0x{:x}", 0x1000_0000_0000 + c as u64));
-        world.clients.push(Client { session, process: c as i64, server: c % config.servers, busy_until_ns: 0, last_zxid: 0, known_version: vec![0; config.paths], writes: 0 });
+        let session = history
+            .sessions
+            .intern(&format!("0x{:x}", 0x1000_0000_0000 + c as u64));
+        world.clients.push(Client {
+            session,
+            process: c as i64,
+            server: c % config.servers,
+            busy_until_ns: 0,
+            last_zxid: 0,
+            known_version: vec![0; config.paths],
+            writes: 0,
+        });
     }
     history.meta = serde_json::json!({"kind": "meta", "format": ZKSIM_FORMAT, "format_version": ZKSIM_FORMAT_VERSION, "generator": "synth", "seed": config.seed});
     history.ops.reserve(config.ops);
@@ -176,18 +220,31 @@ fn blank_op(world: &World, c: usize, path: usize, invoke_ns: u64, complete_ns: u
 }
 
 fn read(world: &mut World, c: usize, path: usize, sync: bool, op: &mut Op) {
-    let point = if sync { world.committed } else { world.replica_point(c) };
+    let point = if sync {
+        world.committed
+    } else {
+        world.replica_point(c)
+    };
     let server = world.clients[c].server;
     world.applied[server] = world.applied[server].max(point);
     let state = world.state_at(path, point).clone();
     op.kind = if sync { OpKind::SyncRead } else { OpKind::Read };
     op.zxid = Some(point);
     if state.present {
-        op.result = OpResult { value: Some(state.value), version: Some(state.version), mzxid: Some(state.since), exists: Some(true), ..OpResult::default() };
+        op.result = OpResult {
+            value: Some(state.value),
+            version: Some(state.version),
+            mzxid: Some(state.since),
+            exists: Some(true),
+            ..OpResult::default()
+        };
     } else {
         op.outcome = Outcome::Fail;
         op.error = Some(ErrorCode::NoNode);
-        op.result = OpResult { exists: Some(false), ..OpResult::default() };
+        op.result = OpResult {
+            exists: Some(false),
+            ..OpResult::default()
+        };
     }
     let client = &mut world.clients[c];
     client.last_zxid = client.last_zxid.max(point);
@@ -202,14 +259,26 @@ fn churn(world: &mut World, c: usize, path: usize, roll: u64, op: &mut Op) {
         op.kind = OpKind::Exists;
         op.zxid = Some(point);
         op.result = match state.present {
-            true => OpResult { version: Some(state.version), mzxid: Some(state.since), exists: Some(true), ..OpResult::default() },
-            false => OpResult { exists: Some(false), ..OpResult::default() },
+            true => OpResult {
+                version: Some(state.version),
+                mzxid: Some(state.since),
+                exists: Some(true),
+                ..OpResult::default()
+            },
+            false => OpResult {
+                exists: Some(false),
+                ..OpResult::default()
+            },
         };
         world.clients[c].last_zxid = world.clients[c].last_zxid.max(point);
         return;
     }
     let creating = roll < 95;
-    op.kind = if creating { OpKind::Create } else { OpKind::Delete };
+    op.kind = if creating {
+        OpKind::Create
+    } else {
+        OpKind::Delete
+    };
     world.clients[c].writes += 1;
     let value = format!("c{}-{}", c, world.clients[c].writes);
     if creating {
@@ -220,10 +289,24 @@ fn churn(world: &mut World, c: usize, path: usize, roll: u64, op: &mut Op) {
     op.zxid = Some(zxid);
     match (creating, current.present) {
         (true, false) => {
-            world.paths[path].push(State { since: zxid, present: true, version: 0, value });
-            op.result = OpResult { mzxid: Some(zxid), czxid: Some(zxid), ..OpResult::default() };
+            world.paths[path].push(State {
+                since: zxid,
+                present: true,
+                version: 0,
+                value,
+            });
+            op.result = OpResult {
+                mzxid: Some(zxid),
+                czxid: Some(zxid),
+                ..OpResult::default()
+            };
         }
-        (false, true) => world.paths[path].push(State { since: zxid, present: false, version: 0, value: String::new() }),
+        (false, true) => world.paths[path].push(State {
+            since: zxid,
+            present: false,
+            version: 0,
+            value: String::new(),
+        }),
         (true, true) => (op.outcome, op.error) = (Outcome::Fail, Some(ErrorCode::NodeExists)),
         (false, false) => (op.outcome, op.error) = (Outcome::Fail, Some(ErrorCode::NoNode)),
     }
@@ -239,10 +322,21 @@ fn commit(world: &mut World, c: usize) -> Zxid {
     zxid
 }
 
-fn write(world: &mut World, c: usize, path: usize, expected: Option<i32>, config: &SynthConfig, op: &mut Op) {
+fn write(
+    world: &mut World,
+    c: usize,
+    path: usize,
+    expected: Option<i32>,
+    config: &SynthConfig,
+    op: &mut Op,
+) {
     world.clients[c].writes += 1;
     let value = format!("c{}-{}", c, world.clients[c].writes);
-    op.kind = if expected.is_some() { OpKind::Cas } else { OpKind::Write };
+    op.kind = if expected.is_some() {
+        OpKind::Cas
+    } else {
+        OpKind::Write
+    };
     op.args.value = Some(value.clone());
     op.args.expected_version = expected;
     let unknown = config.unknown_every > 0 && world.rng.below(config.unknown_every) == 0;
@@ -258,13 +352,26 @@ fn write(world: &mut World, c: usize, path: usize, expected: Option<i32>, config
     }
     let zxid = commit(world, c);
     if applies {
-        world.paths[path].push(State { since: zxid, present: true, version: version + 1, value });
+        world.paths[path].push(State {
+            since: zxid,
+            present: true,
+            version: version + 1,
+            value,
+        });
         world.clients[c].known_version[path] = version + 1;
-        op.result = OpResult { version: Some(version + 1), mzxid: Some(zxid), ..OpResult::default() };
+        op.result = OpResult {
+            version: Some(version + 1),
+            mzxid: Some(zxid),
+            ..OpResult::default()
+        };
         op.zxid = Some(zxid);
     } else {
         op.outcome = Outcome::Fail;
-        op.error = Some(if current.present { ErrorCode::BadVersion } else { ErrorCode::NoNode });
+        op.error = Some(if current.present {
+            ErrorCode::BadVersion
+        } else {
+            ErrorCode::NoNode
+        });
         op.zxid = Some(zxid);
         world.clients[c].known_version[path] = version;
     }
@@ -281,11 +388,29 @@ fn final_state(world: &World, config: &SynthConfig, line: u32) -> FinalState {
     let mut nodes = BTreeMap::new();
     for (p, states) in world.paths.iter().enumerate() {
         let last = states.last().expect("non-empty").clone();
-        let node = last.present.then_some(NodeState { value: Some(last.value), version: last.version, mzxid: last.since, czxid: None });
+        let node = last.present.then_some(NodeState {
+            value: Some(last.value),
+            version: last.version,
+            mzxid: last.since,
+            czxid: None,
+        });
         nodes.insert(p as PathId, node);
     }
     let replicas = (0..config.servers)
-        .map(|s| (format!("s{}", s + 1), ReplicaFinal { zxid: Some(world.committed), digest: Some(format!("{:x}", world.committed.wrapping_mul(31))), mode: Some(if s == 0 { "leader" } else { "follower" }.into()) }))
+        .map(|s| {
+            (
+                format!("s{}", s + 1),
+                ReplicaFinal {
+                    zxid: Some(world.committed),
+                    digest: Some(format!("{:x}", world.committed.wrapping_mul(31))),
+                    mode: Some(if s == 0 { "leader" } else { "follower" }.into()),
+                },
+            )
+        })
         .collect();
-    FinalState { line, nodes, replicas }
+    FinalState {
+        line,
+        nodes,
+        replicas,
+    }
 }
