@@ -72,3 +72,44 @@ fn stale_sync_read_planted_in_generated_history_is_caught() {
     assert_eq!(report.status, Status::Warn, "{}", report.verdict_line());
     assert!(report.anomalies().contains(&"stale sync+read"));
 }
+
+/// Acknowledged setData ops of one path, in zxid order.
+fn acked_set_data(history: &zksim::history::History, path: u32) -> Vec<usize> {
+    let mut ids: Vec<usize> = (0..history.ops.len())
+        .filter(|&i| {
+            let op = &history.ops[i];
+            op.kind.is_set_data() && op.outcome == Outcome::Ok && op.path == Some(path)
+        })
+        .collect();
+    ids.sort_by_key(|&i| history.ops[i].result.mzxid);
+    ids
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+    /// The zxid fast path and the zxid-free search must agree on write corruptions both can see.
+    #[test]
+    fn fast_path_and_blackbox_agree_on_corrupted_writes(seed in 0u64..1_000_000, pick in 0usize..10_000, delta in prop_oneof![Just(-1i32), Just(1), Just(2)], reorder in any::<bool>()) {
+        let config = SynthConfig { ops: 400, clients: 4, servers: 3, paths: 2, seed, unknown_every: 0, churn: false };
+        let mut history = generate(&config);
+        let ids = acked_set_data(&history, 0);
+        prop_assume!(ids.len() >= 2);
+        let i = pick % (ids.len() - 1);
+        if reorder {
+            // The next write of the path, moved entirely before this one: real time contradicts zxids.
+            let (a, b) = (ids[i], ids[i + 1]);
+            let a_invoke = history.ops[a].invoke_ns;
+            prop_assume!(a_invoke > 100);
+            history.ops[b].complete_ns = a_invoke - 1;
+            history.ops[b].invoke_ns = a_invoke - 50;
+        } else {
+            let op = &mut history.ops[ids[i]];
+            op.result.version = op.result.version.map(|v| v + delta);
+        }
+        let options = CheckOptions::default();
+        let fast = check_one(&history, "linearizable-writes", &options).unwrap();
+        let blackbox = check_one(&history, "linearizable-writes-blackbox", &options).unwrap();
+        prop_assert_eq!(fast.status, Status::Fail, "{}", fast.verdict_line());
+        prop_assert_eq!(blackbox.status, Status::Fail, "{}", blackbox.verdict_line());
+    }
+}

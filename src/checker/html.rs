@@ -79,7 +79,7 @@ fn violations_section(out: &mut String, history: &History, reports: &[CheckRepor
                 for &op in &violation.ops {
                     let _ = write!(
                         out,
-                        "<li><code>{}</code></li>",
+                        "<li><a href=\"#op-{op}\"><code>{}</code></a></li>",
                         escape(&history.describe_op(op))
                     );
                 }
@@ -116,13 +116,25 @@ fn windows(history: &History, flagged: &BTreeSet<OpId>) -> Vec<(u64, u64)> {
             .into_iter()
             .collect();
     }
+    // A window of context around each flagged op (5x its duration, at least 20 ms each
+    // side), overlapping windows merged, the first MAX_WINDOWS kept.
+    let mut around: Vec<(u64, u64)> = flagged
+        .iter()
+        .filter_map(|&id| span(&mut std::iter::once(id)))
+        .map(|(lo, hi)| {
+            let pad = ((hi - lo).saturating_mul(5)).max(20_000_000);
+            (lo.saturating_sub(pad), hi.saturating_add(pad))
+        })
+        .collect();
+    around.sort_unstable();
     let mut out: Vec<(u64, u64)> = Vec::new();
-    for &id in flagged.iter().take(MAX_WINDOWS) {
-        if let Some((lo, hi)) = span(&mut std::iter::once(id)) {
-            let pad = (hi - lo).max(1_000_000);
-            out.push((lo.saturating_sub(pad), hi.saturating_add(pad)));
+    for (lo, hi) in around {
+        match out.last_mut() {
+            Some(last) if lo <= last.1 => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
         }
     }
+    out.truncate(MAX_WINDOWS);
     if out.is_empty() {
         out.extend(span(&mut (0..MAX_DRAWN as OpId)));
     }
@@ -134,7 +146,7 @@ fn timeline_section(out: &mut String, history: &History, reports: &[CheckReport]
         .iter()
         .flat_map(|r| r.violations.iter().flat_map(|v| v.ops.iter().copied()))
         .collect();
-    out.push_str("<h2>Timeline</h2><p>One lane per client; bars run from invocation to completion. Red: ops in a violation. Yellow: unknown outcome; grey: failed; green: writes.</p>");
+    out.push_str("<h2>Timeline</h2><p>One lane per client; bars run from invocation to completion (hover for the op). Red: ops in a violation. Yellow: unknown outcome; grey: failed; green: writes; blue: reads. Dashed red lines: nemesis faults.</p>");
     for (lo, hi) in windows(history, &flagged) {
         draw_window(out, history, &flagged, lo, hi);
     }
@@ -147,7 +159,17 @@ fn draw_window(out: &mut String, history: &History, flagged: &BTreeSet<OpId>, lo
             op.invoke_ns <= hi && op.complete_ns >= lo
         })
         .collect();
-    drawn.truncate(MAX_DRAWN);
+    if drawn.len() > MAX_DRAWN {
+        // Keep every flagged op; fill up with the others in time order.
+        let (mut keep, others): (Vec<OpId>, Vec<OpId>) =
+            drawn.into_iter().partition(|id| flagged.contains(id));
+        keep.extend(
+            others
+                .into_iter()
+                .take(MAX_DRAWN.saturating_sub(keep.len())),
+        );
+        drawn = keep;
+    }
     let lanes: BTreeMap<i64, usize> = drawn
         .iter()
         .map(|&id| history.ops[id as usize].client)
@@ -166,6 +188,7 @@ fn draw_window(out: &mut String, history: &History, flagged: &BTreeSet<OpId>, lo
             (*lane as f64 + 1.0) * LANE_PX
         );
     }
+    draw_nemesis(out, history, lo, hi, scale, height);
     for id in drawn {
         let op = &history.ops[id as usize];
         let x = 60.0 + (op.invoke_ns.max(lo) - lo) as f64 * scale;
@@ -179,9 +202,37 @@ fn draw_window(out: &mut String, history: &History, flagged: &BTreeSet<OpId>, lo
             _ if op.kind.is_mutation() => "op w",
             _ => "op",
         };
-        let _ = write!(out, "<rect class=\"{class}\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{}\"><title>{}</title></rect>", LANE_PX - 6.0, escape(&history.describe_op(id)));
+        let anchor = if flagged.contains(&id) {
+            format!(" id=\"op-{id}\"")
+        } else {
+            String::new()
+        };
+        let _ = write!(out, "<rect{anchor} class=\"{class}\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{}\"><title>{}</title></rect>", LANE_PX - 6.0, escape(&history.describe_op(id)));
     }
     out.push_str("</svg>");
+}
+
+/// Faults as dashed vertical lines, so a violation can be read against what the nemesis did.
+fn draw_nemesis(out: &mut String, history: &History, lo: u64, hi: u64, scale: f64, height: f64) {
+    for nemesis in history
+        .nemesis
+        .iter()
+        .filter(|n| n.t_ns >= lo && n.t_ns <= hi)
+    {
+        let x = 60.0 + (nemesis.t_ns - lo) as f64 * scale;
+        let what = format!(
+            "{} {} at {} ns (line {})",
+            nemesis.action,
+            nemesis.target.as_deref().unwrap_or(""),
+            nemesis.t_ns,
+            nemesis.line
+        );
+        let _ = write!(
+            out,
+            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"0\" y2=\"{height}\" stroke=\"#c00\" stroke-dasharray=\"4 3\"><title>{}</title></line>",
+            escape(&what)
+        );
+    }
 }
 
 fn escape(text: &str) -> String {
