@@ -733,3 +733,27 @@ fn sync_then_read_as_two_ops_is_a_sync_read() {
         .read_kind("get_data", 2, "/k0", (36, 40), "init", 0, Z + 1);
     assert_caught(&h.check("sync-read-real-time"), "stale sync+read");
 }
+
+#[test]
+fn fencing_token_going_backwards_is_caught() {
+    // Client 2 acquired after client 1 released, yet got a smaller lock-node czxid.
+    let bad = lock(
+        lock(Hist::new(), 1, (0, 10), (20, 25), Z + 5),
+        2,
+        (30, 40),
+        (50, 55),
+        Z + 4,
+    );
+    assert_caught(
+        &bad.check("lock-mutual-exclusion"),
+        "fencing token went backwards",
+    );
+    let ok = lock(
+        lock(Hist::new(), 1, (0, 10), (20, 25), Z + 4),
+        2,
+        (30, 40),
+        (50, 55),
+        Z + 5,
+    );
+    assert_passes(&ok.check("lock-mutual-exclusion"));
+}
