@@ -426,10 +426,11 @@ pub fn partitions(history: &History) -> Vec<Partition> {
         let Some(path) = op.path else { continue };
         let interner = values.entry(path).or_default();
         if let Some(register_op) = register_op(op, include_reads, interner) {
+            // (max: an in-memory history may not have been validated like a parsed one)
             let return_ns = if op.outcome == Outcome::Unknown {
                 u64::MAX
             } else {
-                op.complete_ns
+                op.complete_ns.max(op.invoke_ns)
             };
             by_path.entry(path).or_default().push(TimedOp {
                 id: id as OpId,
