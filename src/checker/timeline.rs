@@ -183,7 +183,7 @@ impl PathTimeline {
         self.absent.get(i).copied()
     }
 
-    /// Is `index` an absent state, or is there one at or after it whose window contains `zxid`?
+    /// Indices of the absent states, ascending.
     pub fn absent_states(&self) -> &[usize] {
         &self.absent
     }
