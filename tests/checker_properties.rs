@@ -757,3 +757,28 @@ fn fencing_token_going_backwards_is_caught() {
     );
     assert_passes(&ok.check("lock-mutual-exclusion"));
 }
+
+#[test]
+fn read_older_than_its_reply_zxid_is_caught() {
+    let base = || Hist::new().write(1, "/k0", "a", (10, 20), Z + 3, 1);
+    let with_header = |zxid: i64| json!({"zxid": zxid, "result": {"value": "init", "version": 0, "mzxid": Z + 1}});
+    // The replica had applied zxid Z+3 (the write) yet returned the state before it.
+    let bad = base().op(2, "read", "/k0", (30, 40), "ok", with_header(Z + 3));
+    assert_caught(
+        &bad.check("sequential-consistency"),
+        "read contradicts its reply zxid",
+    );
+    // Near miss: header Z+2, the write not yet applied there.
+    let ok = base().op(2, "read", "/k0", (30, 40), "ok", with_header(Z + 2));
+    assert_passes(&ok.check("sequential-consistency"));
+    // Near miss: data newer than the header (a commit landed while the read ran).
+    let racing = base().op(
+        2,
+        "read",
+        "/k0",
+        (30, 40),
+        "ok",
+        json!({"zxid": Z + 2, "result": {"value": "a", "version": 1, "mzxid": Z + 3}}),
+    );
+    assert_passes(&racing.check("sequential-consistency"));
+}
