@@ -21,11 +21,26 @@ fn temp(name: &str) -> PathBuf {
 fn reference_history_exits_zero_and_writes_html_and_edn() {
     let html = temp("zk.html");
     let edn = temp("zk.edn");
-    let code = run_check_cli(&args(&["check", ZK_HISTORY, "--html", html.to_str().unwrap(), "--export-edn", edn.to_str().unwrap()]));
+    let code = run_check_cli(&args(&[
+        "check",
+        ZK_HISTORY,
+        "--html",
+        html.to_str().unwrap(),
+        "--export-edn",
+        edn.to_str().unwrap(),
+    ]));
     assert_eq!(code, EXIT_PASS);
     let page = std::fs::read_to_string(&html).unwrap();
-    assert!(page.starts_with("<!doctype html>") && page.contains("<svg") && !page.contains("<script src") && !page.contains("<link"));
-    assert!(page.contains("stale plain read"), "allowed anomalies are listed");
+    assert!(
+        page.starts_with("<!doctype html>")
+            && page.contains("<svg")
+            && !page.contains("<script src")
+            && !page.contains("<link")
+    );
+    assert!(
+        page.contains("stale plain read"),
+        "allowed anomalies are listed"
+    );
     let exported = std::fs::read_to_string(&edn).unwrap();
     assert!(parse_history("zk.edn", &exported, Some(Format::JepsenEdn)).is_ok());
 }
@@ -33,10 +48,19 @@ fn reference_history_exits_zero_and_writes_html_and_edn() {
 #[test]
 fn non_linearizable_etcd_history_exits_one_with_highlighted_html() {
     let html = temp("etcd.html");
-    let code = run_check_cli(&args(&["../shared/reference/jepsen-etcd-register/etcd_000.log", "--format", "jepsen-log", "--html", html.to_str().unwrap()]));
+    let code = run_check_cli(&args(&[
+        "../shared/reference/jepsen-etcd-register/etcd_000.log",
+        "--format",
+        "jepsen-log",
+        "--html",
+        html.to_str().unwrap(),
+    ]));
     assert_eq!(code, EXIT_VIOLATION);
     let page = std::fs::read_to_string(&html).unwrap();
-    assert!(page.contains("class=\"op bad\""), "violating ops are highlighted");
+    assert!(
+        page.contains("class=\"op bad\""),
+        "violating ops are highlighted"
+    );
     assert!(page.contains("not linearizable"));
 }
 
@@ -44,11 +68,23 @@ fn non_linearizable_etcd_history_exits_one_with_highlighted_html() {
 fn bad_input_exits_four() {
     let broken = temp("broken.jsonl");
     std::fs::write(&broken, "{\"kind\":\"meta\"}\n{\"kind\":\"op\",\"client\":1,\"process\":1,\"op\":\"read\",\"path\":\"/a\",\"invoke_ns\":5,\"complete_ns\":3,\"outcome\":\"ok\"}\n").unwrap();
-    assert_eq!(run_check_cli(&args(&[broken.to_str().unwrap()])), EXIT_BAD_INPUT);
-    assert_eq!(run_check_cli(&args(&["/nonexistent/history.jsonl"])), EXIT_BAD_INPUT);
+    assert_eq!(
+        run_check_cli(&args(&[broken.to_str().unwrap()])),
+        EXIT_BAD_INPUT
+    );
+    assert_eq!(
+        run_check_cli(&args(&["/nonexistent/history.jsonl"])),
+        EXIT_BAD_INPUT
+    );
     assert_eq!(run_check_cli(&args(&[])), EXIT_BAD_INPUT);
-    assert_eq!(run_check_cli(&args(&[ZK_HISTORY, "--format", "xml"])), EXIT_BAD_INPUT);
-    assert_eq!(run_check_cli(&args(&[ZK_HISTORY, "--time-limit-ms", "soon"])), EXIT_BAD_INPUT);
+    assert_eq!(
+        run_check_cli(&args(&[ZK_HISTORY, "--format", "xml"])),
+        EXIT_BAD_INPUT
+    );
+    assert_eq!(
+        run_check_cli(&args(&[ZK_HISTORY, "--time-limit-ms", "soon"])),
+        EXIT_BAD_INPUT
+    );
 }
 
 #[test]
@@ -71,10 +107,26 @@ fn parse_errors_name_file_line_and_problem() {
 
 #[test]
 fn garbage_never_panics() {
-    let inputs = ["", "\n\n", "not a history", "{", "{\"kind\":1}", "[1,2]", "{:process}", "INFO  jepsen.util - x", "{\"kind\":\"final\"}\n{\"kind\":\"op\"}", "\u{0}\u{1}"];
+    let inputs = [
+        "",
+        "\n\n",
+        "not a history",
+        "{",
+        "{\"kind\":1}",
+        "[1,2]",
+        "{:process}",
+        "INFO  jepsen.util - x",
+        "{\"kind\":\"final\"}\n{\"kind\":\"op\"}",
+        "\u{0}\u{1}",
+    ];
     for text in inputs {
         let _ = parse_history("garbage", text, None);
-        for format in [Format::Zksim, Format::ZkJsonl, Format::JepsenLog, Format::JepsenEdn] {
+        for format in [
+            Format::Zksim,
+            Format::ZkJsonl,
+            Format::JepsenLog,
+            Format::JepsenEdn,
+        ] {
             let _ = parse_history("garbage", text, Some(format));
         }
     }
@@ -82,16 +134,38 @@ fn garbage_never_panics() {
 
 #[test]
 fn args_parse() {
-    let parsed = parse_args(&args(&["check", "h.jsonl", "--format", "zk-jsonl", "--time-limit-ms", "50", "--strict"])).unwrap();
+    let parsed = parse_args(&args(&[
+        "check",
+        "h.jsonl",
+        "--format",
+        "zk-jsonl",
+        "--time-limit-ms",
+        "50",
+        "--strict",
+    ]))
+    .unwrap();
     assert_eq!(parsed.history, "h.jsonl");
     assert_eq!(parsed.format, Some(Format::ZkJsonl));
     assert_eq!(parsed.time_limit_ms, Some(50));
     assert!(parsed.strict);
     assert!(parse_args(&args(&["a", "b"])).is_err());
+    assert!(parse_args(&args(&["--help-checker"])).unwrap().help);
+    assert_eq!(run_check_cli(&args(&["-h"])), EXIT_PASS);
 }
 
 #[test]
 fn format_detection() {
-    assert_eq!(load_history(ZK_HISTORY, None).unwrap().format, Format::ZkJsonl);
-    assert_eq!(load_history("../shared/reference/jepsen-etcd-register/etcd_001.log", None).unwrap().format, Format::JepsenLog);
+    assert_eq!(
+        load_history(ZK_HISTORY, None).unwrap().format,
+        Format::ZkJsonl
+    );
+    assert_eq!(
+        load_history(
+            "../shared/reference/jepsen-etcd-register/etcd_001.log",
+            None
+        )
+        .unwrap()
+        .format,
+        Format::JepsenLog
+    );
 }

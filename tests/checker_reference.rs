@@ -6,7 +6,10 @@
 
 use std::collections::BTreeMap;
 use zksim::checker::{check_history, check_one, CheckOptions, CheckReport, Status};
-use zksim::history::{export_edn, load_history, parse_history, History, NodeState, OpId, OpKind, OpResult, Outcome, PathId, Zxid};
+use zksim::history::{
+    export_edn, load_history, parse_history, History, NodeState, OpId, OpKind, OpResult, Outcome,
+    PathId, Zxid,
+};
 
 const ZK_HISTORY: &str = "../shared/reference/zk-3.8.0-history-3node.jsonl";
 const ETCD_DIR: &str = "../shared/reference/jepsen-etcd-register";
@@ -20,8 +23,16 @@ fn check(history: &History, name: &str) -> CheckReport {
 }
 
 fn assert_caught(report: &CheckReport, anomaly: &str) {
-    assert!(matches!(report.status, Status::Fail | Status::Warn), "{}", report.verdict_line());
-    assert!(report.anomalies().contains(&anomaly), "expected {anomaly:?}: {}", report.verdict_line());
+    assert!(
+        matches!(report.status, Status::Fail | Status::Warn),
+        "{}",
+        report.verdict_line()
+    );
+    assert!(
+        report.anomalies().contains(&anomaly),
+        "expected {anomaly:?}: {}",
+        report.verdict_line()
+    );
 }
 
 #[test]
@@ -30,8 +41,26 @@ fn real_zookeeper_history_passes_what_zookeeper_guarantees() {
     assert_eq!(history.ops.len(), 19_745);
     let reports = check_history(&history, &CheckOptions::default());
     let status: BTreeMap<&str, Status> = reports.iter().map(|r| (r.name, r.status)).collect();
-    for name in ["linearizable-writes", "linearizable-writes-blackbox", "fifo-client-order", "monotonic-reads", "read-your-writes", "sequential-consistency", "sync-read-real-time", "durability"] {
-        assert_eq!(status[name], Status::Pass, "{name}: {}", reports.iter().find(|r| r.name == name).unwrap().verdict_line());
+    for name in [
+        "linearizable-writes",
+        "linearizable-writes-blackbox",
+        "fifo-client-order",
+        "monotonic-reads",
+        "read-your-writes",
+        "sequential-consistency",
+        "sync-read-real-time",
+        "durability",
+    ] {
+        assert_eq!(
+            status[name],
+            Status::Pass,
+            "{name}: {}",
+            reports
+                .iter()
+                .find(|r| r.name == name)
+                .unwrap()
+                .verdict_line()
+        );
     }
     for report in &reports {
         assert_ne!(report.status, Status::Fail, "{}", report.verdict_line());
@@ -41,9 +70,19 @@ fn real_zookeeper_history_passes_what_zookeeper_guarantees() {
 #[test]
 fn real_zookeeper_stale_plain_reads_are_reported_as_allowed() {
     let report = check(&zk_history(), "sync-read-real-time");
-    assert_eq!(report.allowed_count, 7, "the recorder counted 7 stale plain reads");
-    assert!(report.allowed.iter().all(|v| v.anomaly == "stale plain read"));
-    assert!(report.summary.contains("7 allowed non-linearizable"), "{}", report.summary);
+    assert_eq!(
+        report.allowed_count, 7,
+        "the recorder counted 7 stale plain reads"
+    );
+    assert!(report
+        .allowed
+        .iter()
+        .all(|v| v.anomaly == "stale plain read"));
+    assert!(
+        report.summary.contains("7 allowed non-linearizable"),
+        "{}",
+        report.summary
+    );
     // Not every read is linearizable: these 7 are exactly the ones that are not.
     for v in &report.allowed {
         let read = &zk_history().ops[*v.ops.last().unwrap() as usize];
@@ -58,7 +97,12 @@ fn acked_writes(history: &History) -> BTreeMap<PathId, Vec<(Zxid, i32, String, O
     let mut out: BTreeMap<PathId, Vec<(Zxid, i32, String, OpId)>> = BTreeMap::new();
     for (id, op) in history.ops.iter().enumerate() {
         if op.kind.is_set_data() && op.outcome == Outcome::Ok {
-            let entry = (op.result.mzxid.unwrap(), op.result.version.unwrap(), op.args.value.clone().unwrap(), id as OpId);
+            let entry = (
+                op.result.mzxid.unwrap(),
+                op.result.version.unwrap(),
+                op.args.value.clone().unwrap(),
+                id as OpId,
+            );
             out.entry(op.path.unwrap()).or_default().push(entry);
         }
     }
@@ -68,7 +112,12 @@ fn acked_writes(history: &History) -> BTreeMap<PathId, Vec<(Zxid, i32, String, O
     out
 }
 
-fn state_result(history: &History, path: PathId, writes: &[(Zxid, i32, String, OpId)], index: Option<usize>) -> OpResult {
+fn state_result(
+    history: &History,
+    path: PathId,
+    writes: &[(Zxid, i32, String, OpId)],
+    index: Option<usize>,
+) -> OpResult {
     let (zxid, version, value) = match index {
         Some(i) => (writes[i].0, writes[i].1, writes[i].2.clone()),
         None => {
@@ -76,7 +125,13 @@ fn state_result(history: &History, path: PathId, writes: &[(Zxid, i32, String, O
             (init.mzxid, init.version, init.value.clone().unwrap())
         }
     };
-    OpResult { value: Some(value), version: Some(version), mzxid: Some(zxid), exists: Some(true), ..OpResult::default() }
+    OpResult {
+        value: Some(value),
+        version: Some(version),
+        mzxid: Some(zxid),
+        exists: Some(true),
+        ..OpResult::default()
+    }
 }
 
 #[test]
@@ -92,14 +147,22 @@ fn planted_stale_sync_read_is_caught() {
         .filter(|(_, op)| op.kind == OpKind::SyncRead && op.outcome == Outcome::Ok)
         .find_map(|(id, op)| {
             let list = &writes[&op.path.unwrap()];
-            let done = list.iter().filter(|w| history.ops[w.3 as usize].complete_ns < op.invoke_ns).map(|w| list.iter().position(|x| x == w).unwrap()).max()?;
+            let done = list
+                .iter()
+                .filter(|w| history.ops[w.3 as usize].complete_ns < op.invoke_ns)
+                .map(|w| list.iter().position(|x| x == w).unwrap())
+                .max()?;
             (done >= 1).then(|| (id, op.path.unwrap(), done - 1))
         })
         .expect("some sync+read follows two completed writes");
     history.ops[id].result = state_result(&history, path, &writes[&path], Some(older));
     let report = check(&history, "sync-read-real-time");
     assert_caught(&report, "stale sync+read");
-    assert_eq!(report.status, Status::Warn, "reported at its own, lower severity");
+    assert_eq!(
+        report.status,
+        Status::Warn,
+        "reported at its own, lower severity"
+    );
     assert_eq!(check(&history, "linearizable-writes").status, Status::Pass);
 }
 
@@ -111,16 +174,29 @@ fn planted_lost_acknowledged_write_is_caught() {
     let list = &writes[&path];
     let before_last = &list[list.len() - 2];
     let final_state = history.final_state.as_mut().unwrap();
-    final_state.nodes.insert(path, Some(NodeState { value: Some(before_last.2.clone()), version: before_last.1, mzxid: before_last.0, czxid: None }));
+    final_state.nodes.insert(
+        path,
+        Some(NodeState {
+            value: Some(before_last.2.clone()),
+            version: before_last.1,
+            mzxid: before_last.0,
+            czxid: None,
+        }),
+    );
     let report = check(&history, "durability");
     assert_caught(&report, "lost acknowledged write");
-    assert_eq!(report.violations[0].ops, vec![list.last().unwrap().3], "the smallest evidence: the lost write");
+    assert_eq!(
+        report.violations[0].ops,
+        vec![list.last().unwrap().3],
+        "the smallest evidence: the lost write"
+    );
 }
 
 #[test]
 fn planted_swapped_replies_are_caught() {
     let mut history = zk_history();
-    let (a, b) = consecutive_session_writes(&history).expect("a session wrote one path twice in a row");
+    let (a, b) =
+        consecutive_session_writes(&history).expect("a session wrote one path twice in a row");
     let reply_a = history.ops[a].result.clone();
     history.ops[a].result = history.ops[b].result.clone();
     history.ops[b].result = reply_a;
@@ -153,13 +229,17 @@ fn planted_read_going_backwards_is_caught() {
     let writes = acked_writes(&history);
     // Session reads r1 then r2 of the same path with no own write of it in between, r1 having
     // seen a written state: make r2 return the state before r1's.
-    let (r2, path, older) = backwards_candidate(&history, &writes).expect("a session read one path twice");
+    let (r2, path, older) =
+        backwards_candidate(&history, &writes).expect("a session read one path twice");
     history.ops[r2].result = state_result(&history, path, &writes[&path], older);
     assert_caught(&check(&history, "monotonic-reads"), "read went backwards");
     assert_eq!(check(&history, "linearizable-writes").status, Status::Pass);
 }
 
-fn backwards_candidate(history: &History, writes: &BTreeMap<PathId, Vec<(Zxid, i32, String, OpId)>>) -> Option<(usize, PathId, Option<usize>)> {
+fn backwards_candidate(
+    history: &History,
+    writes: &BTreeMap<PathId, Vec<(Zxid, i32, String, OpId)>>,
+) -> Option<(usize, PathId, Option<usize>)> {
     let mut by_session: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
     for (id, op) in history.ops.iter().enumerate() {
         if let (Some(s), true) = (op.session, op.outcome == Outcome::Ok) {
@@ -189,22 +269,46 @@ fn planted_zxid_against_real_time_is_caught() {
     let mut history = zk_history();
     // Two writes of different paths and sessions, adjacent in zxid order, the first completed
     // before the second was invoked: swap their zxids everywhere (replies, reads, final).
-    let mut placed: Vec<(Zxid, usize)> = history.ops.iter().enumerate().filter(|(_, op)| op.kind.is_set_data() && op.outcome == Outcome::Ok).map(|(id, op)| (op.result.mzxid.unwrap(), id)).collect();
+    let mut placed: Vec<(Zxid, usize)> = history
+        .ops
+        .iter()
+        .enumerate()
+        .filter(|(_, op)| op.kind.is_set_data() && op.outcome == Outcome::Ok)
+        .map(|(id, op)| (op.result.mzxid.unwrap(), id))
+        .collect();
     placed.sort();
     let (za, a, zb, b) = placed
         .windows(2)
         .map(|w| (w[0].0, w[0].1, w[1].0, w[1].1))
         .find(|&(za, a, zb, b)| {
             let (x, y) = (&history.ops[a], &history.ops[b]);
-            zb == za + 1 && x.path != y.path && x.session != y.session && x.complete_ns < y.invoke_ns
+            zb == za + 1
+                && x.path != y.path
+                && x.session != y.session
+                && x.complete_ns < y.invoke_ns
         })
         .expect("two adjacent writes separated in real time");
-    let swap = |z: Zxid| if z == za { zb } else if z == zb { za } else { z };
+    let swap = |z: Zxid| {
+        if z == za {
+            zb
+        } else if z == zb {
+            za
+        } else {
+            z
+        }
+    };
     for op in &mut history.ops {
         op.result.mzxid = op.result.mzxid.map(swap);
         op.zxid = op.zxid.map(swap);
     }
-    for node in history.final_state.as_mut().unwrap().nodes.values_mut().flatten() {
+    for node in history
+        .final_state
+        .as_mut()
+        .unwrap()
+        .nodes
+        .values_mut()
+        .flatten()
+    {
         node.mzxid = swap(node.mzxid);
     }
     let report = check(&history, "linearizable-writes");
@@ -233,7 +337,11 @@ fn blackbox_agrees_with_every_etcd_verdict() {
     for (file, linearizable) in verdicts {
         let history = load_history(&format!("{ETCD_DIR}/{file}"), None).expect("etcd log parses");
         let report = check(&history, "linearizable-writes-blackbox");
-        let expected = if linearizable { Status::Pass } else { Status::Fail };
+        let expected = if linearizable {
+            Status::Pass
+        } else {
+            Status::Fail
+        };
         assert_eq!(report.status, expected, "{file}: {}", report.verdict_line());
         if !linearizable {
             assert_eq!(report.anomalies(), vec!["not linearizable"]);
@@ -249,7 +357,11 @@ fn edn_export_round_trip_keeps_etcd_verdicts() {
         let again = parse_history(&format!("{file}.edn"), &edn, None).expect("exported EDN parses");
         assert_eq!(again.ops.len(), history.ops.len(), "{file}");
         let report = check(&again, "linearizable-writes-blackbox");
-        assert_eq!(report.status == Status::Pass, linearizable, "{file} after EDN round trip");
+        assert_eq!(
+            report.status == Status::Pass,
+            linearizable,
+            "{file} after EDN round trip"
+        );
     }
 }
 

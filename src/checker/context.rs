@@ -14,12 +14,17 @@ pub struct Context<'h> {
 
 impl<'h> Context<'h> {
     pub fn new(history: &'h History) -> Context<'h> {
-        Context { history, timelines: OnceCell::new(), sessions: OnceCell::new() }
+        Context {
+            history,
+            timelines: OnceCell::new(),
+            sessions: OnceCell::new(),
+        }
     }
 
     /// The write order replayed from zxids (see `timeline`).
     pub fn timelines(&self) -> &Timelines {
-        self.timelines.get_or_init(|| Timelines::build(self.history))
+        self.timelines
+            .get_or_init(|| Timelines::build(self.history))
     }
 
     /// Each session's ops in issue (invocation) order; ties keep file order.

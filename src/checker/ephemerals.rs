@@ -40,26 +40,57 @@ pub fn check(context: &Context, _options: &CheckOptions) -> CheckReport {
         if !op.kind.is_node_read() || op.outcome != Outcome::Ok || op.result.exists == Some(false) {
             continue;
         }
-        let owner = op.result.ephemeral_owner.or_else(|| op.result.czxid.and_then(|c| ephemerals.get(&c).map(|e| e.1)));
-        let Some(end) = owner.and_then(|s| ends.get(&s)) else { continue };
+        let owner = op.result.ephemeral_owner.or_else(|| {
+            op.result
+                .czxid
+                .and_then(|c| ephemerals.get(&c).map(|e| e.1))
+        });
+        let Some(end) = owner.and_then(|s| ends.get(&s)) else {
+            continue;
+        };
         observations += 1;
         if op.invoke_ns <= end.t_ns {
             continue;
         }
-        let stale_replica = matches!((op.zxid, end.zxid), (Some(read), Some(close)) if read < close);
+        let stale_replica =
+            matches!((op.zxid, end.zxid), (Some(read), Some(close)) if read < close);
         let session = owner.expect("owner checked above");
         let mut ops = vec![id as OpId];
         ops.extend(end.op);
-        let when = format!("{} ended at {} ns (line {})", history.session_name(Some(session)), end.t_ns, end.line);
+        let when = format!(
+            "{} ended at {} ns (line {})",
+            history.session_name(Some(session)),
+            end.t_ns,
+            end.line
+        );
         if stale_replica {
             let text = format!("{} still saw the ephemeral after session {when}, from a replica behind the closeSession zxid: an allowed stale read", history.describe_op(id as OpId));
-            report.allow(Violation { anomaly: "stale ephemeral read", severity: Severity::Weak, ops, lines: vec![end.line], explanation: text });
+            report.allow(Violation {
+                anomaly: "stale ephemeral read",
+                severity: Severity::Weak,
+                ops,
+                lines: vec![end.line],
+                explanation: text,
+            });
         } else {
-            let text = format!("{} observed an ephemeral node of session {when}, invoked after that", history.describe_op(id as OpId));
-            report.violate(Violation { anomaly: "ephemeral outlived its session", severity: Severity::Safety, ops, lines: vec![end.line], explanation: text });
+            let text = format!(
+                "{} observed an ephemeral node of session {when}, invoked after that",
+                history.describe_op(id as OpId)
+            );
+            report.violate(Violation {
+                anomaly: "ephemeral outlived its session",
+                severity: Severity::Safety,
+                ops,
+                lines: vec![end.line],
+                explanation: text,
+            });
         }
     }
-    report.finish(format!("{} ephemerals, {} sessions ended, {observations} reads of ephemerals of ended sessions", ephemerals.len(), ends.len()))
+    report.finish(format!(
+        "{} ephemerals, {} sessions ended, {observations} reads of ephemerals of ended sessions",
+        ephemerals.len(),
+        ends.len()
+    ))
 }
 
 /// czxid → (creating op, owner session) for every acknowledged ephemeral create.
@@ -87,12 +118,30 @@ fn session_ends(context: &Context) -> BTreeMap<SessionId, SessionEnd> {
     };
     for event in &history.session_events {
         if let (true, Some(session)) = (event.ends_session(), event.session) {
-            keep_first(session, SessionEnd { t_ns: event.t_ns, zxid: event.zxid, line: event.line, op: None });
+            keep_first(
+                session,
+                SessionEnd {
+                    t_ns: event.t_ns,
+                    zxid: event.zxid,
+                    line: event.line,
+                    op: None,
+                },
+            );
         }
     }
     for (id, op) in history.ops.iter().enumerate() {
-        if let (OpKind::CloseSession, Outcome::Ok, Some(session)) = (&op.kind, op.outcome, op.session) {
-            keep_first(session, SessionEnd { t_ns: op.complete_ns, zxid: op.zxid, line: op.line, op: Some(id as OpId) });
+        if let (OpKind::CloseSession, Outcome::Ok, Some(session)) =
+            (&op.kind, op.outcome, op.session)
+        {
+            keep_first(
+                session,
+                SessionEnd {
+                    t_ns: op.complete_ns,
+                    zxid: op.zxid,
+                    line: op.line,
+                    op: Some(id as OpId),
+                },
+            );
         }
     }
     ends

@@ -15,7 +15,8 @@ use super::CheckOptions;
 use crate::history::{OpId, Outcome, SessionId, Zxid};
 
 pub const NAME: &str = "fifo-client-order";
-const SOURCE: &str = "ZooKeeper paper §2.3 FIFO client order; Programmer's Guide, ZooKeeper guarantees";
+const SOURCE: &str =
+    "ZooKeeper paper §2.3 FIFO client order; Programmer's Guide, ZooKeeper guarantees";
 
 pub fn check(context: &Context, _options: &CheckOptions) -> CheckReport {
     let mut report = CheckReport::new(NAME, SOURCE);
@@ -29,11 +30,20 @@ pub fn check(context: &Context, _options: &CheckOptions) -> CheckReport {
         check_reply_order(context, session, ids, &mut report);
         check_zxid_order(context, session, ids, &mut report);
     }
-    report.finish(format!("{} sessions, {} ops in issue order", sessions.len(), ops_seen))
+    report.finish(format!(
+        "{} sessions, {} ops in issue order",
+        sessions.len(),
+        ops_seen
+    ))
 }
 
 /// Replies arrive in issue order: no op completes before an op issued earlier in the session.
-fn check_reply_order(context: &Context, session: SessionId, ids: &[OpId], report: &mut CheckReport) {
+fn check_reply_order(
+    context: &Context,
+    session: SessionId,
+    ids: &[OpId],
+    report: &mut CheckReport,
+) {
     let history = context.history;
     let mut latest: Option<OpId> = None; // op with the latest completion so far
     for &id in ids {
@@ -69,7 +79,9 @@ fn check_zxid_order(context: &Context, session: SessionId, ids: &[OpId], report:
         if op.outcome == Outcome::Unknown {
             continue;
         }
-        let Some(zxid) = op.zxid.or_else(|| op.txn_zxid()) else { continue };
+        let Some(zxid) = op.zxid.or_else(|| op.txn_zxid()) else {
+            continue;
+        };
         if let Some((high_zxid, high_op)) = high {
             if zxid < high_zxid {
                 let text = format!(

@@ -43,17 +43,40 @@ pub struct RegisterState {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RegisterOp {
     /// A read that returned this value (and version, if recorded).
-    Read { value: ValueId, version: Option<i32> },
+    Read {
+        value: ValueId,
+        version: Option<i32>,
+    },
     /// A read that found no node.
     ReadAbsent,
-    /// Unconditional write; `reply_version` is the version the reply reported.
-    Write { value: ValueId, reply_version: Option<i32> },
+    /// Unconditional write; `reply_version` is the version the reply reported;
+    /// `succeeded` None = unknown outcome (on a missing node it would fail with NoNode).
+    Write {
+        value: ValueId,
+        reply_version: Option<i32>,
+        succeeded: Option<bool>,
+    },
     /// Compare-and-set on values (Jepsen); `succeeded` None = unknown outcome.
-    CasValue { from: ValueId, to: ValueId, succeeded: Option<bool> },
+    CasValue {
+        from: ValueId,
+        to: ValueId,
+        succeeded: Option<bool>,
+    },
     /// Conditional setData; `succeeded` None = unknown. A failure is BadVersion.
-    CasVersion { expected: i32, value: ValueId, succeeded: Option<bool>, reply_version: Option<i32> },
-    Create { value: ValueId, succeeded: Option<bool> },
-    Delete { expected: i32, succeeded: Option<bool> },
+    CasVersion {
+        expected: i32,
+        value: ValueId,
+        succeeded: Option<bool>,
+        reply_version: Option<i32>,
+    },
+    Create {
+        value: ValueId,
+        succeeded: Option<bool>,
+    },
+    Delete {
+        expected: i32,
+        succeeded: Option<bool>,
+    },
 }
 
 impl RegisterOp {
@@ -64,7 +87,9 @@ impl RegisterOp {
             RegisterOp::Write { reply_version, .. } => reply_version.is_some(),
             RegisterOp::CasVersion { .. } => true,
             RegisterOp::Delete { expected, .. } => expected != -1,
-            RegisterOp::ReadAbsent | RegisterOp::CasValue { .. } | RegisterOp::Create { .. } => false,
+            RegisterOp::ReadAbsent | RegisterOp::CasValue { .. } | RegisterOp::Create { .. } => {
+                false
+            }
         }
     }
 
@@ -73,13 +98,31 @@ impl RegisterOp {
     /// otherwise two orders that leave the same value leave the same state, which keeps the
     /// search's cache effective on plain registers.
     pub fn step(&self, s: RegisterState, versioned: bool) -> Option<RegisterState> {
-        let set = |value: ValueId| RegisterState { present: true, value, version: s.version + versioned as i32 };
-        let version_ok = |reply: Option<i32>| reply.is_none_or(|r| r == s.version + 1);
+        let set = |value: ValueId| RegisterState {
+            present: true,
+            value,
+            version: s.version.wrapping_add(versioned as i32),
+        };
+        let version_ok = |reply: Option<i32>| reply.is_none_or(|r| r == s.version.wrapping_add(1));
         match *self {
-            RegisterOp::Read { value, version } => (s.present && s.value == value && version.is_none_or(|v| v == s.version)).then_some(s),
+            RegisterOp::Read { value, version } => {
+                (s.present && s.value == value && version.is_none_or(|v| v == s.version))
+                    .then_some(s)
+            }
             RegisterOp::ReadAbsent => (!s.present).then_some(s),
-            RegisterOp::Write { value, reply_version } => (s.present && version_ok(reply_version)).then(|| set(value)),
-            RegisterOp::CasValue { from, to, succeeded } => {
+            RegisterOp::Write {
+                value,
+                reply_version,
+                succeeded,
+            } => match succeeded {
+                None => Some(if s.present { set(value) } else { s }),
+                _ => (s.present && version_ok(reply_version)).then(|| set(value)),
+            },
+            RegisterOp::CasValue {
+                from,
+                to,
+                succeeded,
+            } => {
                 let matches = s.present && s.value == from;
                 match succeeded {
                     Some(true) => matches.then(|| set(to)),
@@ -87,7 +130,12 @@ impl RegisterOp {
                     None => Some(if matches { set(to) } else { s }),
                 }
             }
-            RegisterOp::CasVersion { expected, value, succeeded, reply_version } => {
+            RegisterOp::CasVersion {
+                expected,
+                value,
+                succeeded,
+                reply_version,
+            } => {
                 let matches = s.present && (expected == -1 || s.version == expected);
                 match succeeded {
                     Some(true) => (matches && version_ok(reply_version)).then(|| set(value)),
@@ -96,13 +144,24 @@ impl RegisterOp {
                 }
             }
             RegisterOp::Create { value, succeeded } => match (succeeded, s.present) {
-                (Some(true), false) | (None, false) => Some(RegisterState { present: true, value, version: 0 }),
+                (Some(true), false) | (None, false) => Some(RegisterState {
+                    present: true,
+                    value,
+                    version: 0,
+                }),
                 (Some(false), true) | (None, true) => Some(s),
                 _ => None,
             },
-            RegisterOp::Delete { expected, succeeded } => {
+            RegisterOp::Delete {
+                expected,
+                succeeded,
+            } => {
                 let matches = s.present && (expected == -1 || s.version == expected);
-                let gone = RegisterState { present: false, value: NIL, version: 0 };
+                let gone = RegisterState {
+                    present: false,
+                    value: NIL,
+                    version: 0,
+                };
                 match succeeded {
                     Some(true) => matches.then_some(gone),
                     Some(false) => (!matches).then_some(s),
@@ -129,7 +188,10 @@ pub enum SearchResult {
     Linearizable,
     /// No linearization. `stuck` is the op the deepest partial linearization could not get
     /// past, `depth` how many ops that partial linearization held.
-    NotLinearizable { stuck: OpId, depth: usize },
+    NotLinearizable {
+        stuck: OpId,
+        depth: usize,
+    },
     TimedOut,
 }
 
@@ -156,7 +218,14 @@ impl EntryList {
         events.sort_unstable();
         let n = events.len();
         let head = n;
-        let mut list = EntryList { next: vec![0; n + 1], prev: vec![0; n + 1], op_of: vec![0; n], is_call: vec![false; n], return_of: vec![usize::MAX; n], head };
+        let mut list = EntryList {
+            next: vec![0; n + 1],
+            prev: vec![0; n + 1],
+            op_of: vec![0; n],
+            is_call: vec![false; n],
+            return_of: vec![usize::MAX; n],
+            head,
+        };
         let mut call_entry = vec![usize::MAX; ops.len()];
         for (e, &(_, is_return, i)) in events.iter().enumerate() {
             list.op_of[e] = i;
@@ -242,7 +311,11 @@ trait OpSet: Clone + Eq + std::hash::Hash {
 
 impl<const W: usize> OpSet for [u64; W] {
     fn empty(n: usize) -> Self {
-        assert!(n <= W * 64, "an op set of {W} words holds at most {} ops", W * 64);
+        assert!(
+            n <= W * 64,
+            "an op set of {W} words holds at most {} ops",
+            W * 64
+        );
         [0; W]
     }
     fn flip(&mut self, i: usize) {
@@ -283,7 +356,11 @@ pub fn search(ops: &[TimedOp], init: RegisterState, deadline: Option<Instant>) -
     }
 }
 
-fn search_with<S: OpSet>(ops: &[TimedOp], init: RegisterState, deadline: Option<Instant>) -> SearchResult {
+fn search_with<S: OpSet>(
+    ops: &[TimedOp],
+    init: RegisterState,
+    deadline: Option<Instant>,
+) -> SearchResult {
     let mut list = EntryList::new(ops);
     let mut cache: HashSet<(S, RegisterState), BuildHasherDefault<WordHasher>> = HashSet::default();
     // `probe.0` is the linearized set; `probe.1` the state after it (reused to avoid copies).
@@ -319,7 +396,10 @@ fn search_with<S: OpSet>(ops: &[TimedOp], init: RegisterState, deadline: Option<
                 best = (stack.len(), ops[list.op_of[entry]].id);
             }
             let Some((call, before)) = stack.pop() else {
-                return SearchResult::NotLinearizable { stuck: best.1, depth: best.0 };
+                return SearchResult::NotLinearizable {
+                    stuck: best.1,
+                    depth: best.0,
+                };
             };
             probe.0.flip(list.op_of[call]);
             state = before;
@@ -346,8 +426,18 @@ pub fn partitions(history: &History) -> Vec<Partition> {
         let Some(path) = op.path else { continue };
         let interner = values.entry(path).or_default();
         if let Some(register_op) = register_op(op, include_reads, interner) {
-            let return_ns = if op.outcome == Outcome::Unknown { u64::MAX } else { op.complete_ns };
-            by_path.entry(path).or_default().push(TimedOp { id: id as OpId, invoke_ns: op.invoke_ns, return_ns, op: register_op });
+            // (max: an in-memory history may not have been validated like a parsed one)
+            let return_ns = if op.outcome == Outcome::Unknown {
+                u64::MAX
+            } else {
+                op.complete_ns.max(op.invoke_ns)
+            };
+            by_path.entry(path).or_default().push(TimedOp {
+                id: id as OpId,
+                invoke_ns: op.invoke_ns,
+                return_ns,
+                op: register_op,
+            });
         }
     }
     by_path
@@ -366,17 +456,37 @@ fn intern(interner: &mut BTreeMap<String, ValueId>, value: Option<&str>) -> Valu
     *interner.entry(value.to_string()).or_insert(next)
 }
 
-fn initial_state(history: &History, path: PathId, interner: &mut BTreeMap<String, ValueId>) -> RegisterState {
+fn initial_state(
+    history: &History,
+    path: PathId,
+    interner: &mut BTreeMap<String, ValueId>,
+) -> RegisterState {
     match history.init.get(&path) {
-        Some(node) => RegisterState { present: true, value: intern(interner, node.value.as_deref()), version: node.version },
+        Some(node) => RegisterState {
+            present: true,
+            value: intern(interner, node.value.as_deref()),
+            version: node.version,
+        },
         // Jepsen registers start as nil; ZooKeeper paths not in `init` start absent.
-        None if history.format.has_zxids() => RegisterState { present: false, value: NIL, version: 0 },
-        None => RegisterState { present: true, value: NIL, version: 0 },
+        None if history.format.has_zxids() => RegisterState {
+            present: false,
+            value: NIL,
+            version: 0,
+        },
+        None => RegisterState {
+            present: true,
+            value: NIL,
+            version: 0,
+        },
     }
 }
 
 /// Maps a history op to a register op; None = the op does not constrain the register.
-fn register_op(op: &Op, include_reads: bool, interner: &mut BTreeMap<String, ValueId>) -> Option<RegisterOp> {
+fn register_op(
+    op: &Op,
+    include_reads: bool,
+    interner: &mut BTreeMap<String, ValueId>,
+) -> Option<RegisterOp> {
     let succeeded = match op.outcome {
         Outcome::Ok => Some(true),
         Outcome::Unknown => None,
@@ -384,29 +494,54 @@ fn register_op(op: &Op, include_reads: bool, interner: &mut BTreeMap<String, Val
     };
     let value = intern(interner, op.args.value.as_deref());
     match op.kind {
-        OpKind::Read | OpKind::GetData | OpKind::SyncRead | OpKind::Exists if include_reads && op.outcome == Outcome::Ok => {
+        OpKind::Read | OpKind::GetData | OpKind::SyncRead | OpKind::Exists
+            if include_reads && op.outcome == Outcome::Ok =>
+        {
             if op.result.exists == Some(false) {
                 return Some(RegisterOp::ReadAbsent);
             }
-            Some(RegisterOp::Read { value: intern(interner, op.result.value.as_deref()), version: op.result.version })
+            Some(RegisterOp::Read {
+                value: intern(interner, op.result.value.as_deref()),
+                version: op.result.version,
+            })
         }
-        OpKind::Write | OpKind::SetData | OpKind::Cas if op.set_data_version() == -1 => match succeeded {
-            Some(false) => None,
-            _ => Some(RegisterOp::Write { value, reply_version: op.result.version }),
-        },
+        OpKind::Write | OpKind::SetData | OpKind::Cas if op.set_data_version() == -1 => {
+            match succeeded {
+                Some(false) => None,
+                _ => Some(RegisterOp::Write {
+                    value,
+                    reply_version: op.result.version,
+                    succeeded,
+                }),
+            }
+        }
         OpKind::SetData | OpKind::Cas => match succeeded {
             Some(false) if op.error != Some(ErrorCode::BadVersion) => None,
-            _ => Some(RegisterOp::CasVersion { expected: op.set_data_version(), value, succeeded, reply_version: op.result.version }),
+            _ => Some(RegisterOp::CasVersion {
+                expected: op.set_data_version(),
+                value,
+                succeeded,
+                reply_version: op.result.version,
+            }),
         },
-        OpKind::CasValue => Some(RegisterOp::CasValue { from: intern(interner, op.args.expected_value.as_deref()), to: value, succeeded }),
+        OpKind::CasValue => Some(RegisterOp::CasValue {
+            from: intern(interner, op.args.expected_value.as_deref()),
+            to: value,
+            succeeded,
+        }),
         OpKind::Create => match (succeeded, &op.error) {
-            (Some(false), Some(ErrorCode::NodeExists)) | (Some(true), _) | (None, _) => Some(RegisterOp::Create { value, succeeded }),
+            (Some(false), Some(ErrorCode::NodeExists)) | (Some(true), _) | (None, _) => {
+                Some(RegisterOp::Create { value, succeeded })
+            }
             _ => None,
         },
         OpKind::Delete => match (succeeded, &op.error) {
-            (Some(false), Some(ErrorCode::BadVersion | ErrorCode::NoNode)) | (Some(true), _) | (None, _) => {
-                Some(RegisterOp::Delete { expected: op.args.expected_version.unwrap_or(-1), succeeded })
-            }
+            (Some(false), Some(ErrorCode::BadVersion | ErrorCode::NoNode))
+            | (Some(true), _)
+            | (None, _) => Some(RegisterOp::Delete {
+                expected: op.args.expected_version.unwrap_or(-1),
+                succeeded,
+            }),
             _ => None,
         },
         _ => None,
@@ -419,7 +554,11 @@ pub fn check(context: &Context, options: &CheckOptions) -> CheckReport {
     if !options.blackbox {
         return report.not_applicable("disabled");
     }
-    let scope = if history.format.reads_claim_linearizable() { "reads and writes" } else { "writes" };
+    let scope = if history.format.reads_claim_linearizable() {
+        "reads and writes"
+    } else {
+        "writes"
+    };
     let mut checked = 0usize;
     let mut timed_out: Vec<String> = Vec::new();
     for partition in partitions(history) {
@@ -427,27 +566,125 @@ pub fn check(context: &Context, options: &CheckOptions) -> CheckReport {
         checked += partition.ops.len();
         match search(&partition.ops, partition.init, Some(deadline)) {
             SearchResult::Linearizable => {}
-            SearchResult::TimedOut => timed_out.push(history.paths.name(partition.path).to_string()),
-            SearchResult::NotLinearizable { stuck, depth } => explain(history, &partition, stuck, depth, &mut report),
+            SearchResult::TimedOut => {
+                timed_out.push(history.paths.name(partition.path).to_string())
+            }
+            SearchResult::NotLinearizable { stuck, depth } => {
+                let budget = Duration::from_millis((options.time_limit_ms / 4).clamp(1, 250));
+                explain(history, &partition, stuck, depth, budget, &mut report)
+            }
         }
     }
     if report.violation_count == 0 && !timed_out.is_empty() {
-        return report.unknown(format!("time limit of {} ms reached on {}", options.time_limit_ms, timed_out.join(", ")));
+        return report.unknown(format!(
+            "time limit of {} ms reached on {}",
+            options.time_limit_ms,
+            timed_out.join(", ")
+        ));
     }
     report.finish(format!("{checked} ops ({scope}) searched without zxids"))
 }
 
-fn explain(history: &History, partition: &Partition, stuck: OpId, depth: usize, report: &mut CheckReport) {
-    let stuck_op = &history.ops[stuck as usize];
-    let mut ops = vec![stuck];
-    let concurrent = partition.ops.iter().filter(|t| t.id != stuck && t.invoke_ns <= stuck_op.effect_deadline_ns() && t.return_ns >= stuck_op.invoke_ns);
-    ops.extend(concurrent.take(8).map(|t| t.id));
+impl RegisterOp {
+    /// Changes nothing whatever the state: a read, or a failed conditional op. Removing such
+    /// an op from a linearizable history leaves it linearizable.
+    pub fn is_observation(&self) -> bool {
+        match *self {
+            RegisterOp::Read { .. } | RegisterOp::ReadAbsent => true,
+            RegisterOp::CasValue { succeeded, .. } | RegisterOp::CasVersion { succeeded, .. } => {
+                succeeded == Some(false)
+            }
+            RegisterOp::Create { succeeded, .. } | RegisterOp::Delete { succeeded, .. } => {
+                succeeded == Some(false)
+            }
+            RegisterOp::Write { .. } => false,
+        }
+    }
+}
+
+/// Drops observations one by one while the rest stays non-linearizable. Sound as a witness:
+/// if the full history were linearizable, so would be any of it minus observations.
+fn shrink_observations(partition: &Partition, budget: Duration) -> Vec<bool> {
+    let deadline = Instant::now() + budget;
+    let mut kept = vec![true; partition.ops.len()];
+    for i in (0..partition.ops.len()).rev() {
+        if !partition.ops[i].op.is_observation() || Instant::now() > deadline {
+            continue;
+        }
+        kept[i] = false;
+        let sub: Vec<TimedOp> = partition
+            .ops
+            .iter()
+            .zip(&kept)
+            .filter(|(_, &k)| k)
+            .map(|(t, _)| *t)
+            .collect();
+        if !matches!(
+            search(&sub, partition.init, Some(deadline)),
+            SearchResult::NotLinearizable { .. }
+        ) {
+            kept[i] = true;
+        }
+    }
+    kept
+}
+
+/// The evidence: the observations no order explains, and the writes around each of them
+/// (those overlapping it and the last one completed before it).
+fn evidence(partition: &Partition, kept: &[bool], stuck: OpId) -> Vec<OpId> {
+    const MAX_OPS: usize = 12;
+    let observations: Vec<&TimedOp> = partition
+        .ops
+        .iter()
+        .zip(kept)
+        .filter(|(t, &k)| k && t.op.is_observation())
+        .map(|(t, _)| t)
+        .collect();
+    let mut ids: Vec<OpId> = observations.iter().map(|t| t.id).collect();
+    if ids.is_empty() {
+        ids.push(stuck);
+    }
+    for obs in &observations {
+        let writes = partition.ops.iter().filter(|t| !t.op.is_observation());
+        let before = writes
+            .clone()
+            .filter(|t| t.return_ns < obs.invoke_ns)
+            .max_by_key(|t| t.return_ns);
+        ids.extend(before.map(|t| t.id));
+        ids.extend(
+            writes
+                .filter(|t| t.invoke_ns <= obs.return_ns && t.return_ns >= obs.invoke_ns)
+                .map(|t| t.id),
+        );
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    ids.retain(|id| seen.insert(*id));
+    ids.truncate(MAX_OPS);
+    ids
+}
+
+fn explain(
+    history: &History,
+    partition: &Partition,
+    stuck: OpId,
+    depth: usize,
+    budget: Duration,
+    report: &mut CheckReport,
+) {
+    let kept = shrink_observations(partition, budget);
+    let ops = evidence(partition, &kept, stuck);
+    let observations = kept
+        .iter()
+        .zip(&partition.ops)
+        .filter(|(&k, t)| k && t.op.is_observation())
+        .count();
     let text = format!(
-        "no order of the {} ops on {} explains every result: the longest consistent prefix holds {} ops and cannot get past {}",
+        "no order of the {} ops on {} explains every result (the longest consistent prefix holds {} ops and cannot get past {}); even with only {} of the reads/failed compares kept, none exists — see the listed ops",
         partition.ops.len(),
         history.paths.name(partition.path),
         depth,
-        history.describe_op(stuck)
+        history.describe_op(stuck),
+        observations
     );
     report.violation("not linearizable", ops, text);
 }
@@ -457,28 +694,111 @@ mod tests {
     use super::*;
 
     fn timed(id: u32, invoke_ns: u64, return_ns: u64, op: RegisterOp) -> TimedOp {
-        TimedOp { id, invoke_ns, return_ns, op }
+        TimedOp {
+            id,
+            invoke_ns,
+            return_ns,
+            op,
+        }
     }
 
-    const INIT: RegisterState = RegisterState { present: true, value: NIL, version: 0 };
+    const INIT: RegisterState = RegisterState {
+        present: true,
+        value: NIL,
+        version: 0,
+    };
 
     #[test]
     fn concurrent_write_and_read_linearize() {
-        let ops = [timed(0, 0, 10, RegisterOp::Write { value: 1, reply_version: None }), timed(1, 5, 6, RegisterOp::Read { value: 1, version: None })];
+        let ops = [
+            timed(
+                0,
+                0,
+                10,
+                RegisterOp::Write {
+                    value: 1,
+                    reply_version: None,
+                    succeeded: Some(true),
+                },
+            ),
+            timed(
+                1,
+                5,
+                6,
+                RegisterOp::Read {
+                    value: 1,
+                    version: None,
+                },
+            ),
+        ];
         assert_eq!(search(&ops, INIT, None), SearchResult::Linearizable);
     }
 
     #[test]
     fn stale_read_after_write_is_caught() {
-        let ops = [timed(0, 0, 1, RegisterOp::Write { value: 1, reply_version: None }), timed(1, 2, 3, RegisterOp::Read { value: NIL, version: None })];
-        assert!(matches!(search(&ops, INIT, None), SearchResult::NotLinearizable { stuck: 1, .. }));
+        let ops = [
+            timed(
+                0,
+                0,
+                1,
+                RegisterOp::Write {
+                    value: 1,
+                    reply_version: None,
+                    succeeded: Some(true),
+                },
+            ),
+            timed(
+                1,
+                2,
+                3,
+                RegisterOp::Read {
+                    value: NIL,
+                    version: None,
+                },
+            ),
+        ];
+        assert!(matches!(
+            search(&ops, INIT, None),
+            SearchResult::NotLinearizable { stuck: 1, .. }
+        ));
     }
 
     #[test]
     fn unknown_write_may_or_may_not_happen() {
-        let w = timed(0, 0, u64::MAX, RegisterOp::Write { value: 1, reply_version: None });
-        let saw_it = [w, timed(1, 2, 3, RegisterOp::Read { value: 1, version: None })];
-        let missed_it = [w, timed(1, 2, 3, RegisterOp::Read { value: NIL, version: None })];
+        let w = timed(
+            0,
+            0,
+            u64::MAX,
+            RegisterOp::Write {
+                value: 1,
+                reply_version: None,
+                succeeded: None,
+            },
+        );
+        let saw_it = [
+            w,
+            timed(
+                1,
+                2,
+                3,
+                RegisterOp::Read {
+                    value: 1,
+                    version: None,
+                },
+            ),
+        ];
+        let missed_it = [
+            w,
+            timed(
+                1,
+                2,
+                3,
+                RegisterOp::Read {
+                    value: NIL,
+                    version: None,
+                },
+            ),
+        ];
         assert_eq!(search(&saw_it, INIT, None), SearchResult::Linearizable);
         assert_eq!(search(&missed_it, INIT, None), SearchResult::Linearizable);
     }

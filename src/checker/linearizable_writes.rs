@@ -28,7 +28,10 @@ pub fn check(context: &Context, _options: &CheckOptions) -> CheckReport {
     }
     let timelines = context.timelines();
     for issue in &timelines.issues {
-        if matches!(issue.kind, IssueKind::DuplicateZxid | IssueKind::ReplyMismatch | IssueKind::UnjustifiedError) {
+        if matches!(
+            issue.kind,
+            IssueKind::DuplicateZxid | IssueKind::ReplyMismatch | IssueKind::UnjustifiedError
+        ) {
             report.violation(issue.anomaly, issue.ops.clone(), issue.explanation.clone());
         }
     }
@@ -58,7 +61,9 @@ fn check_real_time_order(context: &Context, report: &mut CheckReport) {
     let mut next = 0;
     let mut latest: Option<usize> = None; // completed write with the largest zxid so far
     for &b in &by_invoke {
-        while next < by_deadline.len() && placed[by_deadline[next]].deadline_ns < placed[b].invoke_ns {
+        while next < by_deadline.len()
+            && placed[by_deadline[next]].deadline_ns < placed[b].invoke_ns
+        {
             let a = by_deadline[next];
             if latest.is_none_or(|l| placed[a].zxid > placed[l].zxid) {
                 latest = Some(a);
@@ -93,14 +98,24 @@ fn placed_writes(context: &Context) -> Vec<Placed> {
     let mut placed: Vec<Placed> = Vec::new();
     for (id, op) in history.ops.iter().enumerate() {
         if let Some(zxid) = op.txn_zxid() {
-            placed.push(Placed { zxid, invoke_ns: op.invoke_ns, deadline_ns: op.effect_deadline_ns(), op: id as OpId });
+            placed.push(Placed {
+                zxid,
+                invoke_ns: op.invoke_ns,
+                deadline_ns: op.effect_deadline_ns(),
+                op: id as OpId,
+            });
         }
     }
     for timeline in context.timelines().paths.values() {
         for state in &timeline.states {
             if let Writer::Inferred(id) = state.writer {
                 let op = &history.ops[id as usize];
-                placed.push(Placed { zxid: state.since_zxid, invoke_ns: op.invoke_ns, deadline_ns: u64::MAX, op: id });
+                placed.push(Placed {
+                    zxid: state.since_zxid,
+                    invoke_ns: op.invoke_ns,
+                    deadline_ns: u64::MAX,
+                    op: id,
+                });
             }
         }
     }

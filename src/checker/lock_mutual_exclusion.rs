@@ -8,12 +8,13 @@
 //!
 //! A critical section runs from its lock_acquire's reply to its lock_release's invocation
 //! (or the end of its session, or the end of the history): the span the client surely
-//! believed it held the lock.
+//! believed it held the lock. Also: tokens granted to acquisitions ordered in real time
+//! increase (czxids follow real time), or the fencing scheme protects nothing.
 
 use super::context::Context;
 use super::report::CheckReport;
 use super::CheckOptions;
-use crate::history::{OpId, OpKind, Outcome, PathId, SessionId};
+use crate::history::{Op, OpId, OpKind, Outcome, PathId, SessionId};
 use std::collections::BTreeMap;
 
 pub const NAME: &str = "lock-mutual-exclusion";
@@ -30,7 +31,11 @@ struct Section {
 pub fn check(context: &Context, _options: &CheckOptions) -> CheckReport {
     let mut report = CheckReport::new(NAME, SOURCE);
     let history = context.history;
-    let fenced = history.ops.iter().filter(|op| op.kind == OpKind::FencedWrite).count();
+    let fenced = history
+        .ops
+        .iter()
+        .filter(|op| op.kind == OpKind::FencedWrite)
+        .count();
     if fenced == 0 && !history.ops.iter().any(|op| op.kind == OpKind::LockAcquire) {
         return report.not_applicable("no lock_acquire or fenced_write ops");
     }
@@ -39,8 +44,12 @@ pub fn check(context: &Context, _options: &CheckOptions) -> CheckReport {
         check_overlaps(context, *lock, sections, &mut report);
     }
     check_fencing(context, &mut report);
+    check_granted_tokens(context, &mut report);
     let count: usize = sections.values().map(Vec::len).sum();
-    report.finish(format!("{count} critical sections on {} lock(s), {fenced} fenced writes", sections.len()))
+    report.finish(format!(
+        "{count} critical sections on {} lock(s), {fenced} fenced writes",
+        sections.len()
+    ))
 }
 
 fn critical_sections(context: &Context) -> BTreeMap<PathId, Vec<Section>> {
@@ -55,8 +64,19 @@ fn critical_sections(context: &Context) -> BTreeMap<PathId, Vec<Section>> {
         let Some(lock) = op.path else { continue };
         match op.kind {
             OpKind::LockAcquire if op.outcome == Outcome::Ok => {
-                let end_ns = op.session.and_then(|s| session_end.get(&s).copied()).unwrap_or(u64::MAX);
-                open.insert((op.client, lock), Section { start_ns: op.complete_ns, end_ns, client: op.client, acquire: id });
+                let end_ns = op
+                    .session
+                    .and_then(|s| session_end.get(&s).copied())
+                    .unwrap_or(u64::MAX);
+                open.insert(
+                    (op.client, lock),
+                    Section {
+                        start_ns: op.complete_ns,
+                        end_ns,
+                        client: op.client,
+                        acquire: id,
+                    },
+                );
             }
             OpKind::LockRelease => {
                 if let Some(mut section) = open.remove(&(op.client, lock)) {
@@ -92,7 +112,9 @@ fn check_overlaps(context: &Context, lock: PathId, sections: &[Section], report:
     let history = context.history;
     let mut longest: Option<Section> = None;
     for section in sections {
-        if let Some(holder) = longest.filter(|h| h.end_ns > section.start_ns && h.client != section.client) {
+        if let Some(holder) =
+            longest.filter(|h| h.end_ns > section.start_ns && h.client != section.client)
+        {
             let text = format!(
                 "lock {}: client {} held it from {} ns (via {}) while client {} acquired it at {} ns (via {})",
                 history.paths.name(lock),
@@ -103,7 +125,11 @@ fn check_overlaps(context: &Context, lock: PathId, sections: &[Section], report:
                 section.start_ns,
                 history.describe_op(section.acquire)
             );
-            report.violation("overlapping critical sections", vec![holder.acquire, section.acquire], text);
+            report.violation(
+                "overlapping critical sections",
+                vec![holder.acquire, section.acquire],
+                text,
+            );
         }
         if longest.is_none_or(|h| section.end_ns > h.end_ns) {
             longest = Some(*section);
@@ -114,31 +140,85 @@ fn check_overlaps(context: &Context, lock: PathId, sections: &[Section], report:
 /// A fenced write accepted (ok) with a token lower than one accepted before it was invoked.
 fn check_fencing(context: &Context, report: &mut CheckReport) {
     let history = context.history;
-    let mut by_resource: BTreeMap<PathId, Vec<OpId>> = BTreeMap::new();
-    for (id, op) in history.ops.iter().enumerate() {
-        if let (OpKind::FencedWrite, Outcome::Ok, Some(path), Some(_)) = (&op.kind, op.outcome, op.path, op.args.token) {
-            by_resource.entry(path).or_default().push(id as OpId);
+    let accepted = ops_with_token(context, OpKind::FencedWrite, |op| op.args.token);
+    for ids in accepted.values() {
+        for (a, b) in tokens_against_real_time(context, ids, |op| op.args.token) {
+            let text = format!(
+                "{} was accepted with token {:?} after {} had been accepted with the higher token {:?}",
+                history.describe_op(b),
+                history.ops[b as usize].args.token,
+                history.describe_op(a),
+                history.ops[a as usize].args.token
+            );
+            report.violation("stale fencing token accepted", vec![a, b], text);
         }
     }
-    for ids in by_resource.values() {
-        let token = |id: OpId| history.ops[id as usize].args.token.expect("filtered on token");
-        let mut by_complete = ids.clone();
-        by_complete.sort_by_key(|&id| (history.ops[id as usize].complete_ns, id));
-        let mut by_invoke = ids.clone();
-        by_invoke.sort_by_key(|&id| (history.ops[id as usize].invoke_ns, id));
-        let (mut next, mut highest): (usize, Option<OpId>) = (0, None);
-        for &b in &by_invoke {
-            while next < by_complete.len() && history.ops[by_complete[next] as usize].complete_ns < history.ops[b as usize].invoke_ns {
-                let a = by_complete[next];
-                if highest.is_none_or(|h| token(a) > token(h)) {
-                    highest = Some(a);
-                }
-                next += 1;
-            }
-            if let Some(a) = highest.filter(|&a| token(a) > token(b)) {
-                let text = format!("{} was accepted with token {} after {} had been accepted with the higher token {}", history.describe_op(b), token(b), history.describe_op(a), token(a));
-                report.violation("stale fencing token accepted", vec![a, b], text);
-            }
+}
+
+/// Tokens are lock-node czxids: an acquisition that completed before another was invoked
+/// must hold the smaller token (zxids follow real time).
+fn check_granted_tokens(context: &Context, report: &mut CheckReport) {
+    let history = context.history;
+    let granted = ops_with_token(context, OpKind::LockAcquire, |op| op.result.token);
+    for ids in granted.values() {
+        for (a, b) in tokens_against_real_time(context, ids, |op| op.result.token) {
+            let text = format!(
+                "{} was granted token {:?} after {} had been granted the higher token {:?}: lock-node czxids go back in real time",
+                history.describe_op(b),
+                history.ops[b as usize].result.token,
+                history.describe_op(a),
+                history.ops[a as usize].result.token
+            );
+            report.violation("fencing token went backwards", vec![a, b], text);
         }
     }
+}
+
+/// Acknowledged ops of `kind` that carry a token, per path.
+fn ops_with_token(
+    context: &Context,
+    kind: OpKind,
+    token: fn(&Op) -> Option<i64>,
+) -> BTreeMap<PathId, Vec<OpId>> {
+    let mut by_path: BTreeMap<PathId, Vec<OpId>> = BTreeMap::new();
+    for (id, op) in context.history.ops.iter().enumerate() {
+        if let (true, Outcome::Ok, Some(path), Some(_)) =
+            (op.kind == kind, op.outcome, op.path, token(op))
+        {
+            by_path.entry(path).or_default().push(id as OpId);
+        }
+    }
+    by_path
+}
+
+/// Pairs (a, b): a completed before b was invoked, yet a's token is higher (a = the highest
+/// token completed so far). One sweep over ops sorted by completion and by invocation.
+fn tokens_against_real_time(
+    context: &Context,
+    ids: &[OpId],
+    token: fn(&Op) -> Option<i64>,
+) -> Vec<(OpId, OpId)> {
+    let ops = &context.history.ops;
+    let token_of = |id: OpId| token(&ops[id as usize]).expect("filtered on token");
+    let mut by_complete = ids.to_vec();
+    by_complete.sort_by_key(|&id| (ops[id as usize].complete_ns, id));
+    let mut by_invoke = ids.to_vec();
+    by_invoke.sort_by_key(|&id| (ops[id as usize].invoke_ns, id));
+    let (mut next, mut highest): (usize, Option<OpId>) = (0, None);
+    let mut pairs = Vec::new();
+    for &b in &by_invoke {
+        while next < by_complete.len()
+            && ops[by_complete[next] as usize].complete_ns < ops[b as usize].invoke_ns
+        {
+            let a = by_complete[next];
+            if highest.is_none_or(|h| token_of(a) > token_of(h)) {
+                highest = Some(a);
+            }
+            next += 1;
+        }
+        if let Some(a) = highest.filter(|&a| token_of(a) > token_of(b)) {
+            pairs.push((a, b));
+        }
+    }
+    pairs
 }

@@ -41,7 +41,10 @@ pub struct CheckOptions {
 
 impl Default for CheckOptions {
     fn default() -> CheckOptions {
-        CheckOptions { time_limit_ms: 10_000, blackbox: true }
+        CheckOptions {
+            time_limit_ms: 10_000,
+            blackbox: true,
+        }
     }
 }
 
@@ -54,29 +57,71 @@ pub struct Check {
 /// Every check, in report order.
 pub fn all_checks() -> Vec<Check> {
     vec![
-        Check { name: linearizable_writes::NAME, run: linearizable_writes::check },
-        Check { name: linearizable_blackbox::NAME, run: linearizable_blackbox::check },
-        Check { name: fifo_client_order::NAME, run: fifo_client_order::check },
-        Check { name: monotonic_reads::NAME, run: monotonic_reads::check },
-        Check { name: read_your_writes::NAME, run: read_your_writes::check },
-        Check { name: sequential_consistency::NAME, run: sequential_consistency::check },
-        Check { name: sync_read_real_time::NAME, run: sync_read_real_time::check },
-        Check { name: durability::NAME, run: durability::check },
-        Check { name: replica_convergence::NAME, run: replica_convergence::check },
-        Check { name: ephemerals::NAME, run: ephemerals::check },
-        Check { name: watches::NAME, run: watches::check },
-        Check { name: lock_mutual_exclusion::NAME, run: lock_mutual_exclusion::check },
+        Check {
+            name: linearizable_writes::NAME,
+            run: linearizable_writes::check,
+        },
+        Check {
+            name: linearizable_blackbox::NAME,
+            run: linearizable_blackbox::check,
+        },
+        Check {
+            name: fifo_client_order::NAME,
+            run: fifo_client_order::check,
+        },
+        Check {
+            name: monotonic_reads::NAME,
+            run: monotonic_reads::check,
+        },
+        Check {
+            name: read_your_writes::NAME,
+            run: read_your_writes::check,
+        },
+        Check {
+            name: sequential_consistency::NAME,
+            run: sequential_consistency::check,
+        },
+        Check {
+            name: sync_read_real_time::NAME,
+            run: sync_read_real_time::check,
+        },
+        Check {
+            name: durability::NAME,
+            run: durability::check,
+        },
+        Check {
+            name: replica_convergence::NAME,
+            run: replica_convergence::check,
+        },
+        Check {
+            name: ephemerals::NAME,
+            run: ephemerals::check,
+        },
+        Check {
+            name: watches::NAME,
+            run: watches::check,
+        },
+        Check {
+            name: lock_mutual_exclusion::NAME,
+            run: lock_mutual_exclusion::check,
+        },
     ]
 }
 
 /// Runs every check on `history`.
 pub fn check_history(history: &History, options: &CheckOptions) -> Vec<CheckReport> {
     let context = Context::new(history);
-    all_checks().iter().map(|check| (check.run)(&context, options)).collect()
+    all_checks()
+        .iter()
+        .map(|check| (check.run)(&context, options))
+        .collect()
 }
 
 /// Runs one check by name.
 pub fn check_one(history: &History, name: &str, options: &CheckOptions) -> Option<CheckReport> {
     let context = Context::new(history);
-    all_checks().into_iter().find(|c| c.name == name).map(|check| (check.run)(&context, options))
+    all_checks()
+        .into_iter()
+        .find(|c| c.name == name)
+        .map(|check| (check.run)(&context, options))
 }

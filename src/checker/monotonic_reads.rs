@@ -23,5 +23,7 @@ pub fn check(context: &Context, _options: &CheckOptions) -> CheckReport {
         return report.not_applicable("no sessions recorded");
     }
     let reads = check_sessions(context, true, &mut report);
-    report.finish(format!("{reads} reads checked against each session's earlier reads and writes"))
+    report.finish(format!(
+        "{reads} reads checked against each session's earlier reads and writes"
+    ))
 }

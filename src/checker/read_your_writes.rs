@@ -22,5 +22,7 @@ pub fn check(context: &Context, _options: &CheckOptions) -> CheckReport {
         return report.not_applicable("no sessions recorded");
     }
     let reads = check_sessions(context, false, &mut report);
-    report.finish(format!("{reads} reads checked against each session's own acknowledged writes"))
+    report.finish(format!(
+        "{reads} reads checked against each session's own acknowledged writes"
+    ))
 }

@@ -25,17 +25,29 @@ pub fn check(context: &Context, _options: &CheckOptions) -> CheckReport {
         }
     }
     if by_zxid.is_empty() {
-        return report.not_applicable(format!("{} replicas but no digests recorded", final_state.replicas.len()));
+        return report.not_applicable(format!(
+            "{} replicas but no digests recorded",
+            final_state.replicas.len()
+        ));
     }
     for (zxid, replicas) in &by_zxid {
         let (first_name, first_digest) = replicas[0];
         for &(name, digest) in &replicas[1..] {
             if digest != first_digest {
                 let text = format!("replicas {first_name} and {name} both applied up to zxid {zxid:#x} but their tree digests differ ({first_digest} vs {digest})");
-                report.violate(Violation { anomaly: "replicas diverged", severity: Severity::Safety, ops: vec![], lines: vec![final_state.line], explanation: text });
+                report.violate(Violation {
+                    anomaly: "replicas diverged",
+                    severity: Severity::Safety,
+                    ops: vec![],
+                    lines: vec![final_state.line],
+                    explanation: text,
+                });
             }
         }
     }
     let compared: usize = by_zxid.values().map(Vec::len).sum();
-    report.finish(format!("{compared} replica digests in {} zxid group(s)", by_zxid.len()))
+    report.finish(format!(
+        "{compared} replica digests in {} zxid group(s)",
+        by_zxid.len()
+    ))
 }

@@ -70,7 +70,16 @@ pub struct CheckReport {
 
 impl CheckReport {
     pub fn new(name: &'static str, source: &'static str) -> CheckReport {
-        CheckReport { name, source, status: Status::Pass, summary: String::new(), violations: Vec::new(), violation_count: 0, allowed: Vec::new(), allowed_count: 0 }
+        CheckReport {
+            name,
+            source,
+            status: Status::Pass,
+            summary: String::new(),
+            violations: Vec::new(),
+            violation_count: 0,
+            allowed: Vec::new(),
+            allowed_count: 0,
+        }
     }
 
     pub fn violate(&mut self, violation: Violation) {
@@ -81,7 +90,13 @@ impl CheckReport {
     }
 
     pub fn violation(&mut self, anomaly: &'static str, ops: Vec<OpId>, explanation: String) {
-        self.violate(Violation { anomaly, severity: Severity::Safety, ops, lines: Vec::new(), explanation });
+        self.violate(Violation {
+            anomaly,
+            severity: Severity::Safety,
+            ops,
+            lines: Vec::new(),
+            explanation,
+        });
     }
 
     pub fn allow(&mut self, violation: Violation) {
@@ -94,7 +109,11 @@ impl CheckReport {
     /// Sets the status from the violations found and the summary text.
     pub fn finish(mut self, summary: impl Into<String>) -> CheckReport {
         self.summary = summary.into();
-        self.status = if self.violations.iter().any(|v| v.severity == Severity::Safety) {
+        self.status = if self
+            .violations
+            .iter()
+            .any(|v| v.severity == Severity::Safety)
+        {
             Status::Fail
         } else if self.violation_count > 0 {
             Status::Warn
@@ -126,9 +145,18 @@ impl CheckReport {
 
     /// `name  STATUS  summary` — one line per check.
     pub fn verdict_line(&self) -> String {
-        let mut line = format!("{:<30} {:<7} {}", self.name, self.status.label(), self.summary);
+        let mut line = format!(
+            "{:<30} {:<7} {}",
+            self.name,
+            self.status.label(),
+            self.summary
+        );
         if self.violation_count > 0 {
-            line.push_str(&format!(" [{} violation(s): {}]", self.violation_count, self.anomalies().join(", ")));
+            line.push_str(&format!(
+                " [{} violation(s): {}]",
+                self.violation_count,
+                self.anomalies().join(", ")
+            ));
         }
         line
     }

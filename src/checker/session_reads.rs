@@ -27,15 +27,38 @@ pub fn check_sessions(context: &Context, count_reads: bool, report: &mut CheckRe
         for &id in ids {
             let op = &history.ops[id as usize];
             if let Some((path, index)) = own_write_state(context, op) {
-                raise(&mut seen, path, Seen { index, op: id, by_own_write: true });
+                raise(
+                    &mut seen,
+                    path,
+                    Seen {
+                        index,
+                        op: id,
+                        by_own_write: true,
+                    },
+                );
                 continue;
             }
-            let Some((path, observed)) = timelines.observe(history, op) else { continue };
-            let Some(timeline) = timelines.path(path) else { continue };
+            let Some((path, observed)) = timelines.observe(history, op) else {
+                continue;
+            };
+            let Some(timeline) = timelines.path(path) else {
+                continue;
+            };
             reads += 1;
-            let Some(index) = reached(timeline, &observed, seen.get(&path), id, context, report) else { continue };
+            let Some(index) = reached(timeline, &observed, seen.get(&path), id, context, report)
+            else {
+                continue;
+            };
             if count_reads {
-                raise(&mut seen, path, Seen { index, op: id, by_own_write: false });
+                raise(
+                    &mut seen,
+                    path,
+                    Seen {
+                        index,
+                        op: id,
+                        by_own_write: false,
+                    },
+                );
             }
         }
     }
@@ -61,16 +84,31 @@ fn own_write_state(context: &Context, op: &Op) -> Option<(PathId, usize)> {
 }
 
 /// The state index the read reached, or None (after reporting) if it went backwards.
-fn reached(timeline: &PathTimeline, observed: &Observed, bar: Option<&Seen>, id: OpId, context: &Context, report: &mut CheckReport) -> Option<usize> {
+fn reached(
+    timeline: &PathTimeline,
+    observed: &Observed,
+    bar: Option<&Seen>,
+    id: OpId,
+    context: &Context,
+    report: &mut CheckReport,
+) -> Option<usize> {
     let floor = bar.map(|b| b.index).unwrap_or(0);
     let index = match observed {
         Observed::State(i) | Observed::Corrupt(i) => *i,
-        Observed::Absent => timeline.absent_at_or_after(floor).or_else(|| timeline.absent_states().last().copied())?,
+        Observed::Absent => timeline
+            .absent_at_or_after(floor)
+            .or_else(|| timeline.absent_states().last().copied())?,
         Observed::Unexplained => return None,
     };
-    let Some(bar) = bar.filter(|b| index < b.index) else { return Some(index) };
+    let Some(bar) = bar.filter(|b| index < b.index) else {
+        return Some(index);
+    };
     let history = context.history;
-    let (anomaly, what) = if bar.by_own_write { ("read missed own write", "its own earlier write") } else { ("read went backwards", "its earlier read") };
+    let (anomaly, what) = if bar.by_own_write {
+        ("read missed own write", "its own earlier write")
+    } else {
+        ("read went backwards", "its earlier read")
+    };
     let text = format!(
         "{} returned an older state of {} than {} {} (state #{} vs #{} in zxid order)",
         history.describe_op(id),

@@ -64,14 +64,23 @@ pub fn check(context: &Context, _options: &CheckOptions) -> CheckReport {
     }
     let history = context.history;
     let timelines = context.timelines();
-    let completed: BTreeMap<PathId, CompletedWrites> = timelines.paths.iter().map(|(&p, t)| (p, CompletedWrites::new(history, t))).collect();
+    let completed: BTreeMap<PathId, CompletedWrites> = timelines
+        .paths
+        .iter()
+        .map(|(&p, t)| (p, CompletedWrites::new(history, t)))
+        .collect();
     let sync_starts = sync_invocations(context);
     let (mut sync_reads, mut plain_reads) = (0usize, 0usize);
     for (id, op) in history.ops.iter().enumerate() {
         let id = id as OpId;
-        let Some((path, observed)) = timelines.observe(history, op) else { continue };
+        let Some((path, observed)) = timelines.observe(history, op) else {
+            continue;
+        };
         let (timeline, writes) = (timelines.path(path).expect("replayed"), &completed[&path]);
-        let synced_at = sync_starts.get(&id).copied().or((op.kind == OpKind::SyncRead).then_some(op.invoke_ns));
+        let synced_at = sync_starts
+            .get(&id)
+            .copied()
+            .or((op.kind == OpKind::SyncRead).then_some(op.invoke_ns));
         let start_ns = synced_at.unwrap_or(op.invoke_ns);
         let required = writes.required_before(start_ns);
         let fresh = match observed {
@@ -85,7 +94,14 @@ pub fn check(context: &Context, _options: &CheckOptions) -> CheckReport {
             plain_reads += 1;
         }
         if !fresh {
-            report_stale(context, timeline, id, required, synced_at.is_some(), &mut report);
+            report_stale(
+                context,
+                timeline,
+                id,
+                required,
+                synced_at.is_some(),
+                &mut report,
+            );
         }
     }
     let summary = format!(
@@ -95,12 +111,21 @@ pub fn check(context: &Context, _options: &CheckOptions) -> CheckReport {
     report.finish(summary)
 }
 
-fn report_stale(context: &Context, timeline: &PathTimeline, id: OpId, required: usize, synced: bool, report: &mut CheckReport) {
+fn report_stale(
+    context: &Context,
+    timeline: &PathTimeline,
+    id: OpId,
+    required: usize,
+    synced: bool,
+    report: &mut CheckReport,
+) {
     let history = context.history;
     let missed = timeline.states[required].writer.op();
     let mut ops: Vec<OpId> = missed.into_iter().collect();
     ops.push(id);
-    let missed_text = missed.map(|w| history.describe_op(w)).unwrap_or_else(|| "a write".to_string());
+    let missed_text = missed
+        .map(|w| history.describe_op(w))
+        .unwrap_or_else(|| "a write".to_string());
     let (anomaly, severity, text) = if synced {
         let text = format!(
             "{} (sync+read) missed {missed_text}, which completed before the sync was invoked; ZooKeeper's sync+read is meant to see it (though not strictly linearizable)",
@@ -111,7 +136,13 @@ fn report_stale(context: &Context, timeline: &PathTimeline, id: OpId, required: 
         let text = format!("{} missed {missed_text}, completed before it was invoked: allowed, plain reads are served by the local replica", history.describe_op(id));
         ("stale plain read", Severity::Weak, text)
     };
-    let violation = Violation { anomaly, severity, ops, lines: Vec::new(), explanation: text };
+    let violation = Violation {
+        anomaly,
+        severity,
+        ops,
+        lines: Vec::new(),
+        explanation: text,
+    };
     if synced {
         report.violate(violation);
     } else {

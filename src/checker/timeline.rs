@@ -12,11 +12,11 @@
 //! with an mzxid no acknowledged write has, or a version number that jumped (a later reply's
 //! version, or a successful conditional set's expected version, higher than the replay's).
 
-use crate::history::{ErrorCode, History, Op, OpId, OpKind, Outcome, PathId, Zxid};
+use crate::history::{ErrorCode, History, Op, OpId, OpKind, Outcome, PathId, SessionId, Zxid};
 use std::collections::BTreeMap;
 
 /// Who produced a state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Writer {
     /// The initial state from the meta line (or absent before anything was created).
     Init,
@@ -24,6 +24,9 @@ pub enum Writer {
     Op(OpId),
     /// An unknown-outcome write that evidence proves happened.
     Inferred(OpId),
+    /// The closeSession transaction (expiry or close) that deleted a session's ephemeral:
+    /// the `session` line it was recorded on, or the `close_session` op.
+    SessionEnd { line: u32, op: Option<OpId> },
 }
 
 impl Writer {
@@ -31,6 +34,7 @@ impl Writer {
         match self {
             Writer::Init => None,
             Writer::Op(id) | Writer::Inferred(id) => Some(id),
+            Writer::SessionEnd { op, .. } => op,
         }
     }
 }
@@ -106,22 +110,30 @@ pub struct Timelines {
     pub unproven_unknown_writes: usize,
     /// Acknowledged mutations with no zxid (cannot be placed).
     pub unplaced_writes: usize,
+    /// Paths holding an ephemeral whose session ended at an unrecorded zxid: its deletion
+    /// cannot be placed, so reads of these paths are not judged.
+    pub uncertain_paths: std::collections::BTreeSet<PathId>,
 }
 
 /// One change to one path at one zxid.
 #[derive(Clone, Debug)]
 struct Effect {
     zxid: Zxid,
-    op: OpId,
+    writer: Writer,
     kind: OpKind,
     value_version: Option<i32>,
     expected_version: i32,
-    inferred: bool,
+    /// Session-end deletes: the ephemeral create they undo (no-op if the node was since
+    /// deleted and re-created).
+    undoes_create: Option<OpId>,
 }
 
 impl PathTimeline {
     fn new(initial: NodeVersion) -> PathTimeline {
-        PathTimeline { states: vec![initial], ..PathTimeline::default() }
+        PathTimeline {
+            states: vec![initial],
+            ..PathTimeline::default()
+        }
     }
 
     fn index(&mut self, history: &History) {
@@ -134,26 +146,30 @@ impl PathTimeline {
                 self.absent.push(i);
             }
         }
-        let times = |f: &dyn Fn(&Op) -> u64| -> Vec<u64> {
+        // A session end's time is not tied to an op: widest bounds (invoked at 0, completed never).
+        let times = |f: &dyn Fn(&Op) -> u64, session_end_ns: u64| -> Vec<u64> {
             let mut out = vec![0u64; self.states.len()];
             let mut running = u64::MAX;
             for i in (0..self.states.len()).rev() {
                 let t = match self.states[i].writer {
                     Writer::Init => 0,
                     Writer::Op(id) | Writer::Inferred(id) => f(&history.ops[id as usize]),
+                    Writer::SessionEnd { .. } => session_end_ns,
                 };
                 running = running.min(t);
                 out[i] = running;
             }
             out
         };
-        self.complete_suffix_min_ns = times(&|op: &Op| op.effect_deadline_ns());
-        self.invoke_suffix_min_ns = times(&|op: &Op| op.invoke_ns);
+        self.complete_suffix_min_ns = times(&|op: &Op| op.effect_deadline_ns(), u64::MAX);
+        self.invoke_suffix_min_ns = times(&|op: &Op| op.invoke_ns, 0);
     }
 
     /// Index of the state in effect just before the transaction `zxid`.
     pub fn state_before(&self, zxid: Zxid) -> usize {
-        self.states.partition_point(|s| s.since_zxid < zxid).saturating_sub(1)
+        self.states
+            .partition_point(|s| s.since_zxid < zxid)
+            .saturating_sub(1)
     }
 
     /// Index of the present state with this mzxid.
@@ -167,22 +183,35 @@ impl PathTimeline {
         self.absent.get(i).copied()
     }
 
-    /// Is `index` an absent state, or is there one at or after it whose window contains `zxid`?
+    /// Indices of the absent states, ascending.
     pub fn absent_states(&self) -> &[usize] {
         &self.absent
     }
 
     /// zxid at which state `index` stops being current (`Zxid::MAX` for the last).
     pub fn until_zxid(&self, index: usize) -> Zxid {
-        self.states.get(index + 1).map(|s| s.since_zxid).unwrap_or(Zxid::MAX)
+        self.states
+            .get(index + 1)
+            .map(|s| s.since_zxid)
+            .unwrap_or(Zxid::MAX)
     }
 
     /// States that may have been current at some instant of `[invoke_ns, complete_ns]`:
     /// from the last state whose writer completed before the window opened, to the last
     /// state whose writer was invoked before the window closed.
-    pub fn possible_during(&self, invoke_ns: u64, complete_ns: u64) -> std::ops::RangeInclusive<usize> {
-        let first = self.complete_suffix_min_ns.partition_point(|&t| t < invoke_ns).saturating_sub(1);
-        let last = self.invoke_suffix_min_ns.partition_point(|&t| t < complete_ns).saturating_sub(1);
+    pub fn possible_during(
+        &self,
+        invoke_ns: u64,
+        complete_ns: u64,
+    ) -> std::ops::RangeInclusive<usize> {
+        let first = self
+            .complete_suffix_min_ns
+            .partition_point(|&t| t < invoke_ns)
+            .saturating_sub(1);
+        let last = self
+            .invoke_suffix_min_ns
+            .partition_point(|&t| t < complete_ns)
+            .saturating_sub(1);
         first..=last.max(first)
     }
 
@@ -192,6 +221,7 @@ impl PathTimeline {
         match state.writer {
             Writer::Init => history.init.get(&path).and_then(|n| n.value.as_deref()),
             Writer::Op(id) | Writer::Inferred(id) => written_value(&history.ops[id as usize], path),
+            Writer::SessionEnd { .. } => None,
         }
     }
 }
@@ -199,7 +229,13 @@ impl PathTimeline {
 /// The data a mutation wrote to `path` (sub-op aware).
 fn written_value(op: &Op, path: PathId) -> Option<&str> {
     if op.kind == OpKind::Multi {
-        return op.args.sub_ops.iter().rev().find(|s| s.path == path && s.kind != OpKind::Delete).and_then(|s| s.value.as_deref());
+        return op
+            .args
+            .sub_ops
+            .iter()
+            .rev()
+            .find(|s| s.path == path && s.kind != OpKind::Delete)
+            .and_then(|s| s.value.as_deref());
     }
     op.args.value.as_deref()
 }
@@ -223,8 +259,14 @@ impl Timelines {
     /// Maps a node read (ok reply, or NoNode) onto the timeline.
     pub fn observe(&self, history: &History, op: &Op) -> Option<(PathId, Observed)> {
         let path = op.path?;
+        if self.uncertain_paths.contains(&path)
+            || !(op.kind.is_node_read() || op.kind == OpKind::GetChildren)
+        {
+            return None;
+        }
         let timeline = self.paths.get(&path)?;
-        let absent = op.result.exists == Some(false) || (op.outcome == Outcome::Fail && op.error == Some(ErrorCode::NoNode));
+        let absent = op.result.exists == Some(false)
+            || (op.outcome == Outcome::Fail && op.error == Some(ErrorCode::NoNode));
         if absent {
             return Some((path, Observed::Absent));
         }
@@ -237,7 +279,9 @@ impl Timelines {
         };
         let state = &timeline.states[index];
         let version_ok = op.result.version.is_none_or(|v| v == state.version);
-        let value_ok = op.kind == OpKind::Exists || op.result.value.is_none() || op.result.value.as_deref() == timeline.value(history, path, index);
+        let value_ok = op.kind == OpKind::Exists
+            || op.result.value.is_none()
+            || op.result.value.as_deref() == timeline.value(history, path, index);
         if version_ok && value_ok {
             Some((path, Observed::State(index)))
         } else {
@@ -257,15 +301,32 @@ struct Builder<'h> {
 
 impl<'h> Builder<'h> {
     fn new(history: &'h History) -> Builder<'h> {
-        Builder { history, effects: BTreeMap::new(), unknown_by_path: BTreeMap::new(), used_unknown: Default::default(), out: Timelines::default() }
+        Builder {
+            history,
+            effects: BTreeMap::new(),
+            unknown_by_path: BTreeMap::new(),
+            used_unknown: Default::default(),
+            out: Timelines::default(),
+        }
     }
 
     fn op(&self, id: OpId) -> &'h Op {
         &self.history.ops[id as usize]
     }
 
-    fn issue(&mut self, kind: IssueKind, anomaly: &'static str, ops: Vec<OpId>, explanation: String) {
-        self.out.issues.push(ReplayIssue { kind, anomaly, ops, explanation });
+    fn issue(
+        &mut self,
+        kind: IssueKind,
+        anomaly: &'static str,
+        ops: Vec<OpId>,
+        explanation: String,
+    ) {
+        self.out.issues.push(ReplayIssue {
+            kind,
+            anomaly,
+            ops,
+            explanation,
+        });
     }
 
     /// ZooKeeper assigns each transaction its own zxid: two ops sharing one is a violation.
@@ -280,7 +341,12 @@ impl<'h> Builder<'h> {
         for pair in by_zxid.windows(2) {
             if pair[0].0 == pair[1].0 {
                 let text = format!("ops #{} and #{} both report transaction zxid {:#x}; ZooKeeper gives every transaction its own zxid", pair[0].1, pair[1].1, pair[0].0);
-                self.issue(IssueKind::DuplicateZxid, "duplicate zxid", vec![pair[0].1, pair[1].1], text);
+                self.issue(
+                    IssueKind::DuplicateZxid,
+                    "duplicate zxid",
+                    vec![pair[0].1, pair[1].1],
+                    text,
+                );
             }
         }
     }
@@ -305,20 +371,92 @@ impl<'h> Builder<'h> {
         for ids in self.unknown_by_path.values_mut() {
             ids.sort_by_key(|&id| (self.history.ops[id as usize].invoke_ns, id));
         }
+        self.collect_session_end_deletes();
+    }
+
+    /// closeSession (expiry or close) deletes the session's ephemerals in its transaction.
+    fn collect_session_end_deletes(&mut self) {
+        let history = self.history;
+        let mut ends: BTreeMap<SessionId, (Option<Zxid>, Writer)> = BTreeMap::new();
+        for event in history.session_events.iter().filter(|e| e.ends_session()) {
+            if let Some(session) = event.session {
+                ends.entry(session).or_insert((
+                    event.zxid,
+                    Writer::SessionEnd {
+                        line: event.line,
+                        op: None,
+                    },
+                ));
+            }
+        }
+        for (id, op) in history.ops.iter().enumerate() {
+            if let (OpKind::CloseSession, Outcome::Ok, Some(session)) =
+                (&op.kind, op.outcome, op.session)
+            {
+                ends.insert(
+                    session,
+                    (
+                        op.zxid,
+                        Writer::SessionEnd {
+                            line: op.line,
+                            op: Some(id as OpId),
+                        },
+                    ),
+                );
+            }
+        }
+        for (id, op) in history.ops.iter().enumerate() {
+            let ephemeral =
+                op.kind == OpKind::Create && op.args.ephemeral && op.outcome == Outcome::Ok;
+            let (Some(session), Some(path), true) = (op.session, op.path, ephemeral) else {
+                continue;
+            };
+            match ends.get(&session) {
+                Some(&(Some(zxid), writer)) => {
+                    let effect = Effect {
+                        zxid,
+                        writer,
+                        kind: OpKind::Delete,
+                        value_version: None,
+                        expected_version: -1,
+                        undoes_create: Some(id as OpId),
+                    };
+                    self.effects.entry(path).or_default().push(effect);
+                }
+                Some(&(None, _)) => {
+                    self.out.uncertain_paths.insert(path);
+                }
+                None => {}
+            }
+        }
     }
 
     fn push_effects(&mut self, id: OpId, op: &Op, zxid: Zxid) {
         if op.kind == OpKind::Multi {
             for sub in &op.args.sub_ops {
                 if sub.kind.is_mutation() {
-                    let effect = Effect { zxid, op: id, kind: sub.kind.clone(), value_version: None, expected_version: sub.expected_version.unwrap_or(-1), inferred: false };
+                    let effect = Effect {
+                        zxid,
+                        writer: Writer::Op(id),
+                        kind: sub.kind.clone(),
+                        value_version: None,
+                        expected_version: sub.expected_version.unwrap_or(-1),
+                        undoes_create: None,
+                    };
                     self.effects.entry(sub.path).or_default().push(effect);
                 }
             }
             return;
         }
         let Some(path) = op.path else { return };
-        let effect = Effect { zxid, op: id, kind: op.kind.clone(), value_version: op.result.version, expected_version: op.set_data_version(), inferred: false };
+        let effect = Effect {
+            zxid,
+            writer: Writer::Op(id),
+            kind: op.kind.clone(),
+            value_version: op.result.version,
+            expected_version: op.set_data_version(),
+            undoes_create: None,
+        };
         self.effects.entry(path).or_default().push(effect);
     }
 
@@ -329,13 +467,24 @@ impl<'h> Builder<'h> {
         for (&path, effects) in &self.effects {
             known.extend(effects.iter().map(|e| (path, e.zxid)));
         }
-        known.extend(self.history.init.iter().map(|(&path, node)| (path, node.mzxid)));
+        known.extend(
+            self.history
+                .init
+                .iter()
+                .map(|(&path, node)| (path, node.mzxid)),
+        );
         let mut observed: BTreeMap<(PathId, Zxid), OpId> = BTreeMap::new();
         for (id, op) in self.history.ops.iter().enumerate() {
-            let (Some(path), Some(mzxid)) = (op.path, op.result.mzxid) else { continue };
+            let (Some(path), Some(mzxid)) = (op.path, op.result.mzxid) else {
+                continue;
+            };
             let is_read = op.kind.is_node_read() && op.outcome == Outcome::Ok;
             if is_read && !known.contains(&(path, mzxid)) {
-                observed.entry((path, mzxid)).or_insert(id as OpId);
+                // Prefer an observer whose reply carried the data (exists() returns only a stat).
+                let entry = observed.entry((path, mzxid)).or_insert(id as OpId);
+                if self.op(*entry).result.value.is_none() && op.result.value.is_some() {
+                    *entry = id as OpId;
+                }
             }
         }
         for ((path, mzxid), reader) in observed {
@@ -348,14 +497,26 @@ impl<'h> Builder<'h> {
         let candidates = self.unknown_by_path.get(&path).cloned().unwrap_or_default();
         let found = candidates.into_iter().find(|&id| {
             let op = self.op(id);
-            !self.used_unknown.contains(&id) && op.invoke_ns < read.complete_ns && written_value(op, path) == read.result.value.as_deref() && op.kind != OpKind::Delete
+            let value_fits = read.result.value.is_none()
+                || written_value(op, path) == read.result.value.as_deref();
+            !self.used_unknown.contains(&id)
+                && op.invoke_ns < read.complete_ns
+                && value_fits
+                && op.kind != OpKind::Delete
         });
         match found {
             Some(id) => {
                 self.used_unknown.insert(id);
                 self.out.proven_unknown_writes += 1;
                 let op = self.op(id);
-                let effect = Effect { zxid: mzxid, op: id, kind: op.kind.clone(), value_version: read.result.version, expected_version: op.set_data_version(), inferred: true };
+                let effect = Effect {
+                    zxid: mzxid,
+                    writer: Writer::Inferred(id),
+                    kind: op.kind.clone(),
+                    value_version: read.result.version,
+                    expected_version: op.set_data_version(),
+                    undoes_create: None,
+                };
                 self.effects.entry(path).or_default().push(effect);
             }
             None => {
@@ -365,15 +526,32 @@ impl<'h> Builder<'h> {
                     mzxid,
                     self.history.paths.name(path)
                 );
-                self.issue(IssueKind::UnexplainedObservation, "read of a value never written", vec![reader], text);
+                self.issue(
+                    IssueKind::UnexplainedObservation,
+                    "read of a value never written",
+                    vec![reader],
+                    text,
+                );
             }
         }
     }
 
     fn initial_state(&self, path: PathId) -> NodeVersion {
         match self.history.init.get(&path) {
-            Some(node) => NodeVersion { since_zxid: node.mzxid, present: true, version: node.version, writer: Writer::Init, hidden_writes_before: 0 },
-            None => NodeVersion { since_zxid: Zxid::MIN, present: false, version: 0, writer: Writer::Init, hidden_writes_before: 0 },
+            Some(node) => NodeVersion {
+                since_zxid: node.mzxid,
+                present: true,
+                version: node.version,
+                writer: Writer::Init,
+                hidden_writes_before: 0,
+            },
+            None => NodeVersion {
+                since_zxid: Zxid::MIN,
+                present: false,
+                version: 0,
+                writer: Writer::Init,
+                hidden_writes_before: 0,
+            },
         }
     }
 
@@ -385,22 +563,46 @@ impl<'h> Builder<'h> {
         }
         for path in paths {
             let mut effects = self.effects.remove(&path).unwrap_or_default();
-            effects.sort_by_key(|e| (e.zxid, e.op));
+            effects.sort_by_key(|e| (e.zxid, e.writer));
             let timeline = self.replay_path(path, &effects);
             self.out.paths.insert(path, timeline);
         }
-        self.out.unproven_unknown_writes = self.unknown_by_path.values().flatten().collect::<std::collections::BTreeSet<_>>().len() - self.used_unknown.len();
+        self.out.unproven_unknown_writes = self
+            .unknown_by_path
+            .values()
+            .flatten()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            - self.used_unknown.len();
     }
 
     fn replay_path(&mut self, path: PathId, effects: &[Effect]) -> PathTimeline {
         let mut timeline = PathTimeline::new(self.initial_state(path));
+        let mut last_create: Option<OpId> = None;
         for effect in effects {
-            let current = timeline.states.last().expect("a timeline starts with its initial state").clone();
-            if !effect.inferred {
+            let current = timeline
+                .states
+                .last()
+                .expect("a timeline starts with its initial state")
+                .clone();
+            if effect.undoes_create.is_some()
+                && (effect.undoes_create != last_create || !current.present)
+            {
+                continue; // the ephemeral was already deleted (and maybe re-created by another session)
+            }
+            if effect.kind == OpKind::Create {
+                last_create = effect.writer.op();
+            }
+            if matches!(effect.writer, Writer::Op(_)) {
                 self.out.replayed_writes += 1;
             }
             if effect.zxid < current.since_zxid {
-                self.mismatch(path, effect, &current, "its zxid is older than the state it would replace");
+                self.mismatch(
+                    path,
+                    effect,
+                    &current,
+                    "its zxid is older than the state it would replace",
+                );
                 continue;
             }
             if let Some(next) = self.apply(path, &current, effect) {
@@ -417,63 +619,133 @@ impl<'h> Builder<'h> {
 
     /// Applies one effect, ZooKeeper style; returns the new state (or None if the effect is
     /// inconsistent, after reporting it).
-    fn apply(&mut self, path: PathId, current: &NodeVersion, effect: &Effect) -> Option<NodeVersion> {
-        let writer = if effect.inferred { Writer::Inferred(effect.op) } else { Writer::Op(effect.op) };
-        let fresh = |present: bool, version: i32, hidden: u32| NodeVersion { since_zxid: effect.zxid, present, version, writer, hidden_writes_before: hidden };
+    fn apply(
+        &mut self,
+        path: PathId,
+        current: &NodeVersion,
+        effect: &Effect,
+    ) -> Option<NodeVersion> {
+        let writer = effect.writer;
+        let fresh = |present: bool, version: i32, hidden: u32| NodeVersion {
+            since_zxid: effect.zxid,
+            present,
+            version,
+            writer,
+            hidden_writes_before: hidden,
+        };
         match effect.kind {
             OpKind::Create => {
                 if current.present {
-                    self.mismatch(path, effect, current, "create succeeded although the node existed");
+                    self.mismatch(
+                        path,
+                        effect,
+                        current,
+                        "create succeeded although the node existed",
+                    );
                 }
                 Some(fresh(true, 0, 0))
             }
             OpKind::Delete => {
                 if !current.present {
-                    self.mismatch(path, effect, current, "delete succeeded although the node did not exist");
-                } else if effect.expected_version != -1 && effect.expected_version != current.version {
-                    self.mismatch(path, effect, current, "conditional delete succeeded against a different version");
+                    self.mismatch(
+                        path,
+                        effect,
+                        current,
+                        "delete succeeded although the node did not exist",
+                    );
+                } else if effect.expected_version != -1
+                    && effect.expected_version != current.version
+                {
+                    self.mismatch(
+                        path,
+                        effect,
+                        current,
+                        "conditional delete succeeded against a different version",
+                    );
                 }
                 Some(fresh(false, 0, 0))
             }
-            OpKind::SetData | OpKind::Write | OpKind::Cas => self.apply_set_data(path, current, effect, writer),
+            OpKind::SetData | OpKind::Write | OpKind::Cas => {
+                self.apply_set_data(path, current, effect, writer)
+            }
             _ => None,
         }
     }
 
-    fn apply_set_data(&mut self, path: PathId, current: &NodeVersion, effect: &Effect, writer: Writer) -> Option<NodeVersion> {
+    fn apply_set_data(
+        &mut self,
+        path: PathId,
+        current: &NodeVersion,
+        effect: &Effect,
+        writer: Writer,
+    ) -> Option<NodeVersion> {
         if !current.present {
-            self.mismatch(path, effect, current, "setData succeeded although the node did not exist");
+            self.mismatch(
+                path,
+                effect,
+                current,
+                "setData succeeded although the node did not exist",
+            );
             return None;
         }
         // The version the node must have had just before this set.
         let implied_before = match (effect.expected_version, effect.value_version) {
-            (-1, Some(reply)) => reply - 1,
+            (-1, Some(reply)) => reply.saturating_sub(1),
             (-1, None) => current.version,
             (expected, _) => expected,
         };
         let mut hidden = 0u32;
         if implied_before > current.version {
-            let gap = (implied_before - current.version) as u32;
-            if self.explain_gap(path, gap, self.op(effect.op).effect_deadline_ns()) {
+            let gap =
+                u32::try_from(implied_before as i64 - current.version as i64).unwrap_or(u32::MAX);
+            let deadline_ns = effect
+                .writer
+                .op()
+                .map(|id| self.op(id).effect_deadline_ns())
+                .unwrap_or(u64::MAX);
+            if self.explain_gap(path, gap, deadline_ns) {
                 hidden = gap;
             } else {
-                let text = format!("version jumped from {} to {} with no write in between that could explain it", current.version, implied_before + 1);
+                let text = format!(
+                    "version jumped from {} to {} with no write in between that could explain it",
+                    current.version,
+                    implied_before as i64 + 1
+                );
                 self.mismatch(path, effect, current, &text);
             }
         } else if implied_before < current.version {
             let text = if effect.expected_version != -1 {
-                format!("conditional set expecting version {} succeeded, but the replay has version {}", effect.expected_version, current.version)
+                format!(
+                    "conditional set expecting version {} succeeded, but the replay has version {}",
+                    effect.expected_version, current.version
+                )
             } else {
-                format!("reply version {} but the replay gives {}", implied_before + 1, current.version + 1)
+                format!(
+                    "reply version {} but the replay gives {}",
+                    implied_before as i64 + 1,
+                    current.version as i64 + 1
+                )
             };
             self.mismatch(path, effect, current, &text);
         }
-        let version = implied_before.max(current.version) + 1;
-        if let Some(reply) = effect.value_version.filter(|&r| r != version && effect.expected_version != -1) {
-            let text = format!("reply version {reply}, but setData from version {} gives {version}", version - 1);
+        let version = implied_before.max(current.version).saturating_add(1);
+        if let Some(reply) = effect
+            .value_version
+            .filter(|&r| r != version && effect.expected_version != -1)
+        {
+            let text = format!(
+                "reply version {reply}, but setData from version {} gives {version}",
+                version - 1
+            );
             self.mismatch(path, effect, current, &text);
         }
-        Some(NodeVersion { since_zxid: effect.zxid, present: true, version, writer, hidden_writes_before: hidden })
+        Some(NodeVersion {
+            since_zxid: effect.zxid,
+            present: true,
+            version,
+            writer,
+            hidden_writes_before: hidden,
+        })
     }
 
     /// Claims `gap` unused unknown-outcome writes of `path` invoked before `deadline_ns`.
@@ -481,7 +753,15 @@ impl<'h> Builder<'h> {
         let candidates: Vec<OpId> = self
             .unknown_by_path
             .get(&path)
-            .map(|ids| ids.iter().copied().filter(|id| !self.used_unknown.contains(id) && self.op(*id).invoke_ns < deadline_ns).take(gap as usize).collect())
+            .map(|ids| {
+                ids.iter()
+                    .copied()
+                    .filter(|id| {
+                        !self.used_unknown.contains(id) && self.op(*id).invoke_ns < deadline_ns
+                    })
+                    .take(gap as usize)
+                    .collect()
+            })
             .unwrap_or_default();
         if candidates.len() < gap as usize {
             return false;
@@ -492,11 +772,21 @@ impl<'h> Builder<'h> {
     }
 
     fn mismatch(&mut self, path: PathId, effect: &Effect, current: &NodeVersion, problem: &str) {
-        let mut ops = vec![effect.op];
+        let mut ops: Vec<OpId> = effect.writer.op().into_iter().collect();
         ops.extend(current.writer.op());
         let before = describe_state(current);
-        let text = format!("{}: {problem} (replaying writes of {} in zxid order, the node was {before} just before zxid {:#x})", self.history.describe_op(effect.op), self.history.paths.name(path), effect.zxid);
-        let anomaly = if effect.expected_version != -1 && problem.starts_with("conditional") { "cas succeeded against a stale version" } else { "reply differs from replay" };
+        let who = match effect.writer {
+            Writer::SessionEnd { line, .. } => format!("the session end on line {line}"),
+            other => self
+                .history
+                .describe_op(other.op().expect("ops write everything but session ends")),
+        };
+        let text = format!("{who}: {problem} (replaying writes of {} in zxid order, the node was {before} just before zxid {:#x})", self.history.paths.name(path), effect.zxid);
+        let anomaly = if effect.expected_version != -1 && problem.starts_with("conditional") {
+            "cas succeeded against a stale version"
+        } else {
+            "reply differs from replay"
+        };
         self.issue(IssueKind::ReplyMismatch, anomaly, ops, text);
     }
 
@@ -507,8 +797,13 @@ impl<'h> Builder<'h> {
             if op.outcome != Outcome::Fail || !op.kind.is_mutation() || op.kind == OpKind::Multi {
                 continue;
             }
-            let (Some(path), Some(error)) = (op.path, op.error.clone()) else { continue };
-            if !matches!(error, ErrorCode::BadVersion | ErrorCode::NoNode | ErrorCode::NodeExists) {
+            let (Some(path), Some(error)) = (op.path, op.error.clone()) else {
+                continue;
+            };
+            if !matches!(
+                error,
+                ErrorCode::BadVersion | ErrorCode::NoNode | ErrorCode::NodeExists
+            ) {
                 continue;
             }
             self.check_error_reply(id as OpId, op, path, &error);
@@ -516,9 +811,14 @@ impl<'h> Builder<'h> {
     }
 
     fn check_error_reply(&mut self, id: OpId, op: &Op, path: PathId, error: &ErrorCode) {
-        let Some(timeline) = self.out.paths.get(&path) else { return };
+        let Some(timeline) = self.out.paths.get(&path) else {
+            return;
+        };
         let justified = |state: &NodeVersion| match error {
-            ErrorCode::BadVersion => !state.present || (op.set_data_version() != -1 && state.version != op.set_data_version()),
+            ErrorCode::BadVersion => {
+                !state.present
+                    || (op.set_data_version() != -1 && state.version != op.set_data_version())
+            }
             ErrorCode::NoNode => !state.present,
             _ => state.present,
         };
@@ -530,16 +830,38 @@ impl<'h> Builder<'h> {
             None => timeline.possible_during(op.invoke_ns, op.complete_ns),
         };
         let (first, last) = (*range.start(), *range.end());
-        let hidden = timeline.states[first + 1..=last].iter().any(|s| s.hidden_writes_before > 0) || timeline.states.get(last + 1).is_some_and(|s| s.hidden_writes_before > 0);
-        let unknown_pending = self.unknown_by_path.get(&path).is_some_and(|ids| ids.iter().any(|u| !self.used_unknown.contains(u) && self.op(*u).invoke_ns < op.complete_ns));
+        let hidden = timeline.states[first + 1..=last]
+            .iter()
+            .any(|s| s.hidden_writes_before > 0)
+            || timeline
+                .states
+                .get(last + 1)
+                .is_some_and(|s| s.hidden_writes_before > 0);
+        let unknown_pending = self.unknown_by_path.get(&path).is_some_and(|ids| {
+            ids.iter()
+                .any(|u| !self.used_unknown.contains(u) && self.op(*u).invoke_ns < op.complete_ns)
+        });
         if hidden || unknown_pending || timeline.states[first..=last].iter().any(justified) {
             return;
         }
         let state = &timeline.states[last];
         let mut ops = vec![id];
-        ops.extend(timeline.states[first..=last].iter().filter_map(|s| s.writer.op()));
-        let when = if op.zxid.is_some() { "at its zxid" } else { "throughout its real-time window" };
-        let text = format!("{} failed with {}, but {when} the node was {}", self.history.describe_op(id), error.name(), describe_state(state));
+        ops.extend(
+            timeline.states[first..=last]
+                .iter()
+                .filter_map(|s| s.writer.op()),
+        );
+        let when = if op.zxid.is_some() {
+            "at its zxid"
+        } else {
+            "throughout its real-time window"
+        };
+        let text = format!(
+            "{} failed with {}, but {when} the node was {}",
+            self.history.describe_op(id),
+            error.name(),
+            describe_state(state)
+        );
         let anomaly = match error {
             ErrorCode::BadVersion => "BadVersion against a matching version",
             ErrorCode::NoNode => "NoNode for an existing node",
@@ -555,7 +877,10 @@ impl<'h> Builder<'h> {
 
 fn describe_state(state: &NodeVersion) -> String {
     if state.present {
-        format!("at version {} (mzxid {:#x})", state.version, state.since_zxid)
+        format!(
+            "at version {} (mzxid {:#x})",
+            state.version, state.since_zxid
+        )
     } else {
         "absent".to_string()
     }
@@ -564,7 +889,13 @@ fn describe_state(state: &NodeVersion) -> String {
 /// Paths an op would change if it took effect.
 pub fn mutated_paths(op: &Op) -> Vec<PathId> {
     if op.kind == OpKind::Multi {
-        let mut paths: Vec<PathId> = op.args.sub_ops.iter().filter(|s| s.kind.is_mutation()).map(|s| s.path).collect();
+        let mut paths: Vec<PathId> = op
+            .args
+            .sub_ops
+            .iter()
+            .filter(|s| s.kind.is_mutation())
+            .map(|s| s.path)
+            .collect();
         paths.sort_unstable();
         paths.dedup();
         return paths;

@@ -17,7 +17,8 @@ use crate::history::{Op, OpId, OpKind, Outcome, PathId, SessionId, Zxid};
 use std::collections::BTreeMap;
 
 pub const NAME: &str = "watches";
-const SOURCE: &str = "Programmer's Guide, ZooKeeper Watches (ordering guarantee); ZooKeeper paper §2.3";
+const SOURCE: &str =
+    "Programmer's Guide, ZooKeeper Watches (ordering guarantee); ZooKeeper paper §2.3";
 
 /// What a watching read saw.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,7 +44,10 @@ pub fn check(context: &Context, _options: &CheckOptions) -> CheckReport {
     for (session, arrivals) in arrivals_by_session(context) {
         check_session(context, session, &arrivals, &mut report);
     }
-    report.finish(format!("{watching} watching reads, {} watch events", history.events.len()))
+    report.finish(format!(
+        "{watching} watching reads, {} watch events",
+        history.events.len()
+    ))
 }
 
 fn arrivals_by_session(context: &Context) -> BTreeMap<SessionId, Vec<Arrival>> {
@@ -52,17 +56,30 @@ fn arrivals_by_session(context: &Context) -> BTreeMap<SessionId, Vec<Arrival>> {
     let mut keyed: BTreeMap<SessionId, Vec<(u64, u8, u32, Arrival)>> = BTreeMap::new();
     for (id, op) in history.ops.iter().enumerate() {
         if let (Some(session), true) = (op.session, op.outcome != Outcome::Unknown) {
-            keyed.entry(session).or_default().push((op.complete_ns, 1, id as u32, Arrival::Reply(id as OpId)));
+            keyed.entry(session).or_default().push((
+                op.complete_ns,
+                1,
+                id as u32,
+                Arrival::Reply(id as OpId),
+            ));
         }
     }
     for (i, event) in history.events.iter().enumerate() {
         if let Some(session) = event.session {
-            keyed.entry(session).or_default().push((event.t_ns, 0, i as u32, Arrival::Event { path: event.path }));
+            keyed.entry(session).or_default().push((
+                event.t_ns,
+                0,
+                i as u32,
+                Arrival::Event { path: event.path },
+            ));
         }
     }
     for (i, event) in history.session_events.iter().enumerate() {
         if let (Some(session), true) = (event.session, event.ends_session()) {
-            keyed.entry(session).or_default().push((event.t_ns, 0, i as u32, Arrival::SessionEnd));
+            keyed
+                .entry(session)
+                .or_default()
+                .push((event.t_ns, 0, i as u32, Arrival::SessionEnd));
         }
     }
     keyed
@@ -74,7 +91,12 @@ fn arrivals_by_session(context: &Context) -> BTreeMap<SessionId, Vec<Arrival>> {
         .collect()
 }
 
-fn check_session(context: &Context, session: SessionId, arrivals: &[Arrival], report: &mut CheckReport) {
+fn check_session(
+    context: &Context,
+    session: SessionId,
+    arrivals: &[Arrival],
+    report: &mut CheckReport,
+) {
     let history = context.history;
     // Armed watches: (path, is child watch) → (watching op, what it saw).
     let mut armed: BTreeMap<(PathId, bool), (OpId, Seen)> = BTreeMap::new();
@@ -84,7 +106,9 @@ fn check_session(context: &Context, session: SessionId, arrivals: &[Arrival], re
             Arrival::SessionEnd => armed.clear(),
             Arrival::Reply(id) => {
                 let op = &history.ops[*id as usize];
-                let (Some(path), Some(seen)) = (op.path, seen_by(op)) else { continue };
+                let (Some(path), Some(seen)) = (op.path, seen_by(op)) else {
+                    continue;
+                };
                 let child = matches!(seen, Seen::Children(_));
                 if let Some((watcher, before)) = armed.get(&(path, child)) {
                     if *before != seen {
@@ -95,7 +119,11 @@ fn check_session(context: &Context, session: SessionId, arrivals: &[Arrival], re
                             history.paths.name(path),
                             history.describe_op(*id)
                         );
-                        report.violation("change seen before watch event", vec![*watcher, *id], text);
+                        report.violation(
+                            "change seen before watch event",
+                            vec![*watcher, *id],
+                            text,
+                        );
                         armed.remove(&(path, child));
                     }
                 }
@@ -120,5 +148,8 @@ fn seen_by(op: &Op) -> Option<Seen> {
         return None;
     }
     let exists = op.outcome == Outcome::Ok && op.result.exists != Some(false);
-    Some(Seen::Data { mzxid: op.result.mzxid.filter(|_| exists), exists })
+    Some(Seen::Data {
+        mzxid: op.result.mzxid.filter(|_| exists),
+        exists,
+    })
 }

@@ -27,7 +27,10 @@ impl Edn {
     /// Looks up a keyword key in a map.
     pub fn get(&self, keyword: &str) -> Option<&Edn> {
         match self {
-            Edn::Map(entries) => entries.iter().find(|(k, _)| matches!(k, Edn::Keyword(name) if name == keyword)).map(|(_, v)| v),
+            Edn::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| matches!(k, Edn::Keyword(name) if name == keyword))
+                .map(|(_, v)| v),
             _ => None,
         }
     }
@@ -84,7 +87,12 @@ impl std::fmt::Display for Edn {
     }
 }
 
-fn write_seq(f: &mut std::fmt::Formatter<'_>, open: &str, close: &str, items: &[Edn]) -> std::fmt::Result {
+fn write_seq(
+    f: &mut std::fmt::Formatter<'_>,
+    open: &str,
+    close: &str,
+    items: &[Edn],
+) -> std::fmt::Result {
     f.write_str(open)?;
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
@@ -115,11 +123,17 @@ fn write_edn_string(f: &mut std::fmt::Formatter<'_>, s: &str) -> std::fmt::Resul
 /// Parses exactly one EDN value from `text` (surrounding whitespace and comments allowed).
 /// The error is `(1-based column, problem)`.
 pub fn parse_edn(text: &str) -> Result<Edn, (usize, String)> {
-    let mut reader = Reader { chars: text.char_indices().collect(), pos: 0 };
+    let mut reader = Reader {
+        chars: text.char_indices().collect(),
+        pos: 0,
+    };
     let value = reader.value()?;
     reader.skip_space();
     if reader.pos < reader.chars.len() {
-        return Err((reader.column(), "unexpected text after the value".to_string()));
+        return Err((
+            reader.column(),
+            "unexpected text after the value".to_string(),
+        ));
     }
     Ok(value)
 }
@@ -184,7 +198,8 @@ impl Reader {
     fn token(&mut self) -> String {
         let mut token = String::new();
         while let Some(c) = self.peek() {
-            if c.is_whitespace() || matches!(c, ',' | '{' | '}' | '[' | ']' | '(' | ')' | '"' | ';') {
+            if c.is_whitespace() || matches!(c, ',' | '{' | '}' | '[' | ']' | '(' | ')' | '"' | ';')
+            {
                 break;
             }
             token.push(c);
@@ -203,7 +218,10 @@ impl Reader {
             _ => {}
         }
         let first = token.chars().next().unwrap_or(' ');
-        let numeric = first.is_ascii_digit() || ((first == '-' || first == '+') && token.len() > 1 && token.as_bytes()[1].is_ascii_digit());
+        let numeric = first.is_ascii_digit()
+            || ((first == '-' || first == '+')
+                && token.len() > 1
+                && token.as_bytes()[1].is_ascii_digit());
         if !numeric {
             return Ok(Edn::Symbol(token));
         }
@@ -211,7 +229,10 @@ impl Reader {
         if let Ok(v) = digits.parse::<i64>() {
             return Ok(Edn::Int(v));
         }
-        digits.parse::<f64>().map(Edn::Float).map_err(|_| (start, format!("bad number {token:?}")))
+        digits
+            .parse::<f64>()
+            .map(Edn::Float)
+            .map_err(|_| (start, format!("bad number {token:?}")))
     }
 
     fn string(&mut self) -> Result<Edn, (usize, String)> {
@@ -302,10 +323,14 @@ mod tests {
 
     #[test]
     fn reads_jepsen_op_maps() {
-        let v = parse_edn("{:process 0, :type :invoke, :f :cas, :value [3 nil], :time 12}").unwrap();
+        let v =
+            parse_edn("{:process 0, :type :invoke, :f :cas, :value [3 nil], :time 12}").unwrap();
         assert_eq!(v.get("process"), Some(&Edn::Int(0)));
         assert_eq!(v.get("type").and_then(Edn::as_keyword), Some("invoke"));
-        assert_eq!(v.get("value"), Some(&Edn::Vector(vec![Edn::Int(3), Edn::Nil])));
+        assert_eq!(
+            v.get("value"),
+            Some(&Edn::Vector(vec![Edn::Int(3), Edn::Nil]))
+        );
     }
 
     #[test]

@@ -13,7 +13,11 @@ pub struct ParseError {
 
 impl ParseError {
     pub fn new(file: &str, line: u32, problem: impl Into<String>) -> ParseError {
-        ParseError { file: file.to_string(), line, problem: problem.into() }
+        ParseError {
+            file: file.to_string(),
+            line,
+            problem: problem.into(),
+        }
     }
 }
 

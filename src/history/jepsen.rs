@@ -43,7 +43,9 @@ pub fn parse_jepsen_log(file: &str, text: &str) -> Result<History, ParseError> {
     let mut events = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let line = (index + 1) as u32;
-        let Some(start) = raw.find("jepsen.util - ") else { continue };
+        let Some(start) = raw.find("jepsen.util - ") else {
+            continue;
+        };
         let body = &raw[start + "jepsen.util - ".len()..];
         events.extend(log_event(file, line, body)?);
     }
@@ -53,16 +55,36 @@ pub fn parse_jepsen_log(file: &str, text: &str) -> Result<History, ParseError> {
 fn log_event(file: &str, line: u32, body: &str) -> Result<Option<JepsenEvent>, ParseError> {
     let fields: Vec<&str> = body.splitn(4, '\t').collect();
     if fields.len() < 3 {
-        return Err(ParseError::new(file, line, "expected <process> TAB :<type> TAB :<f> TAB <value>"));
+        return Err(ParseError::new(
+            file,
+            line,
+            "expected <process> TAB :<type> TAB :<f> TAB <value>",
+        ));
     }
     let Ok(process) = fields[0].trim().parse::<i64>() else {
         return Ok(None); // :nemesis and other non-client processes carry no register ops
     };
-    let event_type = event_type(fields[1].trim()).ok_or_else(|| ParseError::new(file, line, format!("unknown event type {:?}", fields[1])))?;
+    let event_type = event_type(fields[1].trim()).ok_or_else(|| {
+        ParseError::new(file, line, format!("unknown event type {:?}", fields[1]))
+    })?;
     let f = fields[2].trim().trim_start_matches(':').to_string();
     let value_text = fields.get(3).copied().unwrap_or("nil");
-    let value = parse_edn(value_text).map_err(|(col, problem)| ParseError::new(file, line, format!("value {value_text:?}, column {col}: {problem}")))?;
-    Ok(Some(JepsenEvent { line, process, event_type, f, value, time_ns: line as u64, map: None }))
+    let value = parse_edn(value_text).map_err(|(col, problem)| {
+        ParseError::new(
+            file,
+            line,
+            format!("value {value_text:?}, column {col}: {problem}"),
+        )
+    })?;
+    Ok(Some(JepsenEvent {
+        line,
+        process,
+        event_type,
+        f,
+        value,
+        time_ns: line as u64,
+        map: None,
+    }))
 }
 
 fn event_type(text: &str) -> Option<EventType> {
@@ -84,7 +106,9 @@ pub fn parse_jepsen_edn(file: &str, text: &str) -> Result<History, ParseError> {
         if trimmed.is_empty() || trimmed.starts_with(';') {
             continue;
         }
-        let map = parse_edn(trimmed).map_err(|(col, problem)| ParseError::new(file, line, format!("column {col}: {problem}")))?;
+        let map = parse_edn(trimmed).map_err(|(col, problem)| {
+            ParseError::new(file, line, format!("column {col}: {problem}"))
+        })?;
         events.extend(edn_event(file, line, map)?);
     }
     assemble(file, Format::JepsenEdn, events)
@@ -92,7 +116,11 @@ pub fn parse_jepsen_edn(file: &str, text: &str) -> Result<History, ParseError> {
 
 fn edn_event(file: &str, line: u32, map: Edn) -> Result<Option<JepsenEvent>, ParseError> {
     if !matches!(map, Edn::Map(_)) {
-        return Err(ParseError::new(file, line, "expected an op map {:process .., :type .., :f .., :value ..}"));
+        return Err(ParseError::new(
+            file,
+            line,
+            "expected an op map {:process .., :type .., :f .., :value ..}",
+        ));
     }
     let Some(process) = map.get("process").and_then(Edn::as_int) else {
         if map.get("process").is_some() {
@@ -100,16 +128,38 @@ fn edn_event(file: &str, line: u32, map: Edn) -> Result<Option<JepsenEvent>, Par
         }
         return Err(ParseError::new(file, line, "op map lacks :process"));
     };
-    let type_name = map.get("type").and_then(Edn::as_keyword).ok_or_else(|| ParseError::new(file, line, "op map lacks :type keyword"))?;
-    let event_type = event_type(type_name).ok_or_else(|| ParseError::new(file, line, format!("unknown :type :{type_name}")))?;
-    let f = map.get("f").and_then(Edn::as_keyword).ok_or_else(|| ParseError::new(file, line, "op map lacks :f keyword"))?.to_string();
+    let type_name = map
+        .get("type")
+        .and_then(Edn::as_keyword)
+        .ok_or_else(|| ParseError::new(file, line, "op map lacks :type keyword"))?;
+    let event_type = event_type(type_name)
+        .ok_or_else(|| ParseError::new(file, line, format!("unknown :type :{type_name}")))?;
+    let f = map
+        .get("f")
+        .and_then(Edn::as_keyword)
+        .ok_or_else(|| ParseError::new(file, line, "op map lacks :f keyword"))?
+        .to_string();
     let value = map.get("value").cloned().unwrap_or(Edn::Nil);
     let time_ns = match map.get("time") {
         Some(Edn::Int(t)) if *t >= 0 => *t as u64,
-        Some(other) => return Err(ParseError::new(file, line, format!(":time must be a non-negative integer, not {other}"))),
+        Some(other) => {
+            return Err(ParseError::new(
+                file,
+                line,
+                format!(":time must be a non-negative integer, not {other}"),
+            ))
+        }
         None => line as u64,
     };
-    Ok(Some(JepsenEvent { line, process, event_type, f, value, time_ns, map: Some(map) }))
+    Ok(Some(JepsenEvent {
+        line,
+        process,
+        event_type,
+        f,
+        value,
+        time_ns,
+        map: Some(map),
+    }))
 }
 
 /// Pairs invocations with completions by process and builds the history.
@@ -119,16 +169,37 @@ fn assemble(file: &str, format: Format, events: Vec<JepsenEvent>) -> Result<Hist
     for event in events {
         if event.event_type == EventType::Invoke {
             if let Some(open) = pending.get(&event.process) {
-                return Err(ParseError::new(file, event.line, format!("process {} invokes again while its op from line {} is open", event.process, open.line)));
+                return Err(ParseError::new(
+                    file,
+                    event.line,
+                    format!(
+                        "process {} invokes again while its op from line {} is open",
+                        event.process, open.line
+                    ),
+                ));
             }
             pending.insert(event.process, event);
             continue;
         }
         let Some(invoke) = pending.remove(&event.process) else {
-            return Err(ParseError::new(file, event.line, format!("completion for process {} without an invocation", event.process)));
+            return Err(ParseError::new(
+                file,
+                event.line,
+                format!(
+                    "completion for process {} without an invocation",
+                    event.process
+                ),
+            ));
         };
         if invoke.f != event.f {
-            return Err(ParseError::new(file, event.line, format!("completion :{} does not match invocation :{} (line {})", event.f, invoke.f, invoke.line)));
+            return Err(ParseError::new(
+                file,
+                event.line,
+                format!(
+                    "completion :{} does not match invocation :{} (line {})",
+                    event.f, invoke.f, invoke.line
+                ),
+            ));
         }
         let op = build_op(&mut history, &invoke, Some(&event))?;
         history.ops.push(op);
@@ -140,7 +211,11 @@ fn assemble(file: &str, format: Format, events: Vec<JepsenEvent>) -> Result<Hist
     Ok(history)
 }
 
-fn build_op(history: &mut History, invoke: &JepsenEvent, completion: Option<&JepsenEvent>) -> Result<Op, ParseError> {
+fn build_op(
+    history: &mut History,
+    invoke: &JepsenEvent,
+    completion: Option<&JepsenEvent>,
+) -> Result<Op, ParseError> {
     let file = history.source.clone();
     let err = |line: u32, problem: String| ParseError::new(&file, line, problem);
     let outcome = match completion.map(|c| c.event_type) {
@@ -151,7 +226,13 @@ fn build_op(history: &mut History, invoke: &JepsenEvent, completion: Option<&Jep
     let line = completion.map(|c| c.line).unwrap_or(invoke.line);
     let complete_ns = completion.map(|c| c.time_ns).unwrap_or(u64::MAX);
     if complete_ns < invoke.time_ns {
-        return Err(err(line, format!("completion time {complete_ns} is before invocation time {}", invoke.time_ns)));
+        return Err(err(
+            line,
+            format!(
+                "completion time {complete_ns} is before invocation time {}",
+                invoke.time_ns
+            ),
+        ));
     }
     let key = extra_text(invoke, "key").unwrap_or_else(|| REGISTER_PATH.to_string());
     let path = Some(history.paths.intern(&key));
@@ -172,16 +253,31 @@ fn build_op(history: &mut History, invoke: &JepsenEvent, completion: Option<&Jep
         result: OpResult::default(),
     };
     if outcome != Outcome::Ok {
-        let reason = completion.and_then(|c| c.map.as_ref()).and_then(|m| m.get("error")).map(|e| e.to_string());
-        op.error = reason.or_else(|| completion.map(|c| c.value.to_string()).filter(|v| v.starts_with(':'))).map(|e| ErrorCode::parse(&e));
+        let reason = completion
+            .and_then(|c| c.map.as_ref())
+            .and_then(|m| m.get("error"))
+            .map(|e| e.to_string());
+        op.error = reason
+            .or_else(|| {
+                completion
+                    .map(|c| c.value.to_string())
+                    .filter(|v| v.starts_with(':'))
+            })
+            .map(|e| ErrorCode::parse(&e));
     }
     fill_kind_and_values(&mut op, invoke, completion).map_err(|problem| err(line, problem))?;
     fill_extras(&mut op, completion);
     Ok(op)
 }
 
-fn fill_kind_and_values(op: &mut Op, invoke: &JepsenEvent, completion: Option<&JepsenEvent>) -> Result<(), String> {
-    let done_value = completion.filter(|c| c.event_type == EventType::Ok).map(|c| &c.value);
+fn fill_kind_and_values(
+    op: &mut Op,
+    invoke: &JepsenEvent,
+    completion: Option<&JepsenEvent>,
+) -> Result<(), String> {
+    let done_value = completion
+        .filter(|c| c.event_type == EventType::Ok)
+        .map(|c| &c.value);
     match invoke.f.as_str() {
         "read" | "sync-read" | "get-data" => {
             op.kind = OpKind::parse(&invoke.f.replace('-', "_"));
@@ -192,15 +288,25 @@ fn fill_kind_and_values(op: &mut Op, invoke: &JepsenEvent, completion: Option<&J
             op.args.value = invoke.value.as_value_text();
         }
         "cas" => {
-            let (from, to) = pair(&invoke.value).ok_or_else(|| format!(":cas value must be [from to], not {}", invoke.value))?;
+            let (from, to) = pair(&invoke.value)
+                .ok_or_else(|| format!(":cas value must be [from to], not {}", invoke.value))?;
             op.kind = OpKind::CasValue;
             op.args.expected_value = from.as_value_text();
             op.args.value = to.as_value_text();
         }
         "cas-version" => {
-            let (version, to) = pair(&invoke.value).ok_or_else(|| format!(":cas-version value must be [version value], not {}", invoke.value))?;
+            let (version, to) = pair(&invoke.value).ok_or_else(|| {
+                format!(
+                    ":cas-version value must be [version value], not {}",
+                    invoke.value
+                )
+            })?;
             op.kind = OpKind::Cas;
-            op.args.expected_version = Some(version.as_int().ok_or("expected version must be an integer")? as i32);
+            op.args.expected_version = Some(
+                version
+                    .as_int()
+                    .ok_or("expected version must be an integer")? as i32,
+            );
             op.args.value = to.as_value_text();
         }
         other => {
@@ -223,7 +329,9 @@ fn extra_text(event: &JepsenEvent, key: &str) -> Option<String> {
 }
 
 fn fill_extras(op: &mut Op, completion: Option<&JepsenEvent>) {
-    let Some(map) = completion.and_then(|c| c.map.as_ref()) else { return };
+    let Some(map) = completion.and_then(|c| c.map.as_ref()) else {
+        return;
+    };
     op.result.version = map.get("version").and_then(Edn::as_int).map(|v| v as i32);
     op.result.mzxid = map.get("mzxid").and_then(Edn::as_int);
     op.zxid = map.get("zxid").and_then(Edn::as_int);
@@ -234,8 +342,15 @@ fn fill_extras(op: &mut Op, completion: Option<&JepsenEvent>) {
 pub fn export_edn(history: &History) -> String {
     let mut lines: Vec<(u64, u8, usize, String)> = Vec::with_capacity(history.ops.len() * 2);
     for (id, op) in history.ops.iter().enumerate() {
-        let Some((f, invoke_value, done_value)) = edn_f_and_values(op) else { continue };
-        let mut invoke = vec![("process", Edn::Int(op.process)), ("type", Edn::Keyword("invoke".into())), ("f", Edn::Keyword(f.clone())), ("value", invoke_value.clone())];
+        let Some((f, invoke_value, done_value)) = edn_f_and_values(op) else {
+            continue;
+        };
+        let mut invoke = vec![
+            ("process", Edn::Int(op.process)),
+            ("type", Edn::Keyword("invoke".into())),
+            ("f", Edn::Keyword(f.clone())),
+            ("value", invoke_value.clone()),
+        ];
         invoke.push(("time", Edn::Int(op.invoke_ns as i64)));
         invoke.extend(common_extras(history, op));
         lines.push((op.invoke_ns, 0, id, keyword_map(invoke)));
@@ -247,13 +362,18 @@ pub fn export_edn(history: &History) -> String {
             Outcome::Fail => "fail",
             Outcome::Unknown => "info",
         };
-        let mut done = vec![("process", Edn::Int(op.process)), ("type", Edn::Keyword(type_name.into())), ("f", Edn::Keyword(f)), ("value", done_value)];
+        let mut done = vec![
+            ("process", Edn::Int(op.process)),
+            ("type", Edn::Keyword(type_name.into())),
+            ("f", Edn::Keyword(f)),
+            ("value", done_value),
+        ];
         done.push(("time", Edn::Int(op.complete_ns as i64)));
         done.extend(common_extras(history, op));
         done.extend(result_extras(op));
         lines.push((op.complete_ns, 1, id, keyword_map(done)));
     }
-    lines.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    lines.sort_by_key(|line| (line.0, line.1, line.2));
     let mut out = String::new();
     for (_, _, _, line) in lines {
         out.push_str(&line);
@@ -265,13 +385,24 @@ pub fn export_edn(history: &History) -> String {
 /// `(:f, invocation :value, completion :value)`; None for ops with no register meaning.
 fn edn_f_and_values(op: &Op) -> Option<(String, Edn, Edn)> {
     let text = |v: &Option<String>| v.as_ref().map(|s| Edn::Str(s.clone())).unwrap_or(Edn::Nil);
-    let read_value = if op.outcome == Outcome::Ok { text(&op.result.value) } else { Edn::Nil };
+    let read_value = if op.outcome == Outcome::Ok {
+        text(&op.result.value)
+    } else {
+        Edn::Nil
+    };
     Some(match op.kind {
-        OpKind::Read | OpKind::GetData | OpKind::SyncRead => (op.kind.name().replace('_', "-"), Edn::Nil, read_value),
+        OpKind::Read | OpKind::GetData | OpKind::SyncRead => {
+            (op.kind.name().replace('_', "-"), Edn::Nil, read_value)
+        }
         OpKind::Write => ("write".into(), text(&op.args.value), text(&op.args.value)),
-        OpKind::SetData if op.set_data_version() == -1 => ("write".into(), text(&op.args.value), text(&op.args.value)),
+        OpKind::SetData if op.set_data_version() == -1 => {
+            ("write".into(), text(&op.args.value), text(&op.args.value))
+        }
         OpKind::Cas | OpKind::SetData => {
-            let v = Edn::Vector(vec![Edn::Int(op.set_data_version() as i64), text(&op.args.value)]);
+            let v = Edn::Vector(vec![
+                Edn::Int(op.set_data_version() as i64),
+                text(&op.args.value),
+            ]);
             ("cas-version".into(), v.clone(), v)
         }
         OpKind::CasValue => {
@@ -288,7 +419,10 @@ fn common_extras(history: &History, op: &Op) -> Vec<(&'static str, Edn)> {
         extras.push(("key", Edn::Str(history.paths.name(path).to_string())));
     }
     if let Some(session) = op.session {
-        extras.push(("session", Edn::Str(history.sessions.name(session).to_string())));
+        extras.push((
+            "session",
+            Edn::Str(history.sessions.name(session).to_string()),
+        ));
     }
     extras
 }

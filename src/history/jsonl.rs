@@ -16,7 +16,8 @@ pub fn parse_jsonl(file: &str, text: &str, format: Format) -> Result<History, Pa
     let mut history = History::new(file, format);
     let mut saw_final = false;
     for (index, raw) in text.lines().enumerate() {
-        let line = u32::try_from(index + 1).map_err(|_| ParseError::new(file, 0, "more than 2^32 lines"))?;
+        let line = u32::try_from(index + 1)
+            .map_err(|_| ParseError::new(file, 0, "more than 2^32 lines"))?;
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             continue;
@@ -42,14 +43,25 @@ pub fn parse_jsonl(file: &str, text: &str, format: Format) -> Result<History, Pa
             }
             Some("nemesis") => {
                 let record: NemesisRecord = ctx.decode(trimmed, "nemesis")?;
-                history.nemesis.push(NemesisEvent { line, t_ns: record.t_ns, action: record.action, target: record.server });
+                history.nemesis.push(NemesisEvent {
+                    line,
+                    t_ns: record.t_ns,
+                    action: record.action,
+                    target: record.server,
+                });
             }
             Some("final") => {
                 let record: FinalRecord = ctx.decode(trimmed, "final")?;
                 history.final_state = Some(ctx.convert_final(&mut history, record)?);
                 saw_final = true;
             }
-            Some(other) => return Err(ParseError::new(file, line, format!("unknown line kind {other:?}"))),
+            Some(other) => {
+                return Err(ParseError::new(
+                    file,
+                    line,
+                    format!("unknown line kind {other:?}"),
+                ))
+            }
             None => return Err(ctx.no_kind(trimmed)),
         }
     }
@@ -59,7 +71,11 @@ pub fn parse_jsonl(file: &str, text: &str, format: Format) -> Result<History, Pa
 /// Finds the value of the `"kind"` member without a full parse.
 fn line_kind(line: &str) -> Option<&str> {
     let start = line.find("\"kind\"")? + "\"kind\"".len();
-    let rest = line[start..].trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
+    let rest = line[start..]
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start()
+        .strip_prefix('"')?;
     let end = rest.find('"')?;
     Some(&rest[..end])
 }
@@ -82,7 +98,11 @@ impl LineCtx<'_> {
         }
     }
 
-    fn decode<T: serde::de::DeserializeOwned>(&self, text: &str, what: &str) -> Result<T, ParseError> {
+    fn decode<T: serde::de::DeserializeOwned>(
+        &self,
+        text: &str,
+        what: &str,
+    ) -> Result<T, ParseError> {
         serde_json::from_str(text).map_err(|e| self.error(format!("bad {what} line: {e}")))
     }
 
@@ -98,17 +118,24 @@ impl LineCtx<'_> {
             let id = history.paths.intern(path);
             history.init.insert(id, node_state(node));
         }
-        history.meta = serde_json::from_str(text).map_err(|e| self.error(format!("bad meta line: {e}")))?;
+        history.meta =
+            serde_json::from_str(text).map_err(|e| self.error(format!("bad meta line: {e}")))?;
         Ok(())
     }
 
     fn check_zksim_format(&self, record: &MetaRecord) -> Result<(), ParseError> {
         match (&record.format, record.format_version) {
-            (Some(name), Some(version)) if name == ZKSIM_FORMAT && version <= ZKSIM_FORMAT_VERSION => Ok(()),
-            (Some(name), Some(version)) if name == ZKSIM_FORMAT => {
-                Err(self.error(format!("format_version {version} is newer than this checker ({ZKSIM_FORMAT_VERSION})")))
+            (Some(name), Some(version))
+                if name == ZKSIM_FORMAT && version <= ZKSIM_FORMAT_VERSION =>
+            {
+                Ok(())
             }
-            _ => Err(self.error(format!("meta line lacks \"format\":\"{ZKSIM_FORMAT}\" and \"format_version\""))),
+            (Some(name), Some(version)) if name == ZKSIM_FORMAT => Err(self.error(format!(
+                "format_version {version} is newer than this checker ({ZKSIM_FORMAT_VERSION})"
+            ))),
+            _ => Err(self.error(format!(
+                "meta line lacks \"format\":\"{ZKSIM_FORMAT}\" and \"format_version\""
+            ))),
         }
     }
 
@@ -116,11 +143,24 @@ impl LineCtx<'_> {
         let kind = OpKind::parse(&record.op);
         let outcome = self.outcome(&record.outcome)?;
         let complete_ns = self.complete_ns(&record, outcome)?;
-        let path = self.op_path(history, &kind, record.path.as_deref())?;
+        // A create's effect is on the path actually created (sequential names differ).
+        let created = record
+            .result
+            .as_ref()
+            .and_then(|r| r.path.as_deref())
+            .filter(|_| kind == OpKind::Create);
+        let path = self.op_path(history, &kind, created.or(record.path.as_deref()))?;
         let args = self.convert_args(history, &kind, record.args)?;
-        let session = record.session.as_deref().map(|s| history.sessions.intern(s));
+        let session = record
+            .session
+            .as_deref()
+            .map(|s| history.sessions.intern(s));
         let mut result = convert_result(history, record.result);
-        if kind.is_node_read() && outcome == Outcome::Ok && result.version.is_none() && result.mzxid.is_none() {
+        if kind.is_node_read()
+            && outcome == Outcome::Ok
+            && result.version.is_none()
+            && result.mzxid.is_none()
+        {
             result.exists = Some(false);
         } else if kind.is_node_read() && outcome == Outcome::Ok && result.exists.is_none() {
             result.exists = Some(true);
@@ -148,7 +188,9 @@ impl LineCtx<'_> {
             "ok" => Ok(Outcome::Ok),
             "fail" => Ok(Outcome::Fail),
             "unknown" | "info" => Ok(Outcome::Unknown),
-            other => Err(self.error(format!("outcome must be ok, fail or unknown (info), not {other:?}"))),
+            other => Err(self.error(format!(
+                "outcome must be ok, fail or unknown (info), not {other:?}"
+            ))),
         }
     }
 
@@ -160,20 +202,38 @@ impl LineCtx<'_> {
             ))),
             (Some(complete_ns), _) => Ok(complete_ns),
             (None, Outcome::Unknown) => Ok(u64::MAX),
-            (None, _) => Err(self.error(format!("an op with outcome {:?} needs complete_ns", record.outcome))),
+            (None, _) => Err(self.error(format!(
+                "an op with outcome {:?} needs complete_ns",
+                record.outcome
+            ))),
         }
     }
 
-    fn op_path(&self, history: &mut History, kind: &OpKind, path: Option<&str>) -> Result<Option<PathId>, ParseError> {
-        let needs_path = kind.is_node_read() || (kind.is_mutation() && *kind != OpKind::Multi) || *kind == OpKind::GetChildren;
+    fn op_path(
+        &self,
+        history: &mut History,
+        kind: &OpKind,
+        path: Option<&str>,
+    ) -> Result<Option<PathId>, ParseError> {
+        let needs_path = kind.is_node_read()
+            || (kind.is_mutation() && *kind != OpKind::Multi)
+            || *kind == OpKind::GetChildren;
         match path {
             Some(path) => Ok(Some(history.paths.intern(path))),
-            None if needs_path => Err(self.error(format!("op {:?} needs a \"path\" (or \"key\")", kind.name()))),
+            None if needs_path => Err(self.error(format!(
+                "op {:?} needs a \"path\" (or \"key\")",
+                kind.name()
+            ))),
             None => Ok(None),
         }
     }
 
-    fn convert_args(&self, history: &mut History, kind: &OpKind, args: ArgsRecord) -> Result<OpArgs, ParseError> {
+    fn convert_args(
+        &self,
+        history: &mut History,
+        kind: &OpKind,
+        args: ArgsRecord,
+    ) -> Result<OpArgs, ParseError> {
         if *kind == OpKind::Multi && args.ops.is_empty() {
             return Err(self.error("a multi needs args.ops"));
         }
@@ -200,7 +260,10 @@ impl LineCtx<'_> {
     }
 
     fn push_event(&self, history: &mut History, record: EventRecord) {
-        let session = record.session.as_deref().map(|s| history.sessions.intern(s));
+        let session = record
+            .session
+            .as_deref()
+            .map(|s| history.sessions.intern(s));
         let path = history.paths.intern(&record.path);
         history.events.push(WatchEvent {
             line: self.line,
@@ -213,39 +276,77 @@ impl LineCtx<'_> {
         });
     }
 
-    fn convert_final(&self, history: &mut History, record: FinalRecord) -> Result<FinalState, ParseError> {
-        let mut state = FinalState { line: self.line, ..FinalState::default() };
+    fn convert_final(
+        &self,
+        history: &mut History,
+        record: FinalRecord,
+    ) -> Result<FinalState, ParseError> {
+        let mut state = FinalState {
+            line: self.line,
+            ..FinalState::default()
+        };
         for (path, node) in &record.nodes {
             let id = history.paths.intern(path);
             state.nodes.insert(id, node.as_ref().map(node_state));
         }
         for (name, replica) in record.replicas {
-            state.replicas.insert(name, ReplicaFinal { zxid: replica.zxid, digest: replica.digest, mode: replica.mode });
+            state.replicas.insert(
+                name,
+                ReplicaFinal {
+                    zxid: replica.zxid,
+                    digest: replica.digest,
+                    mode: replica.mode,
+                },
+            );
         }
         Ok(state)
     }
 }
 
 fn push_session_event(history: &mut History, record: SessionRecord, line: u32) {
-    let session = record.session.as_deref().map(|s| history.sessions.intern(s));
+    let session = record
+        .session
+        .as_deref()
+        .map(|s| history.sessions.intern(s));
     let state = match record.state.as_str() {
         "CONNECTED" | "CONNECTED_READ_ONLY" => "connected".to_string(),
         "SUSPENDED" => "disconnected".to_string(),
         "LOST" => "expired".to_string(),
         other => other.to_ascii_lowercase(),
     };
-    history.session_events.push(SessionEvent { line, client: record.client, session, t_ns: record.t_ns, state, zxid: record.zxid });
+    history.session_events.push(SessionEvent {
+        line,
+        client: record.client,
+        session,
+        t_ns: record.t_ns,
+        state,
+        zxid: record.zxid,
+    });
 }
 
 fn node_state(node: &NodeRecord) -> NodeState {
-    NodeState { value: node.value.clone(), version: node.version, mzxid: node.mzxid, czxid: node.czxid }
+    NodeState {
+        value: node.value.clone(),
+        version: node.version,
+        mzxid: node.mzxid,
+        czxid: node.czxid,
+    }
 }
 
 fn convert_result(history: &mut History, record: Option<ResultRecord>) -> OpResult {
-    let Some(record) = record else { return OpResult::default() };
-    let owner = record.ephemeral_owner.as_deref().filter(|o| !matches!(*o, "0" | "0x0" | "")).map(|o| history.sessions.intern(o));
+    let Some(record) = record else {
+        return OpResult::default();
+    };
+    let owner = record
+        .ephemeral_owner
+        .as_deref()
+        .filter(|o| !matches!(*o, "0" | "0x0" | ""))
+        .map(|o| history.sessions.intern(o));
     let extra = if record.children.is_some() || record.path.is_some() {
-        Some(Box::new(ResultExtra { children: record.children, created_path: record.path }))
+        Some(Box::new(ResultExtra {
+            children: record.children,
+            created_path: record.path,
+        }))
     } else {
         None
     };
@@ -269,7 +370,10 @@ mod tests {
     #[test]
     fn line_kind_finds_the_kind_member() {
         assert_eq!(line_kind(r#"{"kind":"op","client":1}"#), Some("op"));
-        assert_eq!(line_kind(r#"{"client":1, "kind" : "final"}"#), Some("final"));
+        assert_eq!(
+            line_kind(r#"{"client":1, "kind" : "final"}"#),
+            Some("final")
+        );
         assert_eq!(line_kind(r#"{"client":1}"#), None);
     }
 

@@ -14,7 +14,9 @@ pub fn parse_format_name(name: &str) -> Result<Option<Format>, String> {
         "zk-jsonl" => Ok(Some(Format::ZkJsonl)),
         "jepsen-log" => Ok(Some(Format::JepsenLog)),
         "jepsen-edn" => Ok(Some(Format::JepsenEdn)),
-        other => Err(format!("unknown format {other:?} (expected auto, zksim, zk-jsonl, jepsen-log or jepsen-edn)")),
+        other => Err(format!(
+            "unknown format {other:?} (expected auto, zksim, zk-jsonl, jepsen-log or jepsen-edn)"
+        )),
     }
 }
 
@@ -32,13 +34,21 @@ pub fn detect_format(file: &str, text: &str) -> Result<Format, ParseError> {
     }
     if first.starts_with('{') {
         let is_zksim = first.contains(&format!("\"{ZKSIM_FORMAT}\""));
-        return Ok(if is_zksim { Format::Zksim } else { Format::ZkJsonl });
+        return Ok(if is_zksim {
+            Format::Zksim
+        } else {
+            Format::ZkJsonl
+        });
     }
     Err(ParseError::new(file, index as u32 + 1, "cannot tell the format: expected a JSON object, an EDN map or a Jepsen log line (use --format)"))
 }
 
 /// Parses history text in the given (or detected) format.
-pub fn parse_history(file: &str, text: &str, format: Option<Format>) -> Result<History, ParseError> {
+pub fn parse_history(
+    file: &str,
+    text: &str,
+    format: Option<Format>,
+) -> Result<History, ParseError> {
     let format = match format {
         Some(format) => format,
         None => detect_format(file, text)?,
@@ -52,7 +62,8 @@ pub fn parse_history(file: &str, text: &str, format: Option<Format>) -> Result<H
 
 /// Reads and parses a history file.
 pub fn load_history(path: &str, format: Option<Format>) -> Result<History, ParseError> {
-    let bytes = std::fs::read(path).map_err(|e| ParseError::new(path, 0, format!("cannot read: {e}")))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| ParseError::new(path, 0, format!("cannot read: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = valid.iter().filter(|&&b| b == b'\n').count() as u32 + 1;

@@ -124,13 +124,21 @@ impl OpKind {
     pub fn is_mutation(&self) -> bool {
         matches!(
             self,
-            OpKind::Create | OpKind::Delete | OpKind::SetData | OpKind::Write | OpKind::Cas | OpKind::Multi
+            OpKind::Create
+                | OpKind::Delete
+                | OpKind::SetData
+                | OpKind::Write
+                | OpKind::Cas
+                | OpKind::Multi
         )
     }
 
     /// Returns the state of one node (stat and/or data) in its reply.
     pub fn is_node_read(&self) -> bool {
-        matches!(self, OpKind::Exists | OpKind::GetData | OpKind::Read | OpKind::SyncRead)
+        matches!(
+            self,
+            OpKind::Exists | OpKind::GetData | OpKind::Read | OpKind::SyncRead
+        )
     }
 }
 
@@ -274,7 +282,12 @@ impl Op {
         if self.zxid.is_some() {
             return self.zxid;
         }
-        if self.outcome == Outcome::Ok && matches!(self.kind, OpKind::Create | OpKind::SetData | OpKind::Write | OpKind::Cas) {
+        if self.outcome == Outcome::Ok
+            && matches!(
+                self.kind,
+                OpKind::Create | OpKind::SetData | OpKind::Write | OpKind::Cas
+            )
+        {
             return self.result.mzxid;
         }
         None
@@ -477,7 +490,14 @@ impl History {
     /// One-line human description of an op, e.g. `#12 client 3 set_data /h/k0 "v" -> ok zxid 0x..`.
     pub fn describe_op(&self, id: OpId) -> String {
         let op = &self.ops[id as usize];
-        let mut text = format!("#{} (line {}) client {} {} {}", id, op.line, op.client, op.kind.name(), self.path_name(op.path));
+        let mut text = format!(
+            "#{} (line {}) client {} {} {}",
+            id,
+            op.line,
+            op.client,
+            op.kind.name(),
+            self.path_name(op.path)
+        );
         describe_args(&mut text, op);
         text.push_str(&format!(" -> {}", op.outcome.name()));
         if let Some(error) = &op.error {
@@ -508,10 +528,13 @@ fn describe_result(text: &mut String, op: &Op) {
     if result.exists == Some(false) {
         text.push_str(" (no node)");
     }
-    if op.kind.is_node_read() || op.kind == OpKind::CasValue {
+    if op.kind.is_node_read() {
         if let Some(value) = &result.value {
             text.push_str(&format!(" value {:?}", value));
-        } else if op.outcome == Outcome::Ok && result.exists != Some(false) && result.version.is_none() {
+        } else if op.outcome == Outcome::Ok
+            && result.exists != Some(false)
+            && result.version.is_none()
+        {
             text.push_str(" value nil");
         }
     }

@@ -16,6 +16,9 @@ pub const ZKSIM_FORMAT: &str = "zksim-history";
 pub const ZKSIM_FORMAT_VERSION: u32 = 1;
 
 /// Any line of a zksim history, tagged by `kind`. Use [`Record::to_line`] to emit one.
+/// (Variants differ in size; records are built one at a time to be written, so boxing the
+/// large ones would only make the simulator's code noisier.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Record {
@@ -59,7 +62,11 @@ pub struct NodeRecord {
     pub version: i32,
     #[serde(deserialize_with = "de_zxid")]
     pub mzxid: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de_opt_zxid")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_opt_zxid"
+    )]
     pub czxid: Option<i64>,
 }
 
@@ -91,7 +98,11 @@ pub struct OpRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Reply header zxid.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de_opt_zxid")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_opt_zxid"
+    )]
     pub zxid: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<ResultRecord>,
@@ -100,13 +111,21 @@ pub struct OpRecord {
 /// Arguments of an op.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct ArgsRecord {
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de_opt_text")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_opt_text"
+    )]
     pub value: Option<String>,
     /// Expected version (setData/delete/check); `version` is accepted too.
     #[serde(default, alias = "version", skip_serializing_if = "Option::is_none")]
     pub expected_version: Option<i32>,
     /// Jepsen-style cas: expected value.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de_opt_text")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_opt_text"
+    )]
     pub expected_value: Option<String>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub ephemeral: bool,
@@ -126,7 +145,11 @@ pub struct SubOpRecord {
     pub op: String,
     #[serde(alias = "key")]
     pub path: String,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de_opt_text")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_opt_text"
+    )]
     pub value: Option<String>,
     #[serde(default, alias = "version", skip_serializing_if = "Option::is_none")]
     pub expected_version: Option<i32>,
@@ -135,20 +158,40 @@ pub struct SubOpRecord {
 /// The reply. Stat fields use ZooKeeper's names.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct ResultRecord {
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de_opt_text")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_opt_text"
+    )]
     pub value: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de_opt_zxid")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_opt_zxid"
+    )]
     pub mzxid: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de_opt_zxid")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_opt_zxid"
+    )]
     pub czxid: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de_opt_zxid")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_opt_zxid"
+    )]
     pub pzxid: Option<i64>,
     /// exists: false when the node was absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exists: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de_opt_text")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_opt_text"
+    )]
     pub ephemeral_owner: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub children: Option<Vec<String>>,
@@ -171,7 +214,11 @@ pub struct EventRecord {
     #[serde(rename = "type")]
     pub event_type: String,
     pub path: String,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de_opt_zxid")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_opt_zxid"
+    )]
     pub zxid: Option<i64>,
 }
 
@@ -185,7 +232,11 @@ pub struct SessionRecord {
     /// connected | disconnected | expired | closed (real recorder: CONNECTED/SUSPENDED/LOST).
     pub state: String,
     /// zxid of the closeSession transaction, if known.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de_opt_zxid")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_opt_zxid"
+    )]
     pub zxid: Option<i64>,
 }
 
@@ -194,7 +245,11 @@ pub struct SessionRecord {
 pub struct NemesisRecord {
     pub t_ns: u64,
     pub action: String,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de_opt_text")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_opt_text"
+    )]
     pub server: Option<String>,
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
@@ -215,9 +270,18 @@ pub struct FinalRecord {
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct ReplicaRecord {
-    #[serde(default, alias = "Zxid", skip_serializing_if = "Option::is_none", deserialize_with = "de_opt_zxid")]
+    #[serde(
+        default,
+        alias = "Zxid",
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_opt_zxid"
+    )]
     pub zxid: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de_opt_text")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_opt_text"
+    )]
     pub digest: Option<String>,
     #[serde(default, alias = "Mode", skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
@@ -249,7 +313,9 @@ impl<'de> serde::de::Visitor<'de> for ZxidVisitor {
         Ok(Some(v as i64))
     }
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        parse_zxid_text(v).map(Some).ok_or_else(|| E::custom(format!("bad zxid {v:?}")))
+        parse_zxid_text(v)
+            .map(Some)
+            .ok_or_else(|| E::custom(format!("bad zxid {v:?}")))
     }
     fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
         Ok(None)
@@ -267,7 +333,8 @@ fn de_opt_zxid<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error>
 }
 
 fn de_zxid<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    d.deserialize_any(ZxidVisitor)?.ok_or_else(|| serde::de::Error::custom("zxid must not be null"))
+    d.deserialize_any(ZxidVisitor)?
+        .ok_or_else(|| serde::de::Error::custom("zxid must not be null"))
 }
 
 struct TextVisitor;

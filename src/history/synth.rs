@@ -20,11 +20,21 @@ pub struct SynthConfig {
     pub seed: u64,
     /// One write in this many has an unknown outcome (0 = never).
     pub unknown_every: u64,
+    /// Also delete and re-create the paths, and probe them with exists (absent states).
+    pub churn: bool,
 }
 
 impl Default for SynthConfig {
     fn default() -> SynthConfig {
-        SynthConfig { ops: 10_000, clients: 8, servers: 3, paths: 4, seed: 1, unknown_every: 500 }
+        SynthConfig {
+            ops: 10_000,
+            clients: 8,
+            servers: 3,
+            paths: 4,
+            seed: 1,
+            unknown_every: 500,
+            churn: false,
+        }
     }
 }
 
@@ -55,8 +65,17 @@ struct Client {
     writes: u64,
 }
 
-/// States of one path: (since zxid, version, value).
-type PathStates = Vec<(Zxid, i32, String)>;
+/// One state of a path; `present` false = deleted.
+#[derive(Clone, Debug)]
+struct State {
+    since: Zxid,
+    present: bool,
+    version: i32,
+    value: String,
+}
+
+/// States of one path, in zxid order.
+type PathStates = Vec<State>;
 
 struct World {
     rng: Rng,
@@ -68,10 +87,17 @@ struct World {
 }
 
 impl World {
-    fn state_at(&self, path: usize, zxid: Zxid) -> &(Zxid, i32, String) {
+    fn state_at(&self, path: usize, zxid: Zxid) -> &State {
         let states = &self.paths[path];
-        let i = states.partition_point(|s| s.0 <= zxid);
+        let i = states.partition_point(|s| s.since <= zxid);
         &states[i.saturating_sub(1)]
+    }
+
+    fn current(&self, path: usize) -> State {
+        self.paths[path]
+            .last()
+            .expect("paths start with a state")
+            .clone()
     }
 
     /// The serving replica's applied zxid: lagging behind the leader, never behind the session.
@@ -86,19 +112,52 @@ impl World {
 
 /// Generates a correct history (every check passes on it).
 pub fn generate(config: &SynthConfig) -> History {
-    assert!(config.clients > 0 && config.servers > 0 && config.paths > 0, "a history needs clients, servers and paths");
+    assert!(
+        config.clients > 0 && config.servers > 0 && config.paths > 0,
+        "a history needs clients, servers and paths"
+    );
     let mut history = History::new("synthetic", Format::Zksim);
     let base: Zxid = 1 << 32;
-    let mut world = World { rng: Rng(config.seed), committed: base + config.paths as Zxid, applied: vec![base + config.paths as Zxid; config.servers], paths: Vec::new(), clients: Vec::new(), now_ns: 1_000_000 };
+    let mut world = World {
+        rng: Rng(config.seed),
+        committed: base + config.paths as Zxid,
+        applied: vec![base + config.paths as Zxid; config.servers],
+        paths: Vec::new(),
+        clients: Vec::new(),
+        now_ns: 1_000_000,
+    };
     for p in 0..config.paths {
         let id = history.paths.intern(&format!("/h/k{p}"));
         let mzxid = base + p as Zxid + 1;
-        history.init.insert(id, NodeState { value: Some("init".into()), version: 0, mzxid, czxid: Some(mzxid) });
-        world.paths.push(vec![(mzxid, 0, "init".to_string())]);
+        history.init.insert(
+            id,
+            NodeState {
+                value: Some("init".into()),
+                version: 0,
+                mzxid,
+                czxid: Some(mzxid),
+            },
+        );
+        world.paths.push(vec![State {
+            since: mzxid,
+            present: true,
+            version: 0,
+            value: "init".to_string(),
+        }]);
     }
     for c in 0..config.clients {
-        let session = history.sessions.intern(&format!("0x{:x}", 0x1000_0000_0000 + c as u64));
-        world.clients.push(Client { session, process: c as i64, server: c % config.servers, busy_until_ns: 0, last_zxid: 0, known_version: vec![0; config.paths], writes: 0 });
+        let session = history
+            .sessions
+            .intern(&format!("0x{:x}", 0x1000_0000_0000 + c as u64));
+        world.clients.push(Client {
+            session,
+            process: c as i64,
+            server: c % config.servers,
+            busy_until_ns: 0,
+            last_zxid: 0,
+            known_version: vec![0; config.paths],
+            writes: 0,
+        });
     }
     history.meta = serde_json::json!({"kind": "meta", "format": ZKSIM_FORMAT, "format_version": ZKSIM_FORMAT_VERSION, "generator": "synth", "seed": config.seed});
     history.ops.reserve(config.ops);
@@ -126,7 +185,9 @@ fn next_op(world: &mut World, config: &SynthConfig) -> Op {
     }
     let path = world.rng.below(config.paths as u64) as usize;
     let mut op = blank_op(world, c, path, invoke_ns, complete_ns);
-    match world.rng.below(100) {
+    let roll = world.rng.below(100);
+    match roll {
+        _ if config.churn && roll >= 85 => churn(world, c, path, roll, &mut op),
         0..=39 => read(world, c, path, false, &mut op),
         40..=49 => read(world, c, path, true, &mut op),
         50..=74 => write(world, c, path, None, config, &mut op),
@@ -159,28 +220,129 @@ fn blank_op(world: &World, c: usize, path: usize, invoke_ns: u64, complete_ns: u
 }
 
 fn read(world: &mut World, c: usize, path: usize, sync: bool, op: &mut Op) {
-    let point = if sync { world.committed } else { world.replica_point(c) };
+    let point = if sync {
+        world.committed
+    } else {
+        world.replica_point(c)
+    };
     let server = world.clients[c].server;
     world.applied[server] = world.applied[server].max(point);
-    let (since, version, value) = world.state_at(path, point).clone();
+    let state = world.state_at(path, point).clone();
     op.kind = if sync { OpKind::SyncRead } else { OpKind::Read };
     op.zxid = Some(point);
-    op.result = OpResult { value: Some(value), version: Some(version), mzxid: Some(since), exists: Some(true), ..OpResult::default() };
+    if state.present {
+        op.result = OpResult {
+            value: Some(state.value),
+            version: Some(state.version),
+            mzxid: Some(state.since),
+            exists: Some(true),
+            ..OpResult::default()
+        };
+    } else {
+        op.outcome = Outcome::Fail;
+        op.error = Some(ErrorCode::NoNode);
+        op.result = OpResult {
+            exists: Some(false),
+            ..OpResult::default()
+        };
+    }
     let client = &mut world.clients[c];
     client.last_zxid = client.last_zxid.max(point);
-    client.known_version[path] = version;
+    client.known_version[path] = state.version;
 }
 
-fn write(world: &mut World, c: usize, path: usize, expected: Option<i32>, config: &SynthConfig, op: &mut Op) {
+/// create, delete or exists (only with `churn`).
+fn churn(world: &mut World, c: usize, path: usize, roll: u64, op: &mut Op) {
+    if roll < 90 {
+        let point = world.replica_point(c);
+        let state = world.state_at(path, point).clone();
+        op.kind = OpKind::Exists;
+        op.zxid = Some(point);
+        op.result = match state.present {
+            true => OpResult {
+                version: Some(state.version),
+                mzxid: Some(state.since),
+                exists: Some(true),
+                ..OpResult::default()
+            },
+            false => OpResult {
+                exists: Some(false),
+                ..OpResult::default()
+            },
+        };
+        world.clients[c].last_zxid = world.clients[c].last_zxid.max(point);
+        return;
+    }
+    let creating = roll < 95;
+    op.kind = if creating {
+        OpKind::Create
+    } else {
+        OpKind::Delete
+    };
     world.clients[c].writes += 1;
     let value = format!("c{}-{}", c, world.clients[c].writes);
-    op.kind = if expected.is_some() { OpKind::Cas } else { OpKind::Write };
+    if creating {
+        op.args.value = Some(value.clone());
+    }
+    let current = world.current(path);
+    let zxid = commit(world, c);
+    op.zxid = Some(zxid);
+    match (creating, current.present) {
+        (true, false) => {
+            world.paths[path].push(State {
+                since: zxid,
+                present: true,
+                version: 0,
+                value,
+            });
+            op.result = OpResult {
+                mzxid: Some(zxid),
+                czxid: Some(zxid),
+                ..OpResult::default()
+            };
+        }
+        (false, true) => world.paths[path].push(State {
+            since: zxid,
+            present: false,
+            version: 0,
+            value: String::new(),
+        }),
+        (true, true) => (op.outcome, op.error) = (Outcome::Fail, Some(ErrorCode::NodeExists)),
+        (false, false) => (op.outcome, op.error) = (Outcome::Fail, Some(ErrorCode::NoNode)),
+    }
+}
+
+/// The leader takes the next zxid; the client's server has applied it when it replies.
+fn commit(world: &mut World, c: usize) -> Zxid {
+    let zxid = world.committed + 1;
+    world.committed = zxid;
+    let server = world.clients[c].server;
+    world.applied[server] = zxid;
+    world.clients[c].last_zxid = zxid;
+    zxid
+}
+
+fn write(
+    world: &mut World,
+    c: usize,
+    path: usize,
+    expected: Option<i32>,
+    config: &SynthConfig,
+    op: &mut Op,
+) {
+    world.clients[c].writes += 1;
+    let value = format!("c{}-{}", c, world.clients[c].writes);
+    op.kind = if expected.is_some() {
+        OpKind::Cas
+    } else {
+        OpKind::Write
+    };
     op.args.value = Some(value.clone());
     op.args.expected_version = expected;
     let unknown = config.unknown_every > 0 && world.rng.below(config.unknown_every) == 0;
-    let (_, version, _) = world.paths[path].last().expect("paths start with a state").clone();
-    let zxid = world.committed + 1;
-    let applies = expected.is_none_or(|e| e == version);
+    let current = world.current(path);
+    let version = current.version;
+    let applies = current.present && expected.is_none_or(|e| e == version);
     if unknown && world.rng.below(2) == 0 {
         op.outcome = Outcome::Unknown;
         op.error = Some(ErrorCode::ConnectionLoss);
@@ -188,18 +350,28 @@ fn write(world: &mut World, c: usize, path: usize, expected: Option<i32>, config
         client.process += config.clients as i64;
         return; // never reached the leader
     }
-    world.committed = zxid;
-    let server = world.clients[c].server;
-    world.applied[server] = zxid;
-    world.clients[c].last_zxid = zxid;
+    let zxid = commit(world, c);
     if applies {
-        world.paths[path].push((zxid, version + 1, value));
+        world.paths[path].push(State {
+            since: zxid,
+            present: true,
+            version: version + 1,
+            value,
+        });
         world.clients[c].known_version[path] = version + 1;
-        op.result = OpResult { version: Some(version + 1), mzxid: Some(zxid), ..OpResult::default() };
+        op.result = OpResult {
+            version: Some(version + 1),
+            mzxid: Some(zxid),
+            ..OpResult::default()
+        };
         op.zxid = Some(zxid);
     } else {
         op.outcome = Outcome::Fail;
-        op.error = Some(ErrorCode::BadVersion);
+        op.error = Some(if current.present {
+            ErrorCode::BadVersion
+        } else {
+            ErrorCode::NoNode
+        });
         op.zxid = Some(zxid);
         world.clients[c].known_version[path] = version;
     }
@@ -215,11 +387,30 @@ fn write(world: &mut World, c: usize, path: usize, expected: Option<i32>, config
 fn final_state(world: &World, config: &SynthConfig, line: u32) -> FinalState {
     let mut nodes = BTreeMap::new();
     for (p, states) in world.paths.iter().enumerate() {
-        let (mzxid, version, value) = states.last().expect("non-empty").clone();
-        nodes.insert(p as PathId, Some(NodeState { value: Some(value), version, mzxid, czxid: None }));
+        let last = states.last().expect("non-empty").clone();
+        let node = last.present.then_some(NodeState {
+            value: Some(last.value),
+            version: last.version,
+            mzxid: last.since,
+            czxid: None,
+        });
+        nodes.insert(p as PathId, node);
     }
     let replicas = (0..config.servers)
-        .map(|s| (format!("s{}", s + 1), ReplicaFinal { zxid: Some(world.committed), digest: Some(format!("{:x}", world.committed.wrapping_mul(31))), mode: Some(if s == 0 { "leader" } else { "follower" }.into()) }))
+        .map(|s| {
+            (
+                format!("s{}", s + 1),
+                ReplicaFinal {
+                    zxid: Some(world.committed),
+                    digest: Some(format!("{:x}", world.committed.wrapping_mul(31))),
+                    mode: Some(if s == 0 { "leader" } else { "follower" }.into()),
+                },
+            )
+        })
         .collect();
-    FinalState { line, nodes, replicas }
+    FinalState {
+        line,
+        nodes,
+        replicas,
+    }
 }

@@ -19,13 +19,31 @@ pub fn to_zksim_jsonl(history: &History) -> String {
         push(Record::Op(op_record(history, op)));
     }
     for event in &history.events {
-        push(Record::Event(EventRecord { client: event.client, session: session_name(history, event.session), t_ns: event.t_ns, event_type: event.event_type.clone(), path: history.paths.name(event.path).to_string(), zxid: event.zxid }));
+        push(Record::Event(EventRecord {
+            client: event.client,
+            session: session_name(history, event.session),
+            t_ns: event.t_ns,
+            event_type: event.event_type.clone(),
+            path: history.paths.name(event.path).to_string(),
+            zxid: event.zxid,
+        }));
     }
     for event in &history.session_events {
-        push(Record::Session(SessionRecord { client: event.client, session: session_name(history, event.session), t_ns: event.t_ns, state: event.state.clone(), zxid: event.zxid }));
+        push(Record::Session(SessionRecord {
+            client: event.client,
+            session: session_name(history, event.session),
+            t_ns: event.t_ns,
+            state: event.state.clone(),
+            zxid: event.zxid,
+        }));
     }
     for nemesis in &history.nemesis {
-        push(Record::Nemesis(NemesisRecord { t_ns: nemesis.t_ns, action: nemesis.action.clone(), server: nemesis.target.clone(), extra: BTreeMap::new() }));
+        push(Record::Nemesis(NemesisRecord {
+            t_ns: nemesis.t_ns,
+            action: nemesis.action.clone(),
+            server: nemesis.target.clone(),
+            extra: BTreeMap::new(),
+        }));
     }
     if let Some(final_state) = &history.final_state {
         push(Record::Final(final_record(history, final_state)));
@@ -38,12 +56,26 @@ fn session_name(history: &History, session: Option<SessionId>) -> Option<String>
 }
 
 fn node_record(node: &NodeState) -> NodeRecord {
-    NodeRecord { value: node.value.clone(), version: node.version, mzxid: node.mzxid, czxid: node.czxid }
+    NodeRecord {
+        value: node.value.clone(),
+        version: node.version,
+        mzxid: node.mzxid,
+        czxid: node.czxid,
+    }
 }
 
 fn meta_record(history: &History) -> MetaRecord {
-    let init = history.init.iter().map(|(&p, n)| (history.paths.name(p).to_string(), node_record(n))).collect();
-    MetaRecord { format: Some(ZKSIM_FORMAT.into()), format_version: Some(ZKSIM_FORMAT_VERSION), init, extra: BTreeMap::new() }
+    let init = history
+        .init
+        .iter()
+        .map(|(&p, n)| (history.paths.name(p).to_string(), node_record(n)))
+        .collect();
+    MetaRecord {
+        format: Some(ZKSIM_FORMAT.into()),
+        format_version: Some(ZKSIM_FORMAT_VERSION),
+        init,
+        extra: BTreeMap::new(),
+    }
 }
 
 /// One op as its zksim record.
@@ -56,7 +88,17 @@ pub fn op_record(history: &History, op: &Op) -> OpRecord {
         sequential: op.args.sequential,
         watch: op.args.watch,
         token: op.args.token,
-        ops: op.args.sub_ops.iter().map(|s| SubOpRecord { op: s.kind.name().to_string(), path: history.paths.name(s.path).to_string(), value: s.value.clone(), expected_version: s.expected_version }).collect(),
+        ops: op
+            .args
+            .sub_ops
+            .iter()
+            .map(|s| SubOpRecord {
+                op: s.kind.name().to_string(),
+                path: history.paths.name(s.path).to_string(),
+                value: s.value.clone(),
+                expected_version: s.expected_version,
+            })
+            .collect(),
     };
     let r = &op.result;
     let has_result = *r != OpResult::default();
@@ -67,7 +109,9 @@ pub fn op_record(history: &History, op: &Op) -> OpRecord {
         czxid: r.czxid,
         pzxid: r.pzxid,
         exists: r.exists,
-        ephemeral_owner: r.ephemeral_owner.map(|s| history.sessions.name(s).to_string()),
+        ephemeral_owner: r
+            .ephemeral_owner
+            .map(|s| history.sessions.name(s).to_string()),
         children: r.extra.as_ref().and_then(|e| e.children.clone()),
         path: r.extra.as_ref().and_then(|e| e.created_path.clone()),
         token: r.token,
@@ -91,8 +135,30 @@ pub fn op_record(history: &History, op: &Op) -> OpRecord {
 
 fn final_record(history: &History, final_state: &FinalState) -> FinalRecord {
     FinalRecord {
-        nodes: final_state.nodes.iter().map(|(&p, n)| (history.paths.name(p).to_string(), n.as_ref().map(node_record))).collect(),
-        replicas: final_state.replicas.iter().map(|(name, r)| (name.clone(), ReplicaRecord { zxid: r.zxid, digest: r.digest.clone(), mode: r.mode.clone() })).collect(),
+        nodes: final_state
+            .nodes
+            .iter()
+            .map(|(&p, n)| {
+                (
+                    history.paths.name(p).to_string(),
+                    n.as_ref().map(node_record),
+                )
+            })
+            .collect(),
+        replicas: final_state
+            .replicas
+            .iter()
+            .map(|(name, r)| {
+                (
+                    name.clone(),
+                    ReplicaRecord {
+                        zxid: r.zxid,
+                        digest: r.digest.clone(),
+                        mode: r.mode.clone(),
+                    },
+                )
+            })
+            .collect(),
         extra: BTreeMap::new(),
     }
 }
