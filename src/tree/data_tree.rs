@@ -181,10 +181,9 @@ impl Default for DataTree {
 }
 
 impl DataTree {
-    /// A fresh tree: `/`, `/zookeeper`, `/zookeeper/quota`, and the read-only
-    /// `/zookeeper/config` (aversion -1, as `addConfigNode` leaves it).
-    pub fn new() -> DataTree {
-        let mut tree = DataTree {
+    /// No nodes at all: the start of `new` and of a snapshot restore.
+    fn empty(last_processed_zxid: Zxid) -> DataTree {
+        DataTree {
             nodes: FxHashMap::default(),
             ephemerals: FxHashMap::default(),
             containers: BTreeSet::new(),
@@ -193,8 +192,14 @@ impl DataTree {
             child_watches: WatchManager::default(),
             acl_cache: FxHashMap::default(),
             digest: 0,
-            last_processed_zxid: 0,
-        };
+            last_processed_zxid,
+        }
+    }
+
+    /// A fresh tree: `/`, `/zookeeper`, `/zookeeper/quota`, and the read-only
+    /// `/zookeeper/config` (aversion -1, as `addConfigNode` leaves it).
+    pub fn new() -> DataTree {
+        let mut tree = DataTree::empty(0);
         let open = tree.intern_acl(Acl::open_unsafe());
         tree.insert_node(String::new(), DataNode::new(Vec::new(), open.clone(), StatPersisted::default()));
         tree.link_system_child("", "zookeeper", open.clone());
@@ -692,17 +697,7 @@ impl DataTree {
     /// Rebuilds a tree from node images in parent-before-child order (`DataTree.deserialize`):
     /// a node whose parent is missing is an error, as in ZooKeeper.
     pub fn from_images(images: &[NodeImage], last_processed_zxid: Zxid) -> Result<DataTree, String> {
-        let mut tree = DataTree {
-            nodes: FxHashMap::default(),
-            ephemerals: FxHashMap::default(),
-            containers: BTreeSet::new(),
-            ttls: BTreeSet::new(),
-            data_watches: WatchManager::default(),
-            child_watches: WatchManager::default(),
-            acl_cache: FxHashMap::default(),
-            digest: 0,
-            last_processed_zxid,
-        };
+        let mut tree = DataTree::empty(last_processed_zxid);
         for image in images {
             let key = tree_key(&image.path).to_string();
             if !key.is_empty() {

@@ -241,21 +241,28 @@ impl Preparer {
 
     fn prep_delete(&mut self, tree: &DataTree, header: &TxnHeader, path: &str, version: i32, who: Requester) -> Result<Txn, Code> {
         let parent_path = Self::parent_for_delete(path)?;
-        let mut parent = self.record_for_path(tree, parent_path)?;
+        let parent = self.record_for_path(tree, parent_path)?;
         check_acl(&parent.acl, perms::DELETE, who.auth)?;
         let node = self.record_for_path(tree, path)?;
         check_and_inc_version(node.stat.expect("live").version, version)?;
         if node.child_count > 0 {
             return Err(Code::NotEmpty);
         }
-        let mut parent_stat = parent.stat.expect("live");
-        parent_stat.pzxid = header.zxid;
-        parent.stat = Some(parent_stat);
-        parent.zxid = header.zxid;
-        parent.child_count -= 1;
-        self.add_change_record(parent);
-        self.add_deleted_record(header.zxid, path);
+        self.record_child_deleted(parent, header.zxid, path);
         Ok(Txn::Delete { path: path.to_string() })
+    }
+
+    /// The pending changes of a delete: the parent loses a child and takes the zxid as
+    /// pzxid; the node becomes a deletion record.
+    fn record_child_deleted(&mut self, mut parent: ChangeRecord, zxid: Zxid, path: &str) {
+        let mut parent_stat = parent.stat.expect("record_for_path returns live records");
+        parent_stat.pzxid = zxid;
+        parent.stat = Some(parent_stat);
+        parent.zxid = zxid;
+        parent.child_count -= 1;
+        assert!(parent.child_count >= 0, "a parent never has a negative child count");
+        self.add_change_record(parent);
+        self.add_deleted_record(zxid, path);
     }
 
     fn add_deleted_record(&mut self, zxid: Zxid, path: &str) {
@@ -423,14 +430,8 @@ impl Preparer {
             if ephemeral_type::get(node.stat.expect("live").ephemeral_owner) == EphemeralType::Normal {
                 return Err(Code::BadVersion);
             }
-            let mut parent = self.record_for_path(tree, parent_path)?;
-            let mut parent_stat = parent.stat.expect("live");
-            parent_stat.pzxid = header.zxid;
-            parent.stat = Some(parent_stat);
-            parent.zxid = header.zxid;
-            parent.child_count -= 1;
-            self.add_change_record(parent);
-            self.add_deleted_record(header.zxid, path);
+            let parent = self.record_for_path(tree, parent_path)?;
+            self.record_child_deleted(parent, header.zxid, path);
             Ok(Txn::DeleteContainer { path: path.to_string() })
         })();
         result.unwrap_or_else(|err| Txn::Error { err })
