@@ -14,3 +14,4 @@ pub mod history;
 pub mod proto;
 pub mod server;
 pub mod tree;
+pub mod wire;
