@@ -15,3 +15,4 @@ pub mod proto;
 pub mod server;
 pub mod tree;
 pub mod wire;
+pub mod zab;

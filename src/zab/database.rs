@@ -1,0 +1,148 @@
+//! `ZKDatabase`: the in-memory tree, the sessions, and the window of recently committed
+//! proposals a leader syncs followers from — plus a mirror of what this server wrote to disk.
+//!
+//! Why a mirror: ZooKeeper reloads its database from its own files (newest snapshot + txn log)
+//! on TRUNC and whenever it leaves the following/leading state (the ZOOKEEPER-2845 fix). A
+//! running process reads back what it wrote whether or not it was fsynced (the page cache), so
+//! the mirror — updated by the same actions the shell applies to the simulated disk — is exactly
+//! what a reload sees, without the core doing I/O. After a crash the shell rebuilds the mirror
+//! from the durable bytes only (`crate::storage`).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use crate::proto::{SessionId, Zxid};
+use crate::tree::data_tree::ProcessTxnResult;
+use crate::tree::snapshot::Snapshot;
+use crate::tree::watch::Notification;
+use crate::tree::{DataTree, Txn, TxnEntry};
+
+/// Snapshots a server keeps (`autopurge.snapRetainCount` default 3).
+pub const SNAP_RETAIN_COUNT: usize = 3;
+
+/// What this server has written to its data directory (durable or not).
+#[derive(Clone, Debug, Default)]
+pub struct DiskMirror {
+    /// Oldest first.
+    pub snapshots: Vec<Arc<Snapshot>>,
+    /// Logged transactions in zxid order, from the oldest retained snapshot on.
+    pub log: Vec<Arc<TxnEntry>>,
+    pub accepted_epoch: i64,
+    pub current_epoch: i64,
+}
+
+impl DiskMirror {
+    pub fn last_logged_zxid(&self) -> Zxid {
+        let snap = self.snapshots.last().map_or(0, |s| s.last_zxid);
+        self.log.last().map_or(snap, |e| e.header.zxid.max(snap))
+    }
+
+    pub fn append(&mut self, entry: Arc<TxnEntry>) {
+        debug_assert!(
+            self.log.last().is_none_or(|last| last.header.zxid < entry.header.zxid),
+            "the txn log only grows in zxid order"
+        );
+        self.log.push(entry);
+    }
+
+    /// `FileTxnSnapLog.truncateLog`: nothing after `zxid` remains. Snapshots newer than `zxid`
+    /// are removed too (ZooKeeper 3.8 leaves them, which can resurrect truncated txns on the
+    /// next load; zksim takes the safe reading).
+    pub fn truncate(&mut self, zxid: Zxid) {
+        self.log.retain(|e| e.header.zxid <= zxid);
+        self.snapshots.retain(|s| s.last_zxid <= zxid);
+    }
+
+    pub fn add_snapshot(&mut self, snapshot: Arc<Snapshot>) {
+        self.snapshots.push(snapshot);
+        if self.snapshots.len() > SNAP_RETAIN_COUNT {
+            self.snapshots.remove(0);
+        }
+        let oldest = self.snapshots[0].last_zxid;
+        self.log.retain(|e| e.header.zxid > oldest);
+    }
+}
+
+/// The replicated state a server serves from.
+pub struct ZkDatabase {
+    pub tree: DataTree,
+    /// `sessionsWithTimeouts`: every live global session and its timeout.
+    pub sessions: BTreeMap<SessionId, i32>,
+    committed_log: VecDeque<Arc<TxnEntry>>,
+    commit_log_count: usize,
+}
+
+impl ZkDatabase {
+    pub fn empty(commit_log_count: usize) -> ZkDatabase {
+        ZkDatabase { tree: DataTree::new(), sessions: BTreeMap::new(), committed_log: VecDeque::new(), commit_log_count }
+    }
+
+    /// `loadDataBase`: the newest snapshot, then every logged txn after it.
+    pub fn load(mirror: &DiskMirror, commit_log_count: usize) -> ZkDatabase {
+        let mut db = match mirror.snapshots.last() {
+            Some(snap) => ZkDatabase::from_snapshot(snap, commit_log_count),
+            None => ZkDatabase::empty(commit_log_count),
+        };
+        let from = db.tree.last_processed_zxid;
+        for entry in mirror.log.iter().filter(|e| e.header.zxid > from) {
+            db.apply(entry, &mut Vec::new());
+        }
+        db
+    }
+
+    /// A database restored from a snapshot (SNAP sync, or load).
+    pub fn from_snapshot(snapshot: &Snapshot, commit_log_count: usize) -> ZkDatabase {
+        let tree = snapshot.restore().expect("snapshots in memory are valid");
+        ZkDatabase {
+            tree,
+            sessions: snapshot.sessions.iter().copied().collect(),
+            committed_log: VecDeque::new(),
+            commit_log_count,
+        }
+    }
+
+    pub fn last_processed_zxid(&self) -> Zxid {
+        self.tree.last_processed_zxid
+    }
+
+    /// Applies a committed txn (`ZKDatabase.processTxn` + `addCommittedProposal`).
+    pub fn apply(&mut self, entry: &Arc<TxnEntry>, events: &mut Vec<Notification>) -> ProcessTxnResult {
+        let rc = self.tree.process_txn(&entry.header, &entry.txn, events);
+        match &entry.txn {
+            Txn::CreateSession { timeout_ms } => {
+                self.sessions.insert(entry.header.client_id, *timeout_ms);
+            }
+            Txn::CloseSession { .. } => {
+                self.sessions.remove(&entry.header.client_id);
+            }
+            _ => {}
+        }
+        if self.committed_log.back().is_none_or(|last| last.header.zxid < entry.header.zxid) {
+            self.committed_log.push_back(Arc::clone(entry));
+            if self.committed_log.len() > self.commit_log_count {
+                self.committed_log.pop_front();
+            }
+        }
+        rc
+    }
+
+    pub fn committed_log(&self) -> &VecDeque<Arc<TxnEntry>> {
+        &self.committed_log
+    }
+
+    /// (minCommittedLog, maxCommittedLog); an empty window is the last processed zxid.
+    pub fn committed_window(&self) -> (Zxid, Zxid) {
+        match (self.committed_log.front(), self.committed_log.back()) {
+            (Some(first), Some(last)) => (first.header.zxid, last.header.zxid),
+            _ => (self.last_processed_zxid(), self.last_processed_zxid()),
+        }
+    }
+
+    pub fn session_list(&self) -> Vec<(SessionId, i32)> {
+        self.sessions.iter().map(|(id, t)| (*id, *t)).collect()
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::of(&self.tree, &self.session_list())
+    }
+}

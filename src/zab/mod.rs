@@ -1,0 +1,132 @@
+//! ZAB: ZooKeeper's atomic broadcast, as a deterministic core.
+//!
+//! Why: the ensemble is where ZooKeeper's hardest bugs lived (`known-bugs.md`). Each server is a
+//! [`peer::QuorumPeer`]: events in (a peer message, a tick, "the log is fsynced", a client
+//! message), actions out (send, append to the log, fsync, truncate, write an epoch file, reply to
+//! a client). No I/O, clock or randomness inside, so the same core runs under plain unit tests,
+//! transcripts and the madsim shell (`crate::sim`), and a run is a function of its seed.
+//!
+//! Phases, as in the ZAB paper (Junqueira, Reed, Serafini, DSN 2011) and ZooKeeper 3.8's
+//! `QuorumPeer`: fast leader election ([`election`]), discovery (FOLLOWERINFO / LEADERINFO /
+//! ACKEPOCH), synchronization (DIFF / TRUNC / SNAP, NEWLEADER, UPTODATE) and broadcast
+//! (PROPOSAL / ACK / COMMIT / INFORM). Names follow ZooKeeper's source.
+
+pub mod bugs;
+pub mod database;
+pub mod election;
+pub mod message;
+pub mod peer;
+pub mod serving;
+pub mod testkit;
+
+pub use bugs::{Bug, Bugs};
+pub use message::PeerMessage;
+pub use peer::{Action, QuorumPeer};
+
+use crate::proto::Zxid;
+
+/// A server's id (`myid`).
+pub type ServerId = u64;
+
+/// The epoch part of a zxid (high 32 bits).
+pub fn epoch_of(zxid: Zxid) -> i64 {
+    zxid >> 32
+}
+
+/// The counter part of a zxid (low 32 bits).
+pub fn counter_of(zxid: Zxid) -> i64 {
+    zxid & 0xffff_ffff
+}
+
+/// `ZxidUtils.makeZxid`.
+pub fn make_zxid(epoch: i64, counter: i64) -> Zxid {
+    debug_assert!((0..=0xffff_ffff).contains(&counter), "zxid counter out of range");
+    (epoch << 32) | counter
+}
+
+/// Display a zxid as ZooKeeper logs it: `0x<epoch>_<counter>` reads better in traces.
+pub fn zxid_str(zxid: Zxid) -> String {
+    format!("{:x}.{:x}", epoch_of(zxid), counter_of(zxid))
+}
+
+/// `ServerState` of `QuorumPeer`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub enum ServerState {
+    Looking,
+    Following,
+    Leading,
+    Observing,
+}
+
+/// The ensemble and its timing (`zoo.cfg`). Times are in ms of the simulated clock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerConfig {
+    pub my_id: ServerId,
+    /// Voting members (participants), sorted.
+    pub voters: Vec<ServerId>,
+    /// Non-voting members that follow the leader's commits.
+    pub observers: Vec<ServerId>,
+    pub tick_time_ms: i64,
+    /// Ticks a follower may take to connect and sync (discovery + synchronization).
+    pub init_limit_ticks: i64,
+    /// Ticks a follower may lag (no PING answer) before the leader drops it, and the silence
+    /// after which a follower abandons its leader.
+    pub sync_limit_ticks: i64,
+    /// `zookeeper.commitLogCount`: committed proposals kept in memory for DIFF syncs.
+    pub commit_log_count: usize,
+    /// `snapCount`: a snapshot after about this many logged transactions.
+    pub snap_count: u64,
+    /// `finalizeWait` of fast leader election.
+    pub finalize_wait_ms: i64,
+    /// `maxNotificationInterval` cap of election re-notification backoff.
+    pub max_notification_interval_ms: i64,
+    pub min_session_timeout_ms: i32,
+    pub max_session_timeout_ms: i32,
+    pub bugs: Bugs,
+}
+
+impl PeerConfig {
+    /// ZooKeeper's defaults for an ensemble of the given voters and observers.
+    pub fn new(my_id: ServerId, voters: &[ServerId], observers: &[ServerId], tick_time_ms: i64) -> PeerConfig {
+        let mut voters = voters.to_vec();
+        voters.sort_unstable();
+        let mut observers = observers.to_vec();
+        observers.sort_unstable();
+        assert!(!voters.is_empty(), "an ensemble needs voters");
+        assert!(voters.contains(&my_id) || observers.contains(&my_id), "myid {my_id} is not in the ensemble");
+        PeerConfig {
+            my_id,
+            voters,
+            observers,
+            tick_time_ms,
+            init_limit_ticks: 10,
+            sync_limit_ticks: 5,
+            commit_log_count: 500,
+            snap_count: 100_000,
+            finalize_wait_ms: 200,
+            max_notification_interval_ms: 4_000,
+            min_session_timeout_ms: (2 * tick_time_ms) as i32,
+            max_session_timeout_ms: (20 * tick_time_ms) as i32,
+            bugs: Bugs::default(),
+        }
+    }
+
+    pub fn is_voter(&self, id: ServerId) -> bool {
+        self.voters.binary_search(&id).is_ok()
+    }
+
+    pub fn is_observer(&self) -> bool {
+        !self.is_voter(self.my_id)
+    }
+
+    /// Every other member, voters then observers.
+    pub fn others(&self) -> impl Iterator<Item = ServerId> + '_ {
+        self.voters.iter().chain(self.observers.iter()).copied().filter(move |&id| id != self.my_id)
+    }
+
+    /// `QuorumMaj.containsQuorum`: more than half of the voters.
+    pub fn is_quorum<'a>(&self, ids: impl IntoIterator<Item = &'a ServerId>) -> bool {
+        let count = ids.into_iter().filter(|id| self.is_voter(**id)).count();
+        count * 2 > self.voters.len()
+    }
+}
