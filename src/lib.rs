@@ -13,6 +13,7 @@ pub mod conformance;
 pub mod history;
 pub mod proto;
 pub mod server;
+pub mod sim;
 pub mod tree;
 pub mod wire;
 pub mod zab;

@@ -62,12 +62,12 @@ pub enum Action {
 pub enum Observation {
     StateChanged { state: ServerState, epoch: i64 },
     /// A leader got a quorum of NEWLEADER ACKs: it is established in `epoch`.
-    Established { epoch: i64 },
+    Established { epoch: i64, last_zxid: Zxid, digest: u64 },
     /// A committed transaction was applied through the broadcast or sync path; the digest is
     /// the tree's after it.
     Committed { entry: Arc<TxnEntry>, digest: u64 },
     /// The database was (re)loaded or replaced by a snapshot at this zxid.
-    Loaded { zxid: Zxid },
+    Loaded { zxid: Zxid, digest: u64 },
     /// A write was answered to a client with this zxid.
     Acknowledged { zxid: Zxid },
 }
@@ -176,7 +176,12 @@ struct LearnerState {
     unacked: VecDeque<Zxid>,
     /// Sessions touched by local clients since the last PING answer.
     touched: BTreeMap<i64, i32>,
+    /// When to retry FOLLOWERINFO after the leader refused the connection.
+    reconnect_at_ms: Option<i64>,
 }
+
+/// `Learner.connectToLeader` sleeps a second between attempts.
+const LEARNER_CONNECT_RETRY_MS: i64 = 1_000;
 
 enum Role {
     Looking,
@@ -240,7 +245,8 @@ impl QuorumPeer {
             fuzzy: None,
             keep_db_on_looking: false,
         };
-        peer.observe(Observation::Loaded { zxid: last });
+        let digest = peer.db.tree.digest();
+        peer.observe(Observation::Loaded { zxid: last, digest });
         peer.become_looking(now_ms);
         peer
     }
@@ -479,8 +485,8 @@ impl QuorumPeer {
     fn reload_database(&mut self) {
         self.db = ZkDatabase::load(&self.mirror, self.config.commit_log_count);
         self.fuzzy = None;
-        let zxid = self.db.last_processed_zxid();
-        self.observe(Observation::Loaded { zxid });
+        let (zxid, digest) = (self.db.last_processed_zxid(), self.db.tree.digest());
+        self.observe(Observation::Loaded { zxid, digest });
     }
 
     fn apply_election_output(&mut self, now_ms: i64, out: ElectionOutput) {
@@ -536,6 +542,8 @@ impl QuorumPeer {
         match &self.role {
             Role::Leading(_) => self.leader_on_message(now_ms, from, msg),
             Role::Learning(l) if l.leader == from => self.learner_on_message(now_ms, msg),
+            // Nobody here accepts this learner yet: refuse the connection, it will retry.
+            Role::Looking if matches!(msg, PeerMessage::FollowerInfo { .. }) => self.out.push(Action::ClosePeer { peer: from }),
             _ => {}
         }
     }
@@ -546,6 +554,10 @@ impl QuorumPeer {
         match &mut self.role {
             Role::Leading(l) => {
                 l.handlers.remove(&peer);
+            }
+            Role::Learning(l) if l.leader == peer && l.phase == LearnerPhase::Discovery => {
+                // `connectToLeader` retries a refused connection after a second.
+                l.reconnect_at_ms = Some(now_ms + LEARNER_CONNECT_RETRY_MS);
             }
             Role::Learning(l) if l.leader == peer => {
                 let in_sync = l.phase == LearnerPhase::Sync;
@@ -701,7 +713,8 @@ impl QuorumPeer {
         let epoch = l.epoch.expect("established with an epoch");
         l.tick = 0;
         l.next_half_tick_ms = now_ms + config.tick_time_ms / 2;
-        self.observe(Observation::Established { epoch });
+        let (last_zxid, digest) = (self.db.last_processed_zxid(), self.db.tree.digest());
+        self.observe(Observation::Established { epoch, last_zxid, digest });
         self.start_leader_sessions(now_ms);
         let waiting: Vec<ServerId> = self
             .leader_ref()
@@ -1169,7 +1182,12 @@ impl QuorumPeer {
             pending_txns: VecDeque::new(),
             unacked: VecDeque::new(),
             touched: BTreeMap::new(),
+            reconnect_at_ms: None,
         }));
+        self.send_follower_info(leader);
+    }
+
+    fn send_follower_info(&mut self, leader: ServerId) {
         let info = PeerMessage::FollowerInfo {
             accepted_epoch: self.mirror.accepted_epoch,
             last_zxid: self.db.last_processed_zxid(),
@@ -1193,6 +1211,13 @@ impl QuorumPeer {
     }
 
     fn learner_on_timer(&mut self, now_ms: i64) {
+        if let Some(at) = self.learner_ref().reconnect_at_ms {
+            if now_ms >= at {
+                self.learner().reconnect_at_ms = None;
+                let leader = self.learner_ref().leader;
+                self.send_follower_info(leader);
+            }
+        }
         let l = self.learner_ref();
         let limit = if l.phase == LearnerPhase::Broadcast || l.sync.as_ref().is_some_and(|s| s.new_leader_acked) {
             self.sync_limit_ms()
@@ -1294,7 +1319,8 @@ impl QuorumPeer {
             PeerMessage::Snap { snapshot } => {
                 self.db = ZkDatabase::from_snapshot(&snapshot, self.config.commit_log_count);
                 self.fuzzy = None;
-                self.observe(Observation::Loaded { zxid: snapshot.last_zxid });
+                let digest = self.db.tree.digest();
+                self.observe(Observation::Loaded { zxid: snapshot.last_zxid, digest });
                 self.sync_state().mode = Some(SyncMode::Snap);
             }
             PeerMessage::Trunc { zxid } => {

@@ -23,7 +23,8 @@ pub struct TestDisk {
 }
 
 impl TestDisk {
-    fn apply(&mut self, action: &Action) {
+    /// Applies a persistence action (others are ignored).
+    pub fn apply_action(&mut self, action: &Action) {
         match action {
             Action::AppendLog(entry) => self.unsynced.push(Arc::clone(entry)),
             Action::SyncLog { .. } => {
@@ -146,7 +147,7 @@ impl TestEnsemble {
         let actions = peer.drain_actions();
         for action in actions {
             if let Some(disk) = self.disks.get_mut(&id) {
-                disk.apply(&action);
+                disk.apply_action(&action);
             }
             match action {
                 Action::Send { to, msg } => {

@@ -1,0 +1,279 @@
+//! The cluster harness: an ensemble of voting servers and observers as madsim nodes, with the
+//! faults a nemesis applies — kill (losing unfsynced writes), restart, pause, partitions,
+//! latency, loss, clock drift — and the checks that the ensemble serves and converges.
+//!
+//! Why a harness apart from the nemesis: tests drive it directly with exact schedules, the
+//! scenario runner drives it from a seeded plan; both see the same API.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use madsim::runtime::{Handle, NodeHandle};
+
+use super::invariants::{Invariants, Violation};
+use super::net::{ip_of, Addr, NetConditions, SharedConditions};
+use super::server_node::{elapsed_ms, server_main, RunContext, ServerShared, ServerView, TraceHash};
+use crate::zab::{Bugs, PeerConfig, ServerId, ServerState};
+
+/// The shape and timing of an ensemble.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    pub voters: usize,
+    pub observers: usize,
+    pub tick_time_ms: i64,
+    pub init_limit_ticks: i64,
+    pub sync_limit_ticks: i64,
+    pub snap_count: u64,
+    pub commit_log_count: usize,
+    pub fsync_latency_ms: u64,
+    /// One-way network latency range.
+    pub latency_ms: (u64, u64),
+    pub bugs: Bugs,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> ClusterConfig {
+        ClusterConfig {
+            voters: 3,
+            observers: 0,
+            tick_time_ms: 2_000,
+            init_limit_ticks: 10,
+            sync_limit_ticks: 5,
+            snap_count: 10_000,
+            commit_log_count: 500,
+            fsync_latency_ms: 2,
+            latency_ms: (1, 5),
+            bugs: Bugs::none(),
+        }
+    }
+}
+
+impl ClusterConfig {
+    pub fn peer_config(&self, id: ServerId) -> PeerConfig {
+        let voters: Vec<ServerId> = (1..=self.voters as u64).collect();
+        let observers: Vec<ServerId> = (self.voters as u64 + 1..=(self.voters + self.observers) as u64).collect();
+        let mut c = PeerConfig::new(id, &voters, &observers, self.tick_time_ms);
+        c.init_limit_ticks = self.init_limit_ticks;
+        c.sync_limit_ticks = self.sync_limit_ticks;
+        c.snap_count = self.snap_count;
+        c.commit_log_count = self.commit_log_count;
+        c.bugs = self.bugs.clone();
+        c
+    }
+
+    pub fn server_ids(&self) -> Vec<ServerId> {
+        (1..=(self.voters + self.observers) as u64).collect()
+    }
+}
+
+pub struct Cluster {
+    pub config: ClusterConfig,
+    handle: Handle,
+    nodes: BTreeMap<ServerId, NodeHandle>,
+    pub shared: BTreeMap<ServerId, Arc<ServerShared>>,
+    pub ctx: Arc<RunContext>,
+    paused: BTreeMap<ServerId, bool>,
+}
+
+impl Cluster {
+    /// Starts every server. Call inside the madsim runtime.
+    pub fn start(config: ClusterConfig) -> Cluster {
+        let handle = Handle::current();
+        let conditions: SharedConditions = Arc::new(Mutex::new(NetConditions::new()));
+        madsim::net::NetSim::current().update_config(|c| {
+            c.send_latency = Duration::from_millis(config.latency_ms.0)..Duration::from_millis(config.latency_ms.1.max(config.latency_ms.0 + 1));
+            c.packet_loss_rate = 0.0;
+        });
+        let ctx = Arc::new(RunContext { conditions, invariants: Mutex::new(Invariants::default()), trace: Mutex::new(TraceHash::default()) });
+        let mut cluster = Cluster { config: config.clone(), handle, nodes: BTreeMap::new(), shared: BTreeMap::new(), ctx, paused: BTreeMap::new() };
+        for id in config.server_ids() {
+            let shared = Arc::new(ServerShared::new(config.peer_config(id), config.fsync_latency_ms));
+            let (s, c) = (Arc::clone(&shared), Arc::clone(&cluster.ctx));
+            let node = cluster
+                .handle
+                .create_node()
+                .name(format!("server-{id}"))
+                .ip(ip_of(id))
+                .init(move || server_main(Arc::clone(&s), Arc::clone(&c)))
+                .build();
+            cluster.nodes.insert(id, node);
+            cluster.shared.insert(id, shared);
+        }
+        cluster
+    }
+
+    pub fn ids(&self) -> Vec<ServerId> {
+        self.nodes.keys().copied().collect()
+    }
+
+    pub fn voters(&self) -> Vec<ServerId> {
+        (1..=self.config.voters as u64).collect()
+    }
+
+    pub fn view(&self, id: ServerId) -> ServerView {
+        self.shared[&id].view.lock().expect("view").clone()
+    }
+
+    pub fn is_paused(&self, id: ServerId) -> bool {
+        self.paused.get(&id).copied().unwrap_or(false)
+    }
+
+    /// Kills a server: its process and every unfsynced byte are gone.
+    pub fn kill(&mut self, id: ServerId) {
+        self.handle.kill(self.nodes[&id].id());
+        self.shared[&id].lose_unsynced();
+        self.paused.insert(id, false);
+    }
+
+    /// Restarts a killed (or exited) server from its disk.
+    pub fn restart(&mut self, id: ServerId) {
+        let node = self.nodes[&id].id();
+        self.handle.kill(node);
+        self.handle.restart(node);
+        self.paused.insert(id, false);
+    }
+
+    /// Stop-the-world pause (a long GC): the process keeps its state but runs nothing.
+    pub fn pause(&mut self, id: ServerId) {
+        if !self.is_paused(id) {
+            self.handle.pause(self.nodes[&id].id());
+            self.paused.insert(id, true);
+        }
+    }
+
+    pub fn resume(&mut self, id: ServerId) {
+        if self.is_paused(id) {
+            self.handle.resume(self.nodes[&id].id());
+            self.paused.insert(id, false);
+        }
+    }
+
+    pub fn conditions(&self) -> std::sync::MutexGuard<'_, NetConditions> {
+        self.ctx.conditions.lock().expect("conditions")
+    }
+
+    /// Cuts every link between the two sides (both directions); other hosts (clients) keep
+    /// their links unless listed.
+    pub fn partition(&self, side_a: &[Addr], side_b: &[Addr]) {
+        self.conditions().partition(side_a, side_b);
+        let net = madsim::net::NetSim::current();
+        for &a in side_a {
+            for &b in side_b {
+                if let (Some(na), Some(nb)) = (self.node_of(a), self.node_of(b)) {
+                    net.clog_link(na, nb);
+                    net.clog_link(nb, na);
+                }
+            }
+        }
+    }
+
+    /// One-way cut: `from` can no longer reach `to`.
+    pub fn cut_one_way(&self, from: Addr, to: Addr) {
+        self.conditions().cut.insert((from, to));
+        if let (Some(a), Some(b)) = (self.node_of(from), self.node_of(to)) {
+            madsim::net::NetSim::current().clog_link(a, b);
+        }
+    }
+
+    fn node_of(&self, addr: Addr) -> Option<madsim::task::NodeId> {
+        self.nodes.get(&addr).map(|n| n.id())
+    }
+
+    /// Heals every partition, latency spike and loss.
+    pub fn heal(&self) {
+        let cut: Vec<(Addr, Addr)> = self.conditions().cut.iter().copied().collect();
+        self.conditions().heal();
+        let net = madsim::net::NetSim::current();
+        for (a, b) in cut {
+            if let (Some(na), Some(nb)) = (self.node_of(a), self.node_of(b)) {
+                net.unclog_link(na, nb);
+            }
+        }
+    }
+
+    pub fn set_clock_rate(&self, id: ServerId, rate: f64) {
+        *self.shared[&id].clock_rate.lock().expect("rate") = rate;
+    }
+
+    /// The established leader most servers follow, if any.
+    pub fn leader(&self) -> Option<ServerId> {
+        self.ids().into_iter().find(|&id| {
+            let v = self.view(id);
+            v.up && v.state == Some(ServerState::Leading) && v.serving && !self.is_paused(id)
+        })
+    }
+
+    /// Waits until a leader serves with a quorum of serving voters, up to `max_ms`.
+    pub async fn wait_for_leader(&self, max_ms: i64) -> Option<ServerId> {
+        let end = elapsed_ms() + max_ms;
+        while elapsed_ms() < end {
+            if let Some(leader) = self.leader() {
+                let serving = self.voters().into_iter().filter(|&id| self.view(id).serving && self.view(id).leader == Some(leader)).count();
+                if serving * 2 > self.config.voters {
+                    return Some(leader);
+                }
+            }
+            madsim::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+
+    /// Waits until every server is up, serving, and at the same zxid and digest.
+    pub async fn wait_converged(&self, max_ms: i64) -> bool {
+        let end = elapsed_ms() + max_ms;
+        while elapsed_ms() < end {
+            if self.converged() {
+                return true;
+            }
+            madsim::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
+    pub fn converged(&self) -> bool {
+        let views: Vec<ServerView> = self.ids().into_iter().map(|id| self.view(id)).collect();
+        let first = &views[0];
+        views.iter().all(|v| v.up && v.serving && v.last_zxid == first.last_zxid && v.digest == first.digest)
+    }
+
+    /// Runs the end-of-run invariant checks over the servers' final states.
+    pub fn check_final(&self) {
+        let now = elapsed_ms();
+        let finals: Vec<(ServerId, i64, u64)> = self
+            .ids()
+            .into_iter()
+            .map(|id| {
+                let v = self.view(id);
+                (id, v.last_zxid, v.digest)
+            })
+            .collect();
+        self.ctx.invariants.lock().expect("invariants").check_final(now, &finals);
+    }
+
+    pub fn violations(&self) -> Vec<Violation> {
+        self.ctx.invariants.lock().expect("invariants").violations.clone()
+    }
+
+    pub fn trace_hash(&self) -> u64 {
+        self.ctx.trace.lock().expect("trace").value()
+    }
+
+    pub fn invariants(&self) -> std::sync::MutexGuard<'_, Invariants> {
+        self.ctx.invariants.lock().expect("invariants")
+    }
+}
+
+/// Runs `body` in a fresh madsim runtime seeded with `seed`, on its own thread (so no state of
+/// an earlier run on this thread leaks into this one).
+pub fn run_seeded<T: Send + 'static, F>(seed: u64, body: impl FnOnce() -> F + Send + 'static) -> T
+where
+    F: std::future::Future<Output = T> + 'static,
+{
+    std::thread::spawn(move || {
+        let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+        rt.block_on(body())
+    })
+    .join()
+    .expect("simulation thread panicked")
+}

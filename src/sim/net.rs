@@ -1,0 +1,361 @@
+//! Connections with TCP's guarantees over madsim's datagram `Endpoint`.
+//!
+//! Why: ZAB assumes FIFO channels (ZAB paper §III: "we assume that processes communicate over
+//! TCP"), but madsim's `Endpoint` gives every message its own latency, so messages reorder.
+//! This layer numbers packets per connection and reassembles them in order at the receiver.
+//!
+//! Faults look like they do to a TCP application:
+//! - a cut link (partition, one-way link) holds the sender's packets and retries until it heals,
+//!   as TCP retransmits; nothing on an open connection is lost or reordered;
+//! - packet loss costs a retransmission timeout of delay, not a gap;
+//! - a killed receiver loses what arrives while it is down; when it comes back, a packet in the
+//!   middle of a connection it does not know is answered with a reset (TCP RST), and the sender's
+//!   application learns that the connection broke;
+//! - closing a connection drops whatever was in flight on it; the next send opens a new one.
+//!
+//! Connections are of three kinds: election traffic between servers (`QuorumCnxManager`),
+//! ZAB traffic between a learner and its leader, and client sessions' connections.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use madsim::net::Endpoint;
+use rand::Rng;
+
+use crate::wire::{ClientMessage, ServerMessage};
+use crate::zab::PeerMessage;
+
+/// A simulated host: servers are 1..=n, clients start at [`CLIENT_ADDR_BASE`].
+pub type Addr = u64;
+pub const CLIENT_ADDR_BASE: Addr = 1_000;
+pub const PORT: u16 = 2888;
+const TAG: u64 = 0x7a6b;
+
+pub fn ip_of(addr: Addr) -> IpAddr {
+    if addr < CLIENT_ADDR_BASE {
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, addr as u8))
+    } else {
+        let i = addr - CLIENT_ADDR_BASE;
+        IpAddr::V4(Ipv4Addr::new(10, 1, (i / 250) as u8, (i % 250 + 1) as u8))
+    }
+}
+
+pub fn socket_of(addr: Addr) -> SocketAddr {
+    SocketAddr::new(ip_of(addr), PORT)
+}
+
+/// Which connection a packet travels on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Channel {
+    Election,
+    Zab,
+    /// A client connection, named by its id (unique in the run).
+    Client(u64),
+}
+
+#[derive(Debug)]
+pub enum Body {
+    Peer(Vec<PeerMessage>),
+    FromClient(Vec<ClientMessage>),
+    ToClient(Vec<ServerMessage>),
+    /// The sender closed connection `conn` (or does not know it: TCP RST).
+    Reset,
+}
+
+#[derive(Debug)]
+pub struct Packet {
+    pub from: Addr,
+    pub channel: Channel,
+    /// Connection id: larger is newer (creation time in the high bits).
+    pub conn: u64,
+    pub seq: u64,
+    pub body: Body,
+}
+
+/// Network conditions shared by every node of a run (set by the nemesis).
+#[derive(Debug, Default)]
+pub struct NetConditions {
+    /// Directed links that carry nothing: (from, to).
+    pub cut: BTreeSet<(Addr, Addr)>,
+    /// Probability that a packet needs a retransmission.
+    pub loss_rate: f64,
+    /// Retransmission timeout paid by a lost packet.
+    pub rto_ms: u64,
+    /// Extra one-way delay for packets from or to a host (latency spikes).
+    pub extra_delay_ms: BTreeMap<Addr, u64>,
+    /// Packets sent and delivered, for statistics.
+    pub packets_sent: u64,
+}
+
+impl NetConditions {
+    pub fn new() -> NetConditions {
+        NetConditions { rto_ms: 200, ..NetConditions::default() }
+    }
+
+    pub fn is_cut(&self, from: Addr, to: Addr) -> bool {
+        self.cut.contains(&(from, to))
+    }
+
+    /// Cuts both directions between every pair across the two sides.
+    pub fn partition(&mut self, side_a: &[Addr], side_b: &[Addr]) {
+        for &a in side_a {
+            for &b in side_b {
+                self.cut.insert((a, b));
+                self.cut.insert((b, a));
+            }
+        }
+    }
+
+    pub fn heal(&mut self) {
+        self.cut.clear();
+        self.extra_delay_ms.clear();
+        self.loss_rate = 0.0;
+    }
+}
+
+pub type SharedConditions = Arc<Mutex<NetConditions>>;
+
+/// What a node's application learns from the network.
+#[derive(Debug)]
+pub enum Delivery {
+    Peer { from: Addr, messages: Vec<PeerMessage> },
+    /// The ZAB connection with `from` broke.
+    PeerDisconnected { from: Addr },
+    /// A new client connection (its first packet follows).
+    ClientConnected { conn: u64 },
+    FromClient { conn: u64, messages: Vec<ClientMessage> },
+    ClientDisconnected { conn: u64 },
+    ToClient { conn: u64, messages: Vec<ServerMessage> },
+    /// The server side closed (or does not know) the client's connection.
+    ServerClosed { conn: u64 },
+}
+
+struct InStream {
+    conn: u64,
+    expected: u64,
+    buffer: BTreeMap<u64, Body>,
+    closed: bool,
+}
+
+struct OutStream {
+    conn: u64,
+    next_seq: u64,
+}
+
+/// One node's end of the network.
+pub struct Transport {
+    pub me: Addr,
+    endpoint: Arc<Endpoint>,
+    conditions: SharedConditions,
+    /// Outgoing stream per (peer, channel).
+    out: BTreeMap<(Addr, Channel), OutStream>,
+    /// Incoming stream per (peer, channel).
+    incoming: BTreeMap<(Addr, Channel), InStream>,
+    conn_counter: u64,
+}
+
+impl Transport {
+    pub async fn bind(me: Addr, conditions: SharedConditions) -> Transport {
+        let endpoint = Endpoint::bind(socket_of(me)).await.expect("bind the node's port");
+        Transport { me, endpoint: Arc::new(endpoint), conditions, out: BTreeMap::new(), incoming: BTreeMap::new(), conn_counter: 0 }
+    }
+
+    pub fn endpoint(&self) -> Arc<Endpoint> {
+        Arc::clone(&self.endpoint)
+    }
+
+    /// A fresh connection id: creation time first, so newer connections compare larger.
+    pub fn new_conn_id(&mut self) -> u64 {
+        self.conn_counter += 1;
+        let now_ns = madsim::time::TimeHandle::current().elapsed().as_nanos() as u64;
+        (now_ns << 20) | ((self.me & 0x3ff) << 10) | (self.conn_counter & 0x3ff)
+    }
+
+    fn out_stream(&mut self, to: Addr, channel: Channel) -> (u64, u64) {
+        let conn = match channel {
+            Channel::Client(id) => id,
+            _ => 0,
+        };
+        if channel == Channel::Zab && !self.out.contains_key(&(to, channel)) {
+            // A connection we open replaces whatever we had with that peer.
+            self.incoming.remove(&(to, channel));
+        }
+        let fresh = if conn == 0 { self.new_conn_id() } else { conn };
+        let stream = self.out.entry((to, channel)).or_insert(OutStream { conn: fresh, next_seq: 0 });
+        let seq = stream.next_seq;
+        stream.next_seq += 1;
+        (stream.conn, seq)
+    }
+
+    /// Sends a body on the (possibly new) connection to `to`.
+    pub fn send(&mut self, to: Addr, channel: Channel, body: Body) {
+        let (conn, seq) = self.out_stream(to, channel);
+        self.send_packet(to, Packet { from: self.me, channel, conn, seq, body });
+    }
+
+    /// Closes our connection with `to` on `channel`: in-flight data is dropped, the peer told.
+    pub fn close(&mut self, to: Addr, channel: Channel) {
+        let out = self.out.remove(&(to, channel));
+        let incoming = self.incoming.get_mut(&(to, channel));
+        let conn = match (&out, incoming) {
+            (Some(o), Some(i)) => {
+                i.closed = true;
+                o.conn.max(i.conn)
+            }
+            (Some(o), None) => o.conn,
+            (None, Some(i)) => {
+                i.closed = true;
+                i.conn
+            }
+            (None, None) => return,
+        };
+        self.send_packet(to, Packet { from: self.me, channel, conn, seq: u64::MAX, body: Body::Reset });
+    }
+
+    fn send_packet(&mut self, to: Addr, packet: Packet) {
+        let (cut, lost, extra_ms, rto_ms) = {
+            let mut c = self.conditions.lock().expect("conditions");
+            c.packets_sent += 1;
+            let lost = c.loss_rate > 0.0 && madsim::rand::thread_rng().gen_bool(c.loss_rate.min(1.0));
+            let extra = c.extra_delay_ms.get(&self.me).copied().unwrap_or(0) + c.extra_delay_ms.get(&to).copied().unwrap_or(0);
+            (c.is_cut(self.me, to), lost, extra, c.rto_ms)
+        };
+        let endpoint = Arc::clone(&self.endpoint);
+        let dst = socket_of(to);
+        let payload: Box<dyn std::any::Any + Send + Sync> = Box::new(packet);
+        if !cut && !lost && extra_ms == 0 {
+            madsim::task::spawn(async move {
+                let _ = endpoint.send_to_raw(dst, TAG, payload).await;
+            });
+            return;
+        }
+        let conditions = Arc::clone(&self.conditions);
+        let me = self.me;
+        madsim::task::spawn(async move {
+            let mut delay_ms = extra_ms + if lost { rto_ms } else { 0 };
+            let mut backoff_ms = rto_ms.max(1);
+            loop {
+                if delay_ms > 0 {
+                    madsim::time::sleep(Duration::from_millis(delay_ms)).await;
+                }
+                if !conditions.lock().expect("conditions").is_cut(me, to) {
+                    break;
+                }
+                // TCP retransmits with exponential backoff while the link is down.
+                delay_ms = backoff_ms;
+                backoff_ms = (backoff_ms * 2).min(1_600);
+            }
+            let _ = endpoint.send_to_raw(dst, TAG, payload).await;
+        });
+    }
+
+    /// Receives the next packet from the network.
+    pub async fn recv(endpoint: &Endpoint) -> Option<Packet> {
+        let (payload, _) = endpoint.recv_from_raw(TAG).await.ok()?;
+        payload.downcast::<Packet>().ok().map(|p| *p)
+    }
+
+    /// Feeds a packet through the reassembly; returns what the application should see.
+    pub fn on_packet(&mut self, packet: Packet) -> Vec<Delivery> {
+        let mut out = Vec::new();
+        let key = (packet.from, packet.channel);
+        if let Body::Reset = packet.body {
+            self.on_reset(key, packet.conn, &mut out);
+            return out;
+        }
+        let known = self.incoming.get(&key).map(|s| (s.conn, s.closed));
+        match known {
+            Some((conn, _)) if packet.conn < conn => return out, // a stale connection's packet
+            Some((conn, closed)) if packet.conn > conn => {
+                if !closed {
+                    self.connection_broke(key, &mut out);
+                }
+                if !self.open_incoming(key, &packet, &mut out) {
+                    return out;
+                }
+            }
+            Some((_, true)) => return out, // we closed this connection
+            Some(_) => {}
+            None => {
+                if !self.open_incoming(key, &packet, &mut out) {
+                    return out;
+                }
+            }
+        }
+        let stream = self.incoming.get_mut(&key).expect("open");
+        if packet.seq < stream.expected {
+            return out;
+        }
+        stream.buffer.insert(packet.seq, packet.body);
+        while let Some(body) = stream.buffer.remove(&stream.expected) {
+            stream.expected += 1;
+            out.push(Self::delivery(packet.from, packet.channel, body));
+        }
+        out
+    }
+
+    /// A packet of a connection we do not know. Election traffic is adopted wherever it
+    /// starts; ZAB and client connections must start at their first packet, else RST.
+    fn open_incoming(&mut self, key: (Addr, Channel), packet: &Packet, out: &mut Vec<Delivery>) -> bool {
+        let (from, channel) = key;
+        let starts_here = packet.seq == 0 || channel == Channel::Election;
+        if !starts_here {
+            self.incoming.remove(&key);
+            self.send_packet(from, Packet { from: self.me, channel, conn: packet.conn, seq: u64::MAX, body: Body::Reset });
+            return false;
+        }
+        self.incoming.insert(key, InStream { conn: packet.conn, expected: packet.seq, buffer: BTreeMap::new(), closed: false });
+        match channel {
+            Channel::Zab => {
+                // Replies go back on the connection the peer opened (ours, if we opened it).
+                if self.out.get(&key).is_none_or(|o| o.conn != packet.conn) {
+                    self.out.insert(key, OutStream { conn: packet.conn, next_seq: 0 });
+                }
+            }
+            Channel::Client(conn) => {
+                if self.me < CLIENT_ADDR_BASE {
+                    out.push(Delivery::ClientConnected { conn });
+                }
+            }
+            Channel::Election => {}
+        }
+        true
+    }
+
+    fn connection_broke(&mut self, key: (Addr, Channel), out: &mut Vec<Delivery>) {
+        let (from, channel) = key;
+        self.incoming.remove(&key);
+        self.out.remove(&key);
+        match channel {
+            Channel::Zab => out.push(Delivery::PeerDisconnected { from }),
+            Channel::Client(conn) if self.me < CLIENT_ADDR_BASE => out.push(Delivery::ClientDisconnected { conn }),
+            Channel::Client(conn) => out.push(Delivery::ServerClosed { conn }),
+            Channel::Election => {}
+        }
+    }
+
+    fn on_reset(&mut self, key: (Addr, Channel), conn: u64, out: &mut Vec<Delivery>) {
+        let in_match = self.incoming.get(&key).is_some_and(|s| s.conn <= conn && !s.closed);
+        let out_match = self.out.get(&key).is_some_and(|s| s.conn <= conn);
+        if in_match || out_match {
+            self.connection_broke(key, out);
+        }
+    }
+
+    fn delivery(from: Addr, channel: Channel, body: Body) -> Delivery {
+        match (channel, body) {
+            (_, Body::Peer(messages)) => Delivery::Peer { from, messages },
+            (Channel::Client(conn), Body::FromClient(messages)) => Delivery::FromClient { conn, messages },
+            (Channel::Client(conn), Body::ToClient(messages)) => Delivery::ToClient { conn, messages },
+            (channel, body) => panic!("unexpected body {body:?} on {channel:?}"),
+        }
+    }
+
+    /// Forgets a client connection on the client side (after it was closed or replaced).
+    pub fn forget(&mut self, to: Addr, channel: Channel) {
+        self.out.remove(&(to, channel));
+        self.incoming.remove(&(to, channel));
+    }
+}
