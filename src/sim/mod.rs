@@ -1,0 +1,4 @@
+//! The madsim shell's simulator plugins.
+
+#[cfg(madsim)]
+pub mod disk;
