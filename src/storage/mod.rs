@@ -15,7 +15,8 @@
 //! - `acceptedEpoch`, `currentEpoch`: see [`epoch`].
 //!
 //! Durability contract of [`Storage`]: `append_txns` only writes (page cache); `sync_log` makes
-//! every appended txn durable (group commit: one call covers all of them, across a log roll).
+//! every appended txn durable (group commit: one call covers all of them). A log roll syncs
+//! the previous file, so the durable log is always a prefix of the appended one.
 //! Acknowledge a proposal only after `sync_log` returned. Snapshot, epoch and truncation writes
 //! are durable when their call returns.
 
@@ -149,7 +150,15 @@ impl<D: Disk> Storage<D> {
 
     /// Opens `log.<first_zxid>`; a stale file of that name (left empty or cut by a truncation)
     /// is replaced.
+    ///
+    /// The previous file is fsynced first. ZooKeeper defers that sync to the next commit, but
+    /// then a crash can keep unsynced bytes of the new file while losing those of the old one,
+    /// leaving a gap in the log that replay would silently skip. Syncing at the roll keeps the
+    /// log on disk a prefix of what was appended, whatever a crash keeps (one extra fsync per
+    /// roll).
     fn start_log_file(&mut self, first_zxid: Zxid, pending: &mut Vec<u8>) {
+        debug_assert!(pending.is_empty(), "earlier bytes are flushed to the old file first");
+        self.sync_log();
         let name = txn_log::log_file_name(first_zxid);
         if self.disk.len(&name).is_some() {
             self.disk.remove(&name);

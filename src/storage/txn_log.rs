@@ -9,7 +9,9 @@
 //! followed by more bytes — means lost acknowledged data, and recovery must fail loudly rather
 //! than silently drop everything after it. A record counts as *the torn tail* when it is in the
 //! last non-empty log file and either runs past the end of the file (short header, short
-//! payload) or ends exactly at the end of the file (bad checksum or undecodable payload).
+//! payload) or ends exactly at the end of the file (bad checksum or undecodable payload), and no
+//! valid record starts anywhere after it. Limit: damage to the very last record is
+//! indistinguishable from a torn write, so it is cut as one (ZooKeeper has the same blind spot).
 
 use super::codec;
 use super::disk::Disk;
@@ -95,8 +97,31 @@ struct Damage {
     tail_shaped: bool,
 }
 
-/// Decodes one file's records, stopping at the first damage.
+/// Decodes one file's records, stopping at the first damage. Damage that looks like a torn
+/// tail but is followed by a valid record (say, a length field hit by bit rot) is corruption.
 fn scan_file(bytes: &[u8], file_index: usize, records: &mut Vec<LogRecord>) -> Option<Damage> {
+    let mut damage = scan_file_until_damage(bytes, file_index, records)?;
+    if damage.tail_shaped {
+        if let Some(later) = first_valid_record_from(bytes, damage.offset + 1) {
+            damage.tail_shaped = false;
+            damage.reason = format!("{}; a valid record follows at byte {later}", damage.reason);
+        }
+    }
+    Some(damage)
+}
+
+/// The first offset at or after `from` where a whole, checksummed, decodable record starts.
+fn first_valid_record_from(bytes: &[u8], from: usize) -> Option<usize> {
+    (from..bytes.len().saturating_sub(RECORD_HEADER_BYTES - 1)).find(|&pos| {
+        let len = u32::from_be_bytes(bytes[pos..pos + 4].try_into().expect("4 bytes")) as usize;
+        let Some(end) = (pos + RECORD_HEADER_BYTES).checked_add(len).filter(|&e| e <= bytes.len()) else { return false };
+        let crc = u32::from_be_bytes(bytes[pos + 4..pos + 8].try_into().expect("4 bytes"));
+        let payload = &bytes[pos + RECORD_HEADER_BYTES..end];
+        crc32fast::hash(payload) == crc && codec::decode_entry(payload).is_ok()
+    })
+}
+
+fn scan_file_until_damage(bytes: &[u8], file_index: usize, records: &mut Vec<LogRecord>) -> Option<Damage> {
     if bytes.is_empty() {
         return None;
     }
@@ -253,6 +278,15 @@ mod tests {
         let err = scan_log(&disk).unwrap_err();
         assert!(matches!(&err, StorageError::CorruptLog { offset, .. } if *offset == offsets[1]), "{err}");
         assert!(err.to_string().contains("log.1"));
+    }
+
+    #[test]
+    fn a_bad_length_followed_by_valid_records_is_corruption_not_a_torn_tail() {
+        let mut disk = MemDisk::new();
+        let offsets = write(&mut disk, 1, 1..4);
+        disk.corrupt(&log_file_name(1), offsets[1], &u32::MAX.to_be_bytes());
+        let err = scan_log(&disk).unwrap_err();
+        assert!(err.to_string().contains("valid record follows"), "{err}");
     }
 
     #[test]
