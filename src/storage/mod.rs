@@ -237,14 +237,15 @@ mod tests {
         storage.sync_log();
         storage.append_txns(&[entry(4), entry(5)]).unwrap();
         assert_eq!(storage.disk().list(), vec!["log.1", "log.3", "log.5"]);
+        // Starting log.5 synced log.3 (holding 4); 5 itself was never synced.
         storage.disk_mut().crash(None);
         let recovered = storage.recover().unwrap();
-        assert_eq!(zxids(&recovered), vec![1, 2, 3]);
+        assert_eq!(zxids(&recovered), vec![1, 2, 3, 4]);
         assert_eq!(recovered.truncated_tail_bytes, 0);
-        // Appending 4 again after the restart reuses the name log.4 cleanly.
-        storage.append_txns(&[entry(4)]).unwrap();
+        // Appending 5 again after the restart replaces the stale, empty log.5 cleanly.
+        storage.append_txns(&[entry(5)]).unwrap();
         storage.sync_log();
-        assert_eq!(zxids(&storage.recover().unwrap()), vec![1, 2, 3, 4]);
+        assert_eq!(zxids(&storage.recover().unwrap()), vec![1, 2, 3, 4, 5]);
     }
 
     #[test]
