@@ -6,7 +6,9 @@
 //!   no I/O, clock or randomness;
 //! - [`server`]: a standalone server core (sessions, per-session FIFO pipeline, watches);
 //! - [`conformance`]: replays a trace recorded from a real ZooKeeper and scores the match;
-//! - [`history`] and [`checker`]: recorded client histories and the checks that judge them.
+//! - [`history`] and [`checker`]: recorded client histories and the checks that judge them;
+//! - [`storage`]: transaction log, snapshots, epochs and recovery over a disk that loses what
+//!   was not fsynced; [`sim`]: the madsim shell's plugins (the simulated disk).
 
 pub mod checker;
 pub mod conformance;
@@ -14,6 +16,7 @@ pub mod history;
 pub mod proto;
 pub mod server;
 pub mod sim;
+pub mod storage;
 pub mod tree;
 pub mod wire;
 pub mod zab;

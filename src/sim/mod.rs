@@ -7,6 +7,8 @@
 //! madsim's seeded network, clock and node lifecycle (kill, restart, pause).
 
 pub mod cluster;
+#[cfg(madsim)]
+pub mod disk;
 pub mod invariants;
 pub mod net;
 pub mod server_node;

@@ -1,0 +1,127 @@
+//! Recovery after a restart: newest valid snapshot, the logged txns after it, the epochs; and
+//! the rebuilt data tree.
+//!
+//! Why this order of checks (ZooKeeper's `FileTxnSnapLog.restore` and
+//! `QuorumPeer.loadDataBase`): a damaged newest snapshot is skipped for an older one, a torn log
+//! tail is cut away (it was never acknowledged), but damage anywhere else stops the server, and
+//! so does `acceptedEpoch < currentEpoch`. Replaying the log over a fuzzy snapshot is correct
+//! because transactions are idempotent (see `tree::txn`).
+
+use std::collections::BTreeMap;
+
+use super::disk::Disk;
+use super::epoch::{read_epoch, ACCEPTED_EPOCH_FILE, CURRENT_EPOCH_FILE};
+use super::error::StorageError;
+use super::snap_files::newest_valid_snapshot;
+use super::txn_log::{cut_file, scan_log, TailDamage};
+use crate::proto::{SessionId, Zxid};
+use crate::tree::snapshot::Snapshot;
+use crate::tree::{DataTree, Txn, TxnEntry};
+
+/// Everything a peer needs to rebuild its state after a restart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recovered {
+    /// The newest valid snapshot and its zxid.
+    pub snapshot: Option<(Zxid, Snapshot)>,
+    /// Every logged txn with zxid above the snapshot's, in zxid order.
+    pub log: Vec<TxnEntry>,
+    pub accepted_epoch: Option<i64>,
+    pub current_epoch: Option<i64>,
+    /// Bytes of torn log tail cut away (0 if none).
+    pub truncated_tail_bytes: usize,
+    /// The torn tail that was found (file, offset, reason), for the report.
+    pub tail_damage: Option<TailDamage>,
+    /// Newer snapshots skipped as invalid: (file, reason).
+    pub skipped_snapshots: Vec<(String, String)>,
+    /// The highest zxid in the log, including txns at or below the snapshot
+    /// (`FileTxnSnapLog.getLastLoggedZxid`).
+    pub last_logged_zxid: Option<Zxid>,
+}
+
+/// The tree and the sessions rebuilt from a [`Recovered`].
+#[derive(Clone, Debug)]
+pub struct RebuiltState {
+    pub tree: DataTree,
+    /// Session id → timeout ms: the snapshot's sessions, then createSession/closeSession replayed.
+    pub sessions: BTreeMap<SessionId, i32>,
+}
+
+impl Recovered {
+    /// The last zxid the rebuilt tree will have processed: the last logged txn after the
+    /// snapshot, else the snapshot's zxid, else 0.
+    pub fn last_zxid(&self) -> Zxid {
+        self.log.last().map(|e| e.header.zxid).or(self.snapshot.as_ref().map(|(z, _)| *z)).unwrap_or(0)
+    }
+
+    /// Restores the snapshot (or a fresh tree with the system nodes when there is none) and
+    /// replays the log through `DataTree::process_txn`.
+    pub fn rebuild(&self) -> Result<RebuiltState, StorageError> {
+        let (mut tree, mut sessions) = match &self.snapshot {
+            Some((zxid, snapshot)) => {
+                let tree = snapshot
+                    .restore()
+                    .map_err(|reason| StorageError::BadSnapshotTree { file: super::snap_files::snapshot_file_name(*zxid), reason })?;
+                (tree, snapshot.sessions.iter().copied().collect::<BTreeMap<_, _>>())
+            }
+            None => (DataTree::new(), BTreeMap::new()),
+        };
+        let mut events = Vec::new();
+        for entry in &self.log {
+            match &entry.txn {
+                Txn::CreateSession { timeout_ms } => {
+                    sessions.insert(entry.header.client_id, *timeout_ms);
+                }
+                Txn::CloseSession { .. } => {
+                    sessions.remove(&entry.header.client_id);
+                }
+                _ => {}
+            }
+            tree.process_txn(&entry.header, &entry.txn, &mut events);
+            events.clear();
+        }
+        debug_assert!(self.log.is_empty() || tree.last_processed_zxid == self.last_zxid());
+        Ok(RebuiltState { tree, sessions })
+    }
+}
+
+/// Reads the data directory without changing it; `truncated_tail_bytes` then says what
+/// [`recover`] would cut.
+pub fn inspect(disk: &dyn Disk) -> Result<Recovered, StorageError> {
+    let accepted_epoch = read_epoch(disk, ACCEPTED_EPOCH_FILE)?;
+    let current_epoch = read_epoch(disk, CURRENT_EPOCH_FILE)?;
+    if let (Some(accepted_epoch), Some(current_epoch)) = (accepted_epoch, current_epoch) {
+        if accepted_epoch < current_epoch {
+            return Err(StorageError::EpochOrder { accepted_epoch, current_epoch });
+        }
+    }
+    let (found, skipped_snapshots) = newest_valid_snapshot(disk);
+    if found.is_none() && !skipped_snapshots.is_empty() {
+        return Err(StorageError::NoValidSnapshot { problems: skipped_snapshots });
+    }
+    let snapshot = found.map(|(zxid, snapshot, _)| (zxid, snapshot));
+    let scan = scan_log(disk)?;
+    let last_logged_zxid = scan.records.last().map(|r| r.entry.header.zxid);
+    let after = snapshot.as_ref().map_or(Zxid::MIN, |(z, _)| *z);
+    let log: Vec<TxnEntry> = scan.records.into_iter().map(|r| r.entry).filter(|e| e.header.zxid > after).collect();
+    let truncated_tail_bytes = scan.tail.as_ref().map_or(0, |t| t.bytes);
+    Ok(Recovered {
+        snapshot,
+        log,
+        accepted_epoch,
+        current_epoch,
+        truncated_tail_bytes,
+        tail_damage: scan.tail,
+        skipped_snapshots,
+        last_logged_zxid,
+    })
+}
+
+/// [`inspect`], then cuts the torn log tail away durably so later appends follow valid records.
+pub fn recover(disk: &mut dyn Disk) -> Result<Recovered, StorageError> {
+    let recovered = inspect(disk)?;
+    if let Some(tail) = &recovered.tail_damage {
+        cut_file(disk, &tail.file, tail.offset);
+    }
+    debug_assert!(recovered.tail_damage.is_none() || scan_log(disk).is_ok_and(|s| s.tail.is_none()));
+    Ok(recovered)
+}
