@@ -5,10 +5,12 @@
 //! - [`tree`]: the data tree, transactions and the prepare step — a deterministic core with
 //!   no I/O, clock or randomness;
 //! - [`server`]: a standalone server core (sessions, per-session FIFO pipeline, watches);
+//! - [`client`]: the client library (`ClientCnxn` as a deterministic core, an async facade);
 //! - [`conformance`]: replays a trace recorded from a real ZooKeeper and scores the match;
 //! - [`history`] and [`checker`]: recorded client histories and the checks that judge them.
 
 pub mod checker;
+pub mod client;
 pub mod conformance;
 pub mod history;
 pub mod proto;
