@@ -133,7 +133,8 @@ pub struct ClientCore {
     last_zxid: Zxid,
     next_xid: i32,
     next_op: u64,
-    /// `StaticHostProvider`: index of the server tried last, and of the last one connected.
+    /// `StaticHostProvider`: index of the server tried last, and of the last one connected
+    /// (`lastIndex`: 0 after the first attempt until a connection succeeds).
     current_index: Option<usize>,
     last_connected_index: Option<usize>,
     is_first_connect: bool,
@@ -482,6 +483,8 @@ impl ClientCore {
     fn start_connect(&mut self, now_ms: i64) {
         let index = self.current_index.map_or(0, |i| (i + 1) % self.config.servers.len());
         self.current_index = Some(index);
+        // StaticHostProvider: the first ever attempt sets lastIndex to 0 (spin after a full round).
+        self.last_connected_index.get_or_insert(0);
         let server = self.config.servers[index];
         self.phase = Phase::Opening { server };
         self.last_heard_ms = now_ms;
