@@ -94,10 +94,8 @@ impl World {
                         read_only: false,
                     }))
                 }
-                ServerOutput::Reply { session: s, cxid, zxid, result } if s == session => {
-                    if !self.drop_replies {
-                        self.inbound.push_back(ServerMessage::Reply { xid: cxid, zxid, result })
-                    }
+                ServerOutput::Reply { session: s, cxid, zxid, result } if s == session && !self.drop_replies => {
+                    self.inbound.push_back(ServerMessage::Reply { xid: cxid, zxid, result })
                 }
                 ServerOutput::Event { session: s, event } if s == session => {
                     self.inbound.push_back(ServerMessage::Event { event })
@@ -658,7 +656,7 @@ fn a_reply_out_of_order_drops_the_connection() {
     w.start();
     let a = w.submit(Request::Exists { path: "/".into(), watch: false });
     let b = w.submit(Request::Exists { path: "/".into(), watch: false });
-    let xid_b = w.client.drain_actions().iter().filter_map(|x| if let ClientAction::Send(ClientMessage::Request { xid, .. }) = x { Some(*xid) } else { None }).last().unwrap();
+    let xid_b = w.client.drain_actions().iter().filter_map(|x| if let ClientAction::Send(ClientMessage::Request { xid, .. }) = x { Some(*xid) } else { None }).next_back().unwrap();
     // The requests never reach the server (drained above); plant b's reply first.
     w.client.on_message(w.now_ms, ServerMessage::Reply { xid: xid_b, zxid: 1, result: Ok(Response::Empty) });
     let mark = w.log.len();

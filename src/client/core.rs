@@ -346,10 +346,8 @@ impl ClientCore {
     pub fn on_tick(&mut self, now_ms: i64) {
         match self.phase {
             Phase::Waiting { connect_at_ms } if now_ms >= connect_at_ms => self.start_connect(now_ms),
-            Phase::Opening { .. } | Phase::Handshake { .. } => {
-                if now_ms - self.last_heard_ms >= self.connect_timeout_ms {
-                    self.lose_connection(now_ms, true, "connect timeout");
-                }
+            Phase::Opening { .. } | Phase::Handshake { .. } if now_ms - self.last_heard_ms >= self.connect_timeout_ms => {
+                self.lose_connection(now_ms, true, "connect timeout")
             }
             Phase::Connected { .. } => {
                 if now_ms - self.last_heard_ms >= self.read_timeout_ms {
