@@ -963,12 +963,12 @@ impl QuorumPeer {
                     need_op_packet = false;
                 } else if packet_zxid > peer_last_zxid {
                     // The peer has a txn we never committed.
-                    if epoch_of(packet_zxid) != epoch_of(peer_last_zxid) {
-                        return None;
-                    }
                     if self.config.bugs.has(Bug::Zk1154) {
-                        // ZOOKEEPER-1154: DIFF without the TRUNC that removes the peer's txn.
+                        // ZOOKEEPER-1154: the peer's zxid lies inside the committed range, so a
+                        // plain DIFF is sent, without the TRUNC that removes the peer's txn.
                         packets.push(PeerMessage::Diff { zxid: last_committed });
+                    } else if epoch_of(packet_zxid) != epoch_of(peer_last_zxid) {
+                        return None;
                     } else {
                         packets.push(PeerMessage::Trunc { zxid: prev_proposal_zxid });
                     }

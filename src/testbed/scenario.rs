@@ -1,0 +1,351 @@
+//! Scenario files: what a seeded run sets up, injects and expects (schema in the README).
+//!
+//! Why JSON with every field defaulted: a researcher writes only what differs from the
+//! default scenario; a typo is an error naming the file, the field and what was expected,
+//! never a silently ignored knob.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::zab::Bug;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub ensemble: EnsembleSpec,
+    pub network: NetworkSpec,
+    pub clients: ClientsSpec,
+    pub workload: WorkloadSpec,
+    /// Simulated seconds of workload with faults.
+    pub duration_s: u64,
+    pub nemesis: NemesisSpec,
+    /// Simulated seconds the healed ensemble gets to serve again and converge.
+    pub liveness_s: u64,
+    /// Checks to run on the history (`all`, or names from `zksim list`).
+    pub checks: Vec<String>,
+    pub expect: Expect,
+    /// Bug flags (names from `zksim list`).
+    pub bugs: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnsembleSpec {
+    pub voters: usize,
+    pub observers: usize,
+    pub tick_time_ms: i64,
+    pub init_limit: i64,
+    pub sync_limit: i64,
+    pub snap_count: u64,
+    pub commit_log_count: usize,
+    pub fsync_latency_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSpec {
+    /// One-way latency range [min, max] in ms.
+    pub latency_ms: [u64; 2],
+    /// Probability a packet needs a retransmission (costs a 200 ms RTO).
+    pub loss: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientsSpec {
+    pub count: usize,
+    pub session_timeout_ms: i32,
+    /// Servers the clients may use (empty: all); each client shuffles them by the seed.
+    pub servers: Vec<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkloadSpec {
+    /// `register` (read / write / cas / sync_read on a few keys).
+    pub kind: String,
+    pub keys: usize,
+    /// Operations per second per client.
+    pub rate_per_client: f64,
+    pub read: f64,
+    pub write: f64,
+    pub cas: f64,
+    pub sync_read: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NemesisSpec {
+    /// Explicit faults at given times.
+    pub schedule: Vec<Fault>,
+    /// Random faults drawn from the seed.
+    pub random: Option<RandomFaults>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    /// Simulated seconds after the workload starts.
+    pub at_s: f64,
+    /// kill | restart | pause | resume | partition | heal | one_way | latency | loss | drift
+    /// | power_loss | restart_all | rolling_restart
+    pub action: String,
+    /// `leader`, `follower`, `observer`, `random`, or a server id as text.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// partition: `halves`, `isolate_leader`, `isolate_one`, `bridge`, `majority_minority`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// latency ms / loss probability / drift rate.
+    #[serde(default)]
+    pub value: Option<f64>,
+    /// Undo the fault after this many seconds (restart, resume, heal).
+    #[serde(default)]
+    pub duration_s: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RandomFaults {
+    /// Seconds between faults, drawn uniformly from [min, max].
+    pub interval_s: [f64; 2],
+    /// How long each fault lasts, drawn uniformly from [min, max].
+    pub duration_s: [f64; 2],
+    /// Fault kinds to draw from; empty with `swarm` = the seed chooses.
+    pub kinds: Vec<String>,
+    /// Swarm testing: the seed picks a subset of kinds and the rates.
+    pub swarm: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Expect {
+    /// `pass` (no violation) or `violation` (an anomaly must appear).
+    pub outcome: String,
+    /// For `violation`: a check or invariant name that must report it (optional).
+    pub check: Option<String>,
+}
+
+pub const FAULT_KINDS: [&str; 9] = ["kill", "pause", "partition", "one_way", "latency", "loss", "drift", "power_loss", "rolling_restart"];
+pub const PARTITION_KINDS: [&str; 5] = ["halves", "isolate_leader", "isolate_one", "bridge", "majority_minority"];
+
+impl Default for Scenario {
+    fn default() -> Scenario {
+        Scenario {
+            name: "default".into(),
+            description: "5 servers, 10 clients on a register workload, 60 s with random crashes, pauses and partitions".into(),
+            ensemble: EnsembleSpec::default(),
+            network: NetworkSpec::default(),
+            clients: ClientsSpec::default(),
+            workload: WorkloadSpec::default(),
+            duration_s: 60,
+            nemesis: NemesisSpec {
+                schedule: Vec::new(),
+                random: Some(RandomFaults {
+                    interval_s: [4.0, 10.0],
+                    duration_s: [2.0, 8.0],
+                    kinds: vec!["kill".into(), "pause".into(), "partition".into()],
+                    swarm: false,
+                }),
+            },
+            liveness_s: 60,
+            checks: vec!["all".into()],
+            expect: Expect::default(),
+            bugs: Vec::new(),
+        }
+    }
+}
+
+impl Default for EnsembleSpec {
+    fn default() -> EnsembleSpec {
+        EnsembleSpec { voters: 5, observers: 0, tick_time_ms: 500, init_limit: 10, sync_limit: 5, snap_count: 2_000, commit_log_count: 500, fsync_latency_ms: 2 }
+    }
+}
+
+impl Default for NetworkSpec {
+    fn default() -> NetworkSpec {
+        NetworkSpec { latency_ms: [1, 5], loss: 0.0 }
+    }
+}
+
+impl Default for ClientsSpec {
+    fn default() -> ClientsSpec {
+        ClientsSpec { count: 10, session_timeout_ms: 6_000, servers: Vec::new() }
+    }
+}
+
+impl Default for WorkloadSpec {
+    fn default() -> WorkloadSpec {
+        WorkloadSpec { kind: "register".into(), keys: 5, rate_per_client: 20.0, read: 0.4, write: 0.3, cas: 0.2, sync_read: 0.1 }
+    }
+}
+
+impl Default for NemesisSpec {
+    fn default() -> NemesisSpec {
+        NemesisSpec { schedule: Vec::new(), random: None }
+    }
+}
+
+impl Default for RandomFaults {
+    fn default() -> RandomFaults {
+        RandomFaults { interval_s: [4.0, 10.0], duration_s: [2.0, 8.0], kinds: Vec::new(), swarm: false }
+    }
+}
+
+impl Default for Expect {
+    fn default() -> Expect {
+        Expect { outcome: "pass".into(), check: None }
+    }
+}
+
+impl Scenario {
+    /// Reads and validates a scenario file; errors name the file and the field.
+    pub fn load(path: &Path) -> Result<Scenario, String> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: cannot read: {e}"))?;
+        Scenario::parse(&file, &text)
+    }
+
+    pub fn parse(file: &str, text: &str) -> Result<Scenario, String> {
+        let scenario: Scenario =
+            serde_json::from_str(text).map_err(|e| format!("{file}: line {} column {}: {e}", e.line(), e.column()))?;
+        scenario.validate().map_err(|e| format!("{file}: {e}"))?;
+        Ok(scenario)
+    }
+
+    /// Checks values serde cannot: ranges, names, consistency.
+    pub fn validate(&self) -> Result<(), String> {
+        let e = &self.ensemble;
+        if e.voters == 0 || e.voters > 9 {
+            return Err(format!("field `ensemble.voters`: expected 1..=9, got {}", e.voters));
+        }
+        if e.observers > 5 {
+            return Err(format!("field `ensemble.observers`: expected 0..=5, got {}", e.observers));
+        }
+        if e.tick_time_ms < 10 {
+            return Err(format!("field `ensemble.tick_time_ms`: expected at least 10, got {}", e.tick_time_ms));
+        }
+        if e.init_limit < 1 || e.sync_limit < 1 {
+            return Err("fields `ensemble.init_limit` and `ensemble.sync_limit`: expected at least 1".into());
+        }
+        if e.snap_count < 2 {
+            return Err(format!("field `ensemble.snap_count`: expected at least 2, got {}", e.snap_count));
+        }
+        if e.commit_log_count < 1 {
+            return Err("field `ensemble.commit_log_count`: expected at least 1".into());
+        }
+        let n = &self.network;
+        if n.latency_ms[0] > n.latency_ms[1] {
+            return Err(format!("field `network.latency_ms`: expected [min, max] with min <= max, got {:?}", n.latency_ms));
+        }
+        if !(0.0..1.0).contains(&n.loss) {
+            return Err(format!("field `network.loss`: expected a probability in [0, 1), got {}", n.loss));
+        }
+        if self.clients.count > 200 {
+            return Err(format!("field `clients.count`: expected at most 200, got {}", self.clients.count));
+        }
+        if self.clients.session_timeout_ms < 1 {
+            return Err("field `clients.session_timeout_ms`: expected a positive timeout".into());
+        }
+        let servers = (e.voters + e.observers) as u64;
+        if let Some(bad) = self.clients.servers.iter().find(|&&s| s == 0 || s > servers) {
+            return Err(format!("field `clients.servers`: server {bad} is not in the ensemble (1..={servers})"));
+        }
+        self.validate_workload()?;
+        if self.duration_s == 0 || self.duration_s > 3_600 {
+            return Err(format!("field `duration_s`: expected 1..=3600, got {}", self.duration_s));
+        }
+        if self.liveness_s == 0 {
+            return Err("field `liveness_s`: expected at least 1".into());
+        }
+        for (i, fault) in self.nemesis.schedule.iter().enumerate() {
+            validate_fault(fault, servers).map_err(|e| format!("field `nemesis.schedule[{i}]`: {e}"))?;
+        }
+        if let Some(r) = &self.nemesis.random {
+            if r.interval_s[0] <= 0.0 || r.interval_s[0] > r.interval_s[1] {
+                return Err(format!("field `nemesis.random.interval_s`: expected 0 < min <= max, got {:?}", r.interval_s));
+            }
+            if r.duration_s[0] < 0.0 || r.duration_s[0] > r.duration_s[1] {
+                return Err(format!("field `nemesis.random.duration_s`: expected 0 <= min <= max, got {:?}", r.duration_s));
+            }
+            if let Some(bad) = r.kinds.iter().find(|k| !FAULT_KINDS.contains(&k.as_str())) {
+                return Err(format!("field `nemesis.random.kinds`: unknown fault kind `{bad}` (known: {})", FAULT_KINDS.join(", ")));
+            }
+            if r.kinds.is_empty() && !r.swarm {
+                return Err("field `nemesis.random.kinds`: expected at least one kind (or `swarm`: true)".into());
+            }
+        }
+        if !matches!(self.expect.outcome.as_str(), "pass" | "violation") {
+            return Err(format!("field `expect.outcome`: expected `pass` or `violation`, got `{}`", self.expect.outcome));
+        }
+        for name in &self.checks {
+            if name != "all" && !crate::checker::all_check_names().contains(&name.as_str()) {
+                return Err(format!("field `checks`: unknown check `{name}` (see `zksim list`)"));
+            }
+        }
+        for bug in &self.bugs {
+            bug.parse::<Bug>().map_err(|e| format!("field `bugs`: {e}"))?;
+        }
+        Ok(())
+    }
+
+    fn validate_workload(&self) -> Result<(), String> {
+        let w = &self.workload;
+        if w.kind != "register" {
+            return Err(format!("field `workload.kind`: expected `register`, got `{}`", w.kind));
+        }
+        if w.keys == 0 || w.keys > 1_000 {
+            return Err(format!("field `workload.keys`: expected 1..=1000, got {}", w.keys));
+        }
+        if !(w.rate_per_client > 0.0 && w.rate_per_client <= 10_000.0) {
+            return Err(format!("field `workload.rate_per_client`: expected (0, 10000], got {}", w.rate_per_client));
+        }
+        let mix = [w.read, w.write, w.cas, w.sync_read];
+        if mix.iter().any(|&p| p < 0.0) || mix.iter().sum::<f64>() <= 0.0 {
+            return Err("fields `workload.read/write/cas/sync_read`: expected non-negative weights with a positive sum".into());
+        }
+        Ok(())
+    }
+
+    pub fn bug_flags(&self) -> Vec<Bug> {
+        self.bugs.iter().filter_map(|b| b.parse().ok()).collect()
+    }
+}
+
+fn validate_fault(fault: &Fault, servers: u64) -> Result<(), String> {
+    const ACTIONS: [&str; 13] = [
+        "kill", "restart", "pause", "resume", "partition", "heal", "one_way", "latency", "loss", "drift", "power_loss", "restart_all", "rolling_restart",
+    ];
+    if !ACTIONS.contains(&fault.action.as_str()) {
+        return Err(format!("unknown action `{}` (known: {})", fault.action, ACTIONS.join(", ")));
+    }
+    if fault.at_s < 0.0 {
+        return Err(format!("`at_s` must be >= 0, got {}", fault.at_s));
+    }
+    if let Some(target) = &fault.target {
+        let named = matches!(target.as_str(), "leader" | "follower" | "observer" | "random");
+        let id_ok = target.parse::<u64>().is_ok_and(|id| id >= 1 && id <= servers);
+        if !named && !id_ok {
+            return Err(format!("`target`: expected leader, follower, observer, random or a server id 1..={servers}, got `{target}`"));
+        }
+    }
+    if fault.action == "partition" {
+        let kind = fault.kind.as_deref().unwrap_or("halves");
+        if !PARTITION_KINDS.contains(&kind) {
+            return Err(format!("`kind`: unknown partition `{kind}` (known: {})", PARTITION_KINDS.join(", ")));
+        }
+    }
+    if matches!(fault.action.as_str(), "latency" | "loss" | "drift") && fault.value.is_none() {
+        return Err(format!("`value`: required for `{}`", fault.action));
+    }
+    if fault.action == "loss" && !fault.value.is_some_and(|v| (0.0..1.0).contains(&v)) {
+        return Err("`value`: expected a loss probability in [0, 1)".into());
+    }
+    if fault.action == "drift" && !fault.value.is_some_and(|v| v > 0.5 && v < 2.0) {
+        return Err("`value`: expected a clock rate in (0.5, 2.0)".into());
+    }
+    Ok(())
+}
