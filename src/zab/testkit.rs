@@ -70,6 +70,8 @@ pub struct TestEnsemble {
     pub exited: BTreeMap<ServerId, String>,
     /// Every peer message delivered, for transcripts: (from, to, kind).
     pub delivered: Vec<(ServerId, ServerId, &'static str)>,
+    /// Client connections a server closed: (server, conn).
+    pub closed_clients: Vec<(ServerId, u64)>,
 }
 
 impl TestEnsemble {
@@ -90,6 +92,7 @@ impl TestEnsemble {
             client_out: Vec::new(),
             exited: BTreeMap::new(),
             delivered: Vec::new(),
+            closed_clients: Vec::new(),
         };
         for &id in voter_ids.iter().chain(observer_ids.iter()) {
             let mut config = PeerConfig::new(id, &voter_ids, &observer_ids, 2_000);
@@ -170,6 +173,7 @@ impl TestEnsemble {
                     self.pending_syncs.entry(id).or_default().push(token);
                 }
                 Action::ToClient { conn, msg } => self.client_out.push((id, conn, msg)),
+                Action::CloseClient { conn } => self.closed_clients.push((id, conn)),
                 Action::Exit { reason } => {
                     self.exited.insert(id, reason);
                     self.crash(id);
@@ -237,17 +241,41 @@ impl TestEnsemble {
         while self.now_ms < end {
             self.deliver_all(100_000);
             self.now_ms += 10;
-            let ids: Vec<ServerId> = self.peers.keys().copied().collect();
-            for id in ids {
-                let now = self.now_ms;
-                let Some(peer) = self.peers.get_mut(&id) else { continue };
-                if peer.next_deadline_ms() <= now {
-                    peer.on_timer(now);
-                    self.flush(id);
-                }
-            }
+            self.fire_timers();
         }
         self.deliver_all(100_000);
+    }
+
+    /// Advances the clock in 10 ms steps firing due timers, delivering nothing: with
+    /// `deliver_matching` this lets a test hold chosen messages while time passes.
+    pub fn advance(&mut self, ms: i64) {
+        let end = self.now_ms + ms;
+        while self.now_ms < end {
+            self.now_ms += 10;
+            self.fire_timers();
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let ids: Vec<ServerId> = self.peers.keys().copied().collect();
+        for id in ids {
+            let now = self.now_ms;
+            let Some(peer) = self.peers.get_mut(&id) else { continue };
+            if peer.next_deadline_ms() <= now {
+                peer.on_timer(now);
+                self.flush(id);
+            }
+        }
+    }
+
+    /// Delivers a message no peer queued (a forged or reordered packet) at once.
+    pub fn inject(&mut self, from: ServerId, to: ServerId, msg: PeerMessage) {
+        self.delivered.push((from, to, msg.kind()));
+        let now = self.now_ms;
+        if let Some(peer) = self.peers.get_mut(&to) {
+            peer.on_message(now, from, msg);
+            self.flush(to);
+        }
     }
 
     /// Runs until a leader is established and every live voter serves, or `max_ms` pass.
