@@ -19,6 +19,7 @@ pub mod proto;
 pub mod server;
 pub mod sim;
 pub mod storage;
+pub mod testbed;
 pub mod tree;
 pub mod wire;
 pub mod zab;

@@ -37,6 +37,18 @@ enum Command {
         #[arg(long)]
         verbose: bool,
     },
+    /// Run one seed of a scenario (a file, a name in sim-scenarios/, or `default`).
+    Run {
+        scenario: Option<String>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Put a historical bug back (repeatable; see `zksim list`).
+        #[arg(long = "bug")]
+        bugs: Vec<String>,
+        /// Where to write <scenario>-<seed>/history.jsonl and summary.json.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Check a recorded history (zksim JSONL, real-ZooKeeper JSONL, Jepsen log or EDN).
     /// Run `zksim check --help-checker` for its options.
     #[command(disable_help_flag = true)]
@@ -50,7 +62,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        None => run_conformance(PathBuf::from(GOLDEN_TRACE), ReplayOptions::default(), false),
+        None => code(zksim::testbed::cli::run_command(None, 1, &[], None)),
+        Some(Command::Run { scenario, seed, bugs, out }) => {
+            code(zksim::testbed::cli::run_command(scenario.as_deref(), seed, &bugs, out.as_deref()))
+        }
         Some(Command::Conformance { file, max_session_timeout_ms, verbose }) => {
             run_conformance(file, ReplayOptions { max_session_timeout_ms }, verbose)
         }
@@ -59,6 +74,10 @@ fn main() -> ExitCode {
             ExitCode::from(u8::try_from(code).unwrap_or(exit::BAD_INPUT))
         }
     }
+}
+
+fn code(c: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(c).unwrap_or(exit::BAD_INPUT))
 }
 
 fn run_conformance(file: PathBuf, options: ReplayOptions, verbose: bool) -> ExitCode {

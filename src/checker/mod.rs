@@ -125,3 +125,8 @@ pub fn check_one(history: &History, name: &str, options: &CheckOptions) -> Optio
         .find(|c| c.name == name)
         .map(|check| (check.run)(&context, options))
 }
+
+/// The names of every check, in report order (for `zksim list` and scenario validation).
+pub fn all_check_names() -> Vec<&'static str> {
+    all_checks().into_iter().map(|c| c.name).collect()
+}

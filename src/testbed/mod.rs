@@ -1,0 +1,13 @@
+//! The testbed: scenario files, workloads, the nemesis, history recording, and the runner that
+//! turns (scenario, seed) into a verdict with a reproduce line.
+//!
+//! Why here: this is what users touch (`zksim run`, `zksim sweep`); it composes the cluster
+//! harness (`crate::sim`), the client library (`crate::client`) and the checker
+//! (`crate::checker`) without adding protocol logic of its own.
+
+pub mod cli;
+pub mod nemesis;
+pub mod recorder;
+pub mod runner;
+pub mod scenario;
+pub mod workload;

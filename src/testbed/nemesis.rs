@@ -1,0 +1,290 @@
+//! The nemesis: turns a scenario's explicit schedule and random fault rates into a timed plan
+//! (drawn from the seed), and applies it to the cluster.
+//!
+//! Why a plan first: the plan is data — printed, recorded in the history, shrinkable by
+//! `zksim shrink` — and its execution is the only place that touches the cluster.
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::recorder::Recorder;
+use super::scenario::{Fault, Scenario, FAULT_KINDS};
+use crate::sim::cluster::Cluster;
+use crate::zab::ServerId;
+
+/// Draws the random faults of a scenario into explicit ones; the result replays exactly.
+pub fn plan(scenario: &Scenario, seed: u64) -> Vec<Fault> {
+    let mut faults = scenario.nemesis.schedule.clone();
+    if let Some(random) = &scenario.nemesis.random {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6e65_6d65_7369_73);
+        let kinds: Vec<String> = if random.swarm {
+            // Swarm testing: the seed picks which fault kinds this run uses.
+            let pool: Vec<&str> = if random.kinds.is_empty() { FAULT_KINDS.to_vec() } else { random.kinds.iter().map(String::as_str).collect() };
+            let mut chosen: Vec<String> = pool.iter().filter(|_| rng.gen_bool(0.5)).map(|k| k.to_string()).collect();
+            if chosen.is_empty() {
+                chosen.push(pool.choose(&mut rng).expect("non-empty pool").to_string());
+            }
+            chosen
+        } else {
+            random.kinds.clone()
+        };
+        let rate = if random.swarm { rng.gen_range(0.5..2.0) } else { 1.0 };
+        let mut t = 0.0;
+        loop {
+            t += rng.gen_range(random.interval_s[0]..=random.interval_s[1]) / rate;
+            if t >= scenario.duration_s as f64 {
+                break;
+            }
+            let kind = kinds.choose(&mut rng).expect("kinds").clone();
+            let duration = rng.gen_range(random.duration_s[0]..=random.duration_s[1]);
+            faults.push(random_fault(&mut rng, &kind, t, duration));
+        }
+    }
+    faults.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
+    faults
+}
+
+fn random_fault(rng: &mut ChaCha8Rng, kind: &str, at_s: f64, duration_s: f64) -> Fault {
+    let targets = ["leader", "follower", "random"];
+    let mut f = Fault { at_s, action: kind.to_string(), target: None, kind: None, value: None, duration_s: Some(duration_s) };
+    match kind {
+        "kill" | "pause" => f.target = Some(targets.choose(rng).expect("targets").to_string()),
+        "partition" => {
+            let kinds = ["halves", "isolate_leader", "isolate_one", "bridge", "majority_minority"];
+            f.kind = Some(kinds.choose(rng).expect("kinds").to_string());
+        }
+        "one_way" => f.target = Some(targets.choose(rng).expect("targets").to_string()),
+        "latency" => {
+            f.target = Some("random".into());
+            f.value = Some(rng.gen_range(50.0..500.0));
+        }
+        "loss" => f.value = Some(rng.gen_range(0.05..0.3)),
+        "drift" => {
+            f.target = Some("random".into());
+            f.value = Some(rng.gen_range(0.8..1.25));
+        }
+        _ => {}
+    }
+    f
+}
+
+/// Applies faults to a cluster and remembers what to undo in the liveness phase.
+pub struct Nemesis {
+    rng: ChaCha8Rng,
+    /// (time ms, undo) pending.
+    pub undo: Vec<(i64, Undo)>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Undo {
+    Restart(ServerId),
+    Resume(ServerId),
+    Heal,
+    RestartAll,
+    Drift(ServerId),
+}
+
+impl Nemesis {
+    pub fn new(seed: u64) -> Nemesis {
+        Nemesis { rng: ChaCha8Rng::seed_from_u64(seed ^ 0x6170_706c_79), undo: Vec::new() }
+    }
+
+    fn resolve(&mut self, cluster: &Cluster, target: Option<&str>) -> Option<ServerId> {
+        let ids = cluster.ids();
+        let leader = cluster.leader();
+        match target.unwrap_or("random") {
+            "leader" => leader.or_else(|| ids.choose(&mut self.rng).copied()),
+            "follower" => {
+                let followers: Vec<ServerId> = ids.iter().copied().filter(|&id| Some(id) != leader && cluster.config.voters as u64 >= id).collect();
+                followers.choose(&mut self.rng).copied()
+            }
+            "observer" => ids.iter().copied().filter(|&id| id > cluster.config.voters as u64).collect::<Vec<_>>().choose(&mut self.rng).copied(),
+            "random" => ids.choose(&mut self.rng).copied(),
+            id => id.parse().ok(),
+        }
+    }
+
+    /// Applies one fault now (time `now_ms`), recording it.
+    pub fn apply(&mut self, cluster: &mut Cluster, recorder: &mut Recorder, fault: &Fault, now_ms: i64) {
+        let t_ns = (now_ms as u64) * 1_000_000;
+        let until = fault.duration_s.map(|d| now_ms + (d * 1_000.0) as i64);
+        match fault.action.as_str() {
+            "kill" => {
+                if let Some(id) = self.resolve(cluster, fault.target.as_deref()) {
+                    cluster.kill(id);
+                    recorder.nemesis(t_ns, "kill", Some(id), "");
+                    self.schedule(until, Undo::Restart(id));
+                }
+            }
+            "restart" => {
+                if let Some(id) = self.resolve(cluster, fault.target.as_deref()) {
+                    cluster.restart(id);
+                    recorder.nemesis(t_ns, "restart", Some(id), "");
+                }
+            }
+            "pause" => {
+                if let Some(id) = self.resolve(cluster, fault.target.as_deref()) {
+                    cluster.pause(id);
+                    recorder.nemesis(t_ns, "pause", Some(id), "");
+                    self.schedule(until, Undo::Resume(id));
+                }
+            }
+            "resume" => {
+                if let Some(id) = self.resolve(cluster, fault.target.as_deref()) {
+                    cluster.resume(id);
+                    recorder.nemesis(t_ns, "resume", Some(id), "");
+                }
+            }
+            "partition" => {
+                let (a, b) = self.partition_sides(cluster, fault.kind.as_deref().unwrap_or("halves"));
+                cluster.partition(&a, &b);
+                recorder.nemesis(t_ns, "partition", None, &format!("{a:?} | {b:?}"));
+                self.schedule(until, Undo::Heal);
+            }
+            "one_way" => {
+                if let Some(from) = self.resolve(cluster, fault.target.as_deref()) {
+                    let others: Vec<ServerId> = cluster.ids().into_iter().filter(|&id| id != from).collect();
+                    if let Some(&to) = others.choose(&mut self.rng) {
+                        cluster.cut_one_way(from, to);
+                        recorder.nemesis(t_ns, "one_way", Some(from), &format!("{from} -/-> {to}"));
+                        self.schedule(until, Undo::Heal);
+                    }
+                }
+            }
+            "latency" => {
+                if let Some(id) = self.resolve(cluster, fault.target.as_deref()) {
+                    let ms = fault.value.unwrap_or(100.0) as u64;
+                    cluster.conditions().extra_delay_ms.insert(id, ms);
+                    recorder.nemesis(t_ns, "latency", Some(id), &format!("+{ms} ms"));
+                    self.schedule(until, Undo::Heal);
+                }
+            }
+            "loss" => {
+                let p = fault.value.unwrap_or(0.1);
+                cluster.conditions().loss_rate = p;
+                recorder.nemesis(t_ns, "loss", None, &format!("{p:.2}"));
+                self.schedule(until, Undo::Heal);
+            }
+            "drift" => {
+                if let Some(id) = self.resolve(cluster, fault.target.as_deref()) {
+                    let rate = fault.value.unwrap_or(1.1);
+                    cluster.set_clock_rate(id, rate);
+                    recorder.nemesis(t_ns, "drift", Some(id), &format!("rate {rate:.2} (from its next start)"));
+                    self.schedule(until, Undo::Drift(id));
+                }
+            }
+            "heal" => {
+                cluster.heal();
+                recorder.nemesis(t_ns, "heal", None, "");
+            }
+            "power_loss" => {
+                for id in cluster.ids() {
+                    cluster.kill(id);
+                }
+                recorder.nemesis(t_ns, "power_loss", None, "every server killed");
+                self.schedule(until.or(Some(now_ms + 1_000)), Undo::RestartAll);
+            }
+            "restart_all" => {
+                for id in cluster.ids() {
+                    cluster.restart(id);
+                }
+                recorder.nemesis(t_ns, "restart_all", None, "");
+            }
+            "rolling_restart" => {
+                let gap_ms = fault.duration_s.map_or(3_000, |d| (d * 1_000.0) as i64).max(500);
+                for (i, id) in cluster.ids().into_iter().enumerate() {
+                    let at = now_ms + gap_ms * i as i64;
+                    self.undo.push((at, Undo::Restart(id)));
+                    if i == 0 {
+                        cluster.kill(id);
+                    }
+                }
+                recorder.nemesis(t_ns, "rolling_restart", None, &format!("one server every {gap_ms} ms"));
+            }
+            other => tracing::warn!(action = other, "unknown nemesis action ignored"),
+        }
+    }
+
+    fn schedule(&mut self, until: Option<i64>, undo: Undo) {
+        if let Some(at) = until {
+            self.undo.push((at, undo));
+        }
+    }
+
+    fn partition_sides(&mut self, cluster: &Cluster, kind: &str) -> (Vec<ServerId>, Vec<ServerId>) {
+        let mut ids = cluster.ids();
+        let n = ids.len();
+        match kind {
+            "isolate_leader" => {
+                let leader = cluster.leader().unwrap_or(ids[n - 1]);
+                (vec![leader], ids.into_iter().filter(|&id| id != leader).collect())
+            }
+            "isolate_one" => {
+                let one = *ids.choose(&mut self.rng).expect("servers");
+                (vec![one], ids.into_iter().filter(|&id| id != one).collect())
+            }
+            "bridge" => {
+                // Two halves that cannot talk; one server in the middle talks to both.
+                ids.shuffle(&mut self.rng);
+                let bridge = ids.pop().expect("servers");
+                let half = ids.len() / 2;
+                let _ = bridge;
+                (ids[..half].to_vec(), ids[half..].to_vec())
+            }
+            "majority_minority" => {
+                ids.shuffle(&mut self.rng);
+                let minority = (n - 1) / 2;
+                (ids[..minority].to_vec(), ids[minority..].to_vec())
+            }
+            _ => {
+                ids.shuffle(&mut self.rng);
+                let half = n / 2;
+                (ids[..half].to_vec(), ids[half..].to_vec())
+            }
+        }
+    }
+
+    /// Undoes what is due by `now_ms` (or everything, with `all`).
+    pub fn undo_due(&mut self, cluster: &mut Cluster, recorder: &mut Recorder, now_ms: i64, all: bool) {
+        let mut due: Vec<(i64, Undo)> = Vec::new();
+        self.undo.retain(|(at, u)| {
+            if all || *at <= now_ms {
+                due.push((*at, u.clone()));
+                false
+            } else {
+                true
+            }
+        });
+        due.sort_by_key(|(at, _)| *at);
+        let t_ns = (now_ms as u64) * 1_000_000;
+        for (_, undo) in due {
+            match undo {
+                Undo::Restart(id) => {
+                    cluster.restart(id);
+                    recorder.nemesis(t_ns, "restart", Some(id), "");
+                }
+                Undo::Resume(id) => {
+                    cluster.resume(id);
+                    recorder.nemesis(t_ns, "resume", Some(id), "");
+                }
+                Undo::Heal => {
+                    cluster.heal();
+                    recorder.nemesis(t_ns, "heal", None, "");
+                }
+                Undo::RestartAll => {
+                    for id in cluster.ids() {
+                        cluster.restart(id);
+                    }
+                    recorder.nemesis(t_ns, "restart_all", None, "");
+                }
+                Undo::Drift(id) => cluster.set_clock_rate(id, 1.0),
+            }
+        }
+    }
+
+    /// The next undo time, if any.
+    pub fn next_undo_ms(&self) -> Option<i64> {
+        self.undo.iter().map(|(at, _)| *at).min()
+    }
+}

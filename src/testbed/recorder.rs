@@ -1,0 +1,58 @@
+//! The history recorder: one JSON line per operation, event, session change and fault, in the
+//! format `crate::history` reads (`docs/history-format.md`).
+//!
+//! Why one shared recorder: every client of a run appends to it in simulated-time order, so
+//! the history is the same bytes for the same seed.
+
+use crate::history::record::{FinalRecord, MetaRecord, NemesisRecord, OpRecord, Record, SessionRecord};
+
+#[derive(Default)]
+pub struct Recorder {
+    pub meta: MetaRecord,
+    pub records: Vec<Record>,
+    pub final_record: Option<FinalRecord>,
+    next_process: i64,
+}
+
+impl Recorder {
+    pub fn new_process(&mut self) -> i64 {
+        self.next_process += 1;
+        self.next_process
+    }
+
+    pub fn op(&mut self, op: OpRecord) {
+        self.records.push(Record::Op(op));
+    }
+
+    pub fn session(&mut self, s: SessionRecord) {
+        self.records.push(Record::Session(s));
+    }
+
+    pub fn nemesis(&mut self, t_ns: u64, action: &str, server: Option<u64>, detail: &str) {
+        let mut extra = std::collections::BTreeMap::new();
+        if !detail.is_empty() {
+            extra.insert("detail".to_string(), serde_json::Value::String(detail.to_string()));
+        }
+        self.records.push(Record::Nemesis(NemesisRecord { t_ns, action: action.into(), server: server.map(|s| format!("s{s}")), extra }));
+    }
+
+    /// The history as JSONL text.
+    pub fn to_jsonl(&self) -> String {
+        let mut out = String::new();
+        out.push_str(&Record::Meta(self.meta.clone()).to_line());
+        out.push('\n');
+        for r in &self.records {
+            out.push_str(&r.to_line());
+            out.push('\n');
+        }
+        if let Some(f) = &self.final_record {
+            out.push_str(&Record::Final(f.clone()).to_line());
+            out.push('\n');
+        }
+        out
+    }
+
+    pub fn op_count(&self) -> usize {
+        self.records.iter().filter(|r| matches!(r, Record::Op(_))).count()
+    }
+}

@@ -1,0 +1,507 @@
+//! One seeded run of a scenario: start the ensemble, create the workload's keys, run clients
+//! and the nemesis for the scenario's duration, heal everything and require the ensemble to
+//! serve and converge (the liveness phase), then judge: online ZAB invariants plus the history
+//! checker over what the clients saw.
+//!
+//! Why a single function: `zksim run`, `sweep`, `replay`, `shrink` and the tests all reduce to
+//! "this scenario, this seed → this outcome", which must be the same bytes every time.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use super::nemesis::{plan, Nemesis};
+use super::recorder::Recorder;
+use super::scenario::{Fault, Scenario};
+use super::workload::{run_client, spawn_session, wait_connected, ClientPlan, WorkloadShared};
+use crate::checker::{check_history, CheckOptions, Status};
+use crate::history::record::{FinalRecord, NodeRecord, ReplicaRecord};
+use crate::proto::{Acl, CreateMode};
+use crate::sim::client_node::ClientEndpoint;
+use crate::sim::cluster::{Cluster, ClusterConfig};
+use crate::sim::net::{ip_of, CLIENT_ADDR_BASE};
+use crate::sim::server_node::elapsed_ms;
+use crate::zab::{Bugs, ServerState};
+
+/// How a run ended. Exit codes: pass 0, safety violation 1, liveness failure 2, crash 3.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    SafetyViolation,
+    LivenessFailure,
+    Crash,
+}
+
+impl Verdict {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Pass => 0,
+            Verdict::SafetyViolation => 1,
+            Verdict::LivenessFailure => 2,
+            Verdict::Crash => 3,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::SafetyViolation => "SAFETY VIOLATION",
+            Verdict::LivenessFailure => "LIVENESS FAILURE",
+            Verdict::Crash => "CRASH",
+        }
+    }
+}
+
+/// One finding: an invariant or a history check that failed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    /// Invariant or check name.
+    pub check: String,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RunOutcome {
+    pub scenario: String,
+    pub seed: u64,
+    pub bugs: Vec<String>,
+    pub verdict: Verdict,
+    pub findings: Vec<Finding>,
+    pub ops: usize,
+    pub ops_ok: usize,
+    pub ops_unknown: usize,
+    pub faults: usize,
+    pub sim_ms: i64,
+    pub wall_ms: u64,
+    pub trace_hash: String,
+    pub leader_elections: u64,
+    pub commits: u64,
+    #[serde(skip)]
+    pub history: String,
+}
+
+impl RunOutcome {
+    /// Whether the outcome is what the scenario expects.
+    pub fn as_expected(&self, scenario: &Scenario) -> bool {
+        match scenario.expect.outcome.as_str() {
+            "violation" => {
+                self.verdict == Verdict::SafetyViolation
+                    && scenario.expect.check.as_ref().is_none_or(|c| self.findings.iter().any(|f| &f.check == c))
+            }
+            _ => self.verdict == Verdict::Pass,
+        }
+    }
+
+    pub fn anomaly(&self) -> String {
+        match self.findings.first() {
+            Some(f) => f.check.clone(),
+            None => self.verdict.name().to_lowercase(),
+        }
+    }
+}
+
+/// Extra switches for a run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Extra bug flags on top of the scenario's.
+    pub bugs: Vec<crate::zab::Bug>,
+    /// Skip the black-box linearizability search (sweeps).
+    pub fast_checks: bool,
+}
+
+pub fn cluster_config(scenario: &Scenario, bugs: &Bugs) -> ClusterConfig {
+    let e = &scenario.ensemble;
+    ClusterConfig {
+        voters: e.voters,
+        observers: e.observers,
+        tick_time_ms: e.tick_time_ms,
+        init_limit_ticks: e.init_limit,
+        sync_limit_ticks: e.sync_limit,
+        snap_count: e.snap_count,
+        commit_log_count: e.commit_log_count,
+        fsync_latency_ms: e.fsync_latency_ms,
+        latency_ms: (scenario.network.latency_ms[0], scenario.network.latency_ms[1]),
+        bugs: bugs.clone(),
+        ..ClusterConfig::default()
+    }
+}
+
+/// Runs one seed of a scenario on a fresh thread with a fresh madsim runtime.
+pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunOutcome {
+    let wall = Instant::now();
+    let mut bugs = Bugs::none();
+    for bug in scenario.bug_flags().into_iter().chain(options.bugs.iter().copied()) {
+        bugs = bugs.with(bug);
+    }
+    let bug_names: Vec<String> = bugs.iter().map(|b| b.name().to_string()).collect();
+    let s = scenario.clone();
+    let fast = options.fast_checks;
+    let result = std::thread::Builder::new()
+        .name(format!("seed-{seed}"))
+        .stack_size(64 << 20)
+        .spawn(move || {
+            let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+            rt.block_on(simulate(s, seed, bugs, fast))
+        })
+        .expect("spawn a simulation thread")
+        .join();
+    let mut outcome = match result {
+        Ok(outcome) => outcome,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic".into());
+            RunOutcome {
+                scenario: scenario.name.clone(),
+                seed,
+                bugs: Vec::new(),
+                verdict: Verdict::Crash,
+                findings: vec![Finding { check: "crash".into(), detail: message }],
+                ops: 0,
+                ops_ok: 0,
+                ops_unknown: 0,
+                faults: 0,
+                sim_ms: 0,
+                wall_ms: 0,
+                trace_hash: String::new(),
+                leader_elections: 0,
+                commits: 0,
+                history: String::new(),
+            }
+        }
+    };
+    outcome.bugs = bug_names;
+    outcome.wall_ms = wall.elapsed().as_millis() as u64;
+    outcome
+}
+
+fn key_paths(scenario: &Scenario) -> Vec<String> {
+    (0..scenario.workload.keys).map(|i| format!("/k{i}")).collect()
+}
+
+async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs, fast_checks: bool) -> RunOutcome {
+    let mut cluster = Cluster::start(cluster_config(&scenario, &bugs));
+    let shared = Arc::new(WorkloadShared {
+        recorder: Mutex::new(Recorder::default()),
+        stop: std::sync::atomic::AtomicBool::new(false),
+        conditions: Arc::clone(&cluster.ctx.conditions),
+    });
+    let mut findings = Vec::new();
+    let server_list: Vec<i64> = if scenario.clients.servers.is_empty() {
+        cluster.ids().into_iter().map(|id| id as i64).collect()
+    } else {
+        scenario.clients.servers.iter().map(|&s| s as i64).collect()
+    };
+    let keys = key_paths(&scenario);
+    // Setup: wait for a leader, create the keys, record their initial state.
+    if cluster.wait_for_leader(60_000).await.is_none() {
+        findings.push(Finding { check: "liveness".into(), detail: "no leader within 60 s at start".into() });
+        return finish(&scenario, seed, &cluster, &shared, findings, true, fast_checks);
+    }
+    let init = setup_keys(&server_list, &keys).await;
+    shared.recorder.lock().expect("recorder").meta = meta(&scenario, seed, &cluster, init);
+    // Clients.
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x636c_6965_6e74);
+    for client in 0..scenario.clients.count {
+        let plan = ClientPlan {
+            client: client + 1,
+            addr: CLIENT_ADDR_BASE + 1 + client as u64,
+            servers: server_list.clone(),
+            session_timeout_ms: scenario.clients.session_timeout_ms,
+            keys: keys.clone(),
+            workload: scenario.workload.clone(),
+            seed: rng.gen(),
+        };
+        let shared = Arc::clone(&shared);
+        madsim::runtime::Handle::current()
+            .create_node()
+            .name(format!("client-{}", client + 1))
+            .ip(ip_of(plan.addr))
+            .init(move || run_client(plan.clone(), Arc::clone(&shared)))
+            .build();
+    }
+    // Safety phase: faults on schedule.
+    let start = elapsed_ms();
+    let faults = plan(&scenario, seed);
+    let fault_count = faults.len();
+    let mut nemesis = Nemesis::new(seed);
+    run_faults(&mut cluster, &shared, &mut nemesis, &faults, start, start + scenario.duration_s as i64 * 1_000).await;
+    // Liveness phase: heal everything, the ensemble must serve and converge.
+    {
+        let mut recorder = shared.recorder.lock().expect("recorder");
+        nemesis.undo_due(&mut cluster, &mut recorder, elapsed_ms(), true);
+        heal_all(&mut cluster, &mut recorder);
+    }
+    let converged = cluster.wait_for_leader(scenario.liveness_s as i64 * 1_000).await.is_some()
+        && cluster.wait_converged(scenario.liveness_s as i64 * 1_000).await;
+    shared.stop.store(true, Ordering::Relaxed);
+    madsim::time::sleep(Duration::from_millis(2 * scenario.clients.session_timeout_ms as u64)).await;
+    let converged = converged && cluster.wait_converged(scenario.liveness_s as i64 * 1_000).await;
+    if !converged {
+        let views: Vec<String> = cluster.ids().iter().map(|&id| format!("s{id}: {:?}", cluster.view(id))).collect();
+        findings.push(Finding { check: "liveness".into(), detail: format!("not converged {} s after healing: {}", scenario.liveness_s, views.join("; ")) });
+    } else {
+        let nodes = final_nodes(&server_list, &keys).await;
+        let replicas = cluster
+            .ids()
+            .into_iter()
+            .map(|id| {
+                let v = cluster.view(id);
+                let mode = match v.state {
+                    Some(ServerState::Leading) => "leader",
+                    Some(ServerState::Following) => "follower",
+                    Some(ServerState::Observing) => "observer",
+                    _ => "looking",
+                };
+                (format!("s{id}"), ReplicaRecord { zxid: Some(v.last_zxid), digest: Some(format!("{:016x}", v.digest)), mode: Some(mode.into()) })
+            })
+            .collect();
+        shared.recorder.lock().expect("recorder").final_record = Some(FinalRecord { nodes, replicas, extra: BTreeMap::new() });
+        cluster.check_final();
+    }
+    let mut outcome = finish(&scenario, seed, &cluster, &shared, findings, !converged, fast_checks);
+    outcome.faults = fault_count;
+    outcome
+}
+
+fn heal_all(cluster: &mut Cluster, recorder: &mut Recorder) {
+    cluster.heal();
+    let now_ns = (elapsed_ms() as u64) * 1_000_000;
+    for id in cluster.ids() {
+        cluster.resume(id);
+        cluster.set_clock_rate(id, 1.0);
+        let v = cluster.view(id);
+        if !v.up {
+            cluster.restart(id);
+            recorder.nemesis(now_ns, "restart", Some(id), "liveness phase");
+        }
+    }
+    recorder.nemesis(now_ns, "heal", None, "liveness phase: everything healed");
+}
+
+async fn run_faults(cluster: &mut Cluster, shared: &WorkloadShared, nemesis: &mut Nemesis, faults: &[Fault], start: i64, end: i64) {
+    let mut next = 0;
+    loop {
+        let now = elapsed_ms();
+        if now >= end {
+            return;
+        }
+        {
+            let mut recorder = shared.recorder.lock().expect("recorder");
+            nemesis.undo_due(cluster, &mut recorder, now, false);
+            while next < faults.len() && start + (faults[next].at_s * 1_000.0) as i64 <= now {
+                nemesis.apply(cluster, &mut recorder, &faults[next], now);
+                next += 1;
+            }
+        }
+        let next_fault = faults.get(next).map(|f| start + (f.at_s * 1_000.0) as i64).unwrap_or(end);
+        let wake = next_fault.min(nemesis.next_undo_ms().unwrap_or(end)).min(end).max(now + 1);
+        madsim::time::sleep(Duration::from_millis((wake - now) as u64)).await;
+    }
+}
+
+/// Creates the workload's keys from a setup client; returns their initial state.
+async fn setup_keys(servers: &[i64], keys: &[String]) -> BTreeMap<String, NodeRecord> {
+    let addr = CLIENT_ADDR_BASE;
+    let servers = servers.to_vec();
+    let keys = keys.to_vec();
+    let (tx, rx) = futures::channel::oneshot::channel();
+    let tx = Arc::new(Mutex::new(Some(tx)));
+    madsim::runtime::Handle::current()
+        .create_node()
+        .name("setup")
+        .ip(ip_of(addr))
+        .init(move || {
+            let (servers, keys, tx) = (servers.clone(), keys.clone(), Arc::clone(&tx));
+            async move {
+                let conditions = Arc::new(Mutex::new(crate::sim::net::NetConditions::new()));
+                let mut endpoint = ClientEndpoint::bind(addr, conditions).await;
+                let mut init = BTreeMap::new();
+                'retry: for _ in 0..20 {
+                    let zk = spawn_session(&mut endpoint, servers.clone(), 10_000);
+                    if !wait_connected(&zk, 20_000).await {
+                        continue;
+                    }
+                    for key in &keys {
+                        if init.contains_key(key) {
+                            continue;
+                        }
+                        match zk.create2(key, b"init", Acl::open_unsafe(), CreateMode::Persistent).await {
+                            Ok((_, stat)) => {
+                                init.insert(key.clone(), NodeRecord { value: Some("init".into()), version: stat.version, mzxid: stat.mzxid, czxid: Some(stat.czxid) });
+                            }
+                            Err(_) => {
+                                let _ = zk.close().await;
+                                continue 'retry;
+                            }
+                        }
+                    }
+                    let _ = zk.close().await;
+                    break;
+                }
+                if let Some(tx) = tx.lock().expect("tx").take() {
+                    let _ = tx.send(init);
+                }
+            }
+        })
+        .build();
+    rx.await.unwrap_or_default()
+}
+
+/// Reads each key after convergence (sync first) for the history's final line.
+async fn final_nodes(servers: &[i64], keys: &[String]) -> BTreeMap<String, Option<NodeRecord>> {
+    let addr = CLIENT_ADDR_BASE + 999;
+    let servers = servers.to_vec();
+    let keys = keys.to_vec();
+    let (tx, rx) = futures::channel::oneshot::channel();
+    let tx = Arc::new(Mutex::new(Some(tx)));
+    madsim::runtime::Handle::current()
+        .create_node()
+        .name("final-reader")
+        .ip(ip_of(addr))
+        .init(move || {
+            let (servers, keys, tx) = (servers.clone(), keys.clone(), Arc::clone(&tx));
+            async move {
+                let conditions = Arc::new(Mutex::new(crate::sim::net::NetConditions::new()));
+                let mut endpoint = ClientEndpoint::bind(addr, conditions).await;
+                let zk = spawn_session(&mut endpoint, servers, 10_000);
+                let mut nodes = BTreeMap::new();
+                if wait_connected(&zk, 20_000).await {
+                    for key in &keys {
+                        let _ = zk.sync(key).await;
+                        match zk.get_data(key, false).await {
+                            Ok((data, stat)) => {
+                                let value = Some(String::from_utf8_lossy(&data).into_owned());
+                                nodes.insert(key.clone(), Some(NodeRecord { value, version: stat.version, mzxid: stat.mzxid, czxid: Some(stat.czxid) }));
+                            }
+                            Err(crate::proto::Code::NoNode) => {
+                                nodes.insert(key.clone(), None);
+                            }
+                            Err(_) => {}
+                        }
+                    }
+                }
+                let _ = zk.close().await;
+                if let Some(tx) = tx.lock().expect("tx").take() {
+                    let _ = tx.send(nodes);
+                }
+            }
+        })
+        .build();
+    rx.await.unwrap_or_default()
+}
+
+fn meta(scenario: &Scenario, seed: u64, cluster: &Cluster, init: BTreeMap<String, NodeRecord>) -> crate::history::record::MetaRecord {
+    let mut extra = BTreeMap::new();
+    extra.insert("seed".to_string(), serde_json::json!(seed));
+    extra.insert("scenario".to_string(), serde_json::json!(scenario.name));
+    extra.insert("servers".to_string(), serde_json::json!(cluster.ids().iter().map(|id| format!("s{id}")).collect::<Vec<_>>()));
+    extra.insert("bugs".to_string(), serde_json::json!(scenario.bugs));
+    crate::history::record::MetaRecord {
+        format: Some(crate::history::record::ZKSIM_FORMAT.into()),
+        format_version: Some(crate::history::record::ZKSIM_FORMAT_VERSION),
+        init,
+        extra,
+    }
+}
+
+fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadShared, mut findings: Vec<Finding>, liveness_failed: bool, fast_checks: bool) -> RunOutcome {
+    let recorder = shared.recorder.lock().expect("recorder");
+    let history = recorder.to_jsonl();
+    let mut safety = false;
+    for v in cluster.violations() {
+        safety = true;
+        findings.push(Finding { check: v.invariant.to_string(), detail: format!("t={} ms s{}: {} [{}]", v.time_ms, v.server, v.detail, v.source) });
+    }
+    let (ops, ops_ok, ops_unknown) = count_ops(&recorder);
+    if recorder.final_record.is_some() {
+        match crate::history::load::parse_history("history.jsonl", &history, Some(crate::history::Format::Zksim)) {
+            Ok(parsed) => {
+                let options = CheckOptions { blackbox: !fast_checks, ..CheckOptions::default() };
+                let wanted: Vec<&String> = scenario.checks.iter().filter(|c| *c != "all").collect();
+                for report in check_history(&parsed, &options) {
+                    if !wanted.is_empty() && !wanted.iter().any(|w| w.as_str() == report.name) {
+                        continue;
+                    }
+                    if report.status == Status::Fail {
+                        safety = true;
+                        let first = report.violations.first().map(|v| format!("{v:?}")).unwrap_or_default();
+                        findings.push(Finding { check: report.name.to_string(), detail: format!("{} {}", report.summary, truncate(&first, 400)) });
+                    }
+                }
+            }
+            Err(e) => findings.push(Finding { check: "history".into(), detail: format!("the recorded history does not parse: {e:?}") }),
+        }
+    }
+    let verdict = if safety {
+        Verdict::SafetyViolation
+    } else if liveness_failed {
+        Verdict::LivenessFailure
+    } else {
+        Verdict::Pass
+    };
+    let invariants = cluster.invariants();
+    RunOutcome {
+        scenario: scenario.name.clone(),
+        seed,
+        bugs: Vec::new(),
+        verdict,
+        findings,
+        ops,
+        ops_ok,
+        ops_unknown,
+        faults: 0,
+        sim_ms: elapsed_ms(),
+        wall_ms: 0,
+        trace_hash: format!("{:016x}", cluster.trace_hash()),
+        leader_elections: invariants.established_count,
+        commits: invariants.commits_observed,
+        history,
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        s.to_string()
+    } else {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &s[..end])
+    }
+}
+
+fn count_ops(recorder: &Recorder) -> (usize, usize, usize) {
+    let mut total = 0;
+    let mut ok = 0;
+    let mut unknown = 0;
+    for r in &recorder.records {
+        if let crate::history::record::Record::Op(op) = r {
+            total += 1;
+            match op.outcome.as_str() {
+                "ok" => ok += 1,
+                "unknown" => unknown += 1,
+                _ => {}
+            }
+        }
+    }
+    (total, ok, unknown)
+}
+
+/// Writes `history.jsonl` and `summary.json` under `dir/<scenario>-<seed>/`.
+pub fn write_report(dir: &Path, outcome: &RunOutcome) -> std::io::Result<PathBuf> {
+    let path = dir.join(format!("{}-{}", outcome.scenario, outcome.seed));
+    std::fs::create_dir_all(&path)?;
+    std::fs::write(path.join("history.jsonl"), &outcome.history)?;
+    std::fs::write(path.join("summary.json"), serde_json::to_string_pretty(outcome).expect("serializable"))?;
+    Ok(path)
+}
