@@ -115,6 +115,10 @@ pub struct RunOptions {
     pub fast_checks: bool,
 }
 
+/// Budget of the black-box linearizability search per key; the zxid-based checks are exact
+/// and fast, the black-box one is a cross-check that may answer "unknown".
+const BLACKBOX_TIME_LIMIT_MS: u64 = 300;
+
 pub fn cluster_config(scenario: &Scenario, bugs: &Bugs) -> ClusterConfig {
     let e = &scenario.ensemble;
     ClusterConfig {
@@ -141,13 +145,12 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunOutcome {
     }
     let bug_names: Vec<String> = bugs.iter().map(|b| b.name().to_string()).collect();
     let s = scenario.clone();
-    let fast = options.fast_checks;
-    let result = std::thread::Builder::new()
+        let result = std::thread::Builder::new()
         .name(format!("seed-{seed}"))
         .stack_size(64 << 20)
         .spawn(move || {
             let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
-            rt.block_on(simulate(s, seed, bugs, fast))
+            rt.block_on(simulate(s, seed, bugs))
         })
         .expect("spawn a simulation thread")
         .join();
@@ -179,6 +182,8 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunOutcome {
         }
     };
     outcome.bugs = bug_names;
+    // Outside the simulation: the checker's time limits need the wall clock.
+    judge_history(&mut outcome, scenario, options.fast_checks);
     outcome.wall_ms = wall.elapsed().as_millis() as u64;
     outcome
 }
@@ -187,7 +192,7 @@ fn key_paths(scenario: &Scenario) -> Vec<String> {
     (0..scenario.workload.keys).map(|i| format!("/k{i}")).collect()
 }
 
-async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs, fast_checks: bool) -> RunOutcome {
+async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
     let mut cluster = Cluster::start(cluster_config(&scenario, &bugs));
     let shared = Arc::new(WorkloadShared {
         recorder: Mutex::new(Recorder::default()),
@@ -204,7 +209,7 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs, fast_checks: bool) 
     // Setup: wait for a leader, create the keys, record their initial state.
     if cluster.wait_for_leader(60_000).await.is_none() {
         findings.push(Finding { check: "liveness".into(), detail: "no leader within 60 s at start".into() });
-        return finish(&scenario, seed, &cluster, &shared, findings, true, fast_checks);
+        return finish(&scenario, seed, &cluster, &shared, findings, true);
     }
     let init = setup_keys(&server_list, &keys).await;
     shared.recorder.lock().expect("recorder").meta = meta(&scenario, seed, &cluster, init);
@@ -267,7 +272,7 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs, fast_checks: bool) 
         shared.recorder.lock().expect("recorder").final_record = Some(FinalRecord { nodes, replicas, extra: BTreeMap::new() });
         cluster.check_final();
     }
-    let mut outcome = finish(&scenario, seed, &cluster, &shared, findings, !converged, fast_checks);
+    let mut outcome = finish(&scenario, seed, &cluster, &shared, findings, !converged);
     outcome.faults = fault_count;
     outcome
 }
@@ -413,7 +418,7 @@ fn meta(scenario: &Scenario, seed: u64, cluster: &Cluster, init: BTreeMap<String
     }
 }
 
-fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadShared, mut findings: Vec<Finding>, liveness_failed: bool, fast_checks: bool) -> RunOutcome {
+fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadShared, mut findings: Vec<Finding>, liveness_failed: bool) -> RunOutcome {
     let recorder = shared.recorder.lock().expect("recorder");
     let history = recorder.to_jsonl();
     let mut safety = false;
@@ -422,25 +427,6 @@ fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadSh
         findings.push(Finding { check: v.invariant.to_string(), detail: format!("t={} ms s{}: {} [{}]", v.time_ms, v.server, v.detail, v.source) });
     }
     let (ops, ops_ok, ops_unknown) = count_ops(&recorder);
-    if recorder.final_record.is_some() {
-        match crate::history::load::parse_history("history.jsonl", &history, Some(crate::history::Format::Zksim)) {
-            Ok(parsed) => {
-                let options = CheckOptions { blackbox: !fast_checks, ..CheckOptions::default() };
-                let wanted: Vec<&String> = scenario.checks.iter().filter(|c| *c != "all").collect();
-                for report in check_history(&parsed, &options) {
-                    if !wanted.is_empty() && !wanted.iter().any(|w| w.as_str() == report.name) {
-                        continue;
-                    }
-                    if report.status == Status::Fail {
-                        safety = true;
-                        let first = report.violations.first().map(|v| format!("{v:?}")).unwrap_or_default();
-                        findings.push(Finding { check: report.name.to_string(), detail: format!("{} {}", report.summary, truncate(&first, 400)) });
-                    }
-                }
-            }
-            Err(e) => findings.push(Finding { check: "history".into(), detail: format!("the recorded history does not parse: {e:?}") }),
-        }
-    }
     let verdict = if safety {
         Verdict::SafetyViolation
     } else if liveness_failed {
@@ -465,6 +451,33 @@ fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadSh
         leader_elections: invariants.established_count,
         commits: invariants.commits_observed,
         history,
+    }
+}
+
+/// Runs the history checks over the recorded history and folds failures into the verdict.
+fn judge_history(outcome: &mut RunOutcome, scenario: &Scenario, fast_checks: bool) {
+    if outcome.history.is_empty() || !outcome.history.contains("\"kind\":\"final\"") {
+        return;
+    }
+    let parsed = match crate::history::load::parse_history("history.jsonl", &outcome.history, Some(crate::history::Format::Zksim)) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            outcome.findings.push(Finding { check: "history".into(), detail: format!("the recorded history does not parse: {e:?}") });
+            outcome.verdict = Verdict::SafetyViolation;
+            return;
+        }
+    };
+    let options = CheckOptions { blackbox: !fast_checks, time_limit_ms: BLACKBOX_TIME_LIMIT_MS };
+    let wanted: Vec<&String> = scenario.checks.iter().filter(|c| *c != "all").collect();
+    for report in check_history(&parsed, &options) {
+        if !wanted.is_empty() && !wanted.iter().any(|w| w.as_str() == report.name) {
+            continue;
+        }
+        if report.status == Status::Fail {
+            outcome.verdict = Verdict::SafetyViolation;
+            let first = report.violations.first().map(|v| format!("{v:?}")).unwrap_or_default();
+            outcome.findings.push(Finding { check: report.name.to_string(), detail: format!("{} {}", report.summary, truncate(&first, 400)) });
+        }
     }
 }
 
