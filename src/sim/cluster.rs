@@ -1,5 +1,6 @@
 //! The cluster harness: an ensemble of voting servers and observers as madsim nodes, with the
-//! faults a nemesis applies — kill (losing unfsynced writes), restart, pause, partitions,
+//! faults a nemesis applies — kill (a power failure of the node: its [`SimDisk`] loses every
+//! unsynced byte, perhaps tearing the last append), restart, pause, partitions,
 //! latency, loss, clock drift — and the checks that the ensemble serves and converges.
 //!
 //! Why a harness apart from the nemesis: tests drive it directly with exact schedules, the
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use madsim::runtime::{Handle, NodeHandle};
 
+use super::disk::SimDisk;
 use super::invariants::{Invariants, Violation};
 use super::net::{ip_of, Addr, NetConditions, SharedConditions};
 use super::server_node::{elapsed_ms, server_main, RunContext, ServerShared, ServerView, TraceHash};
@@ -27,6 +29,9 @@ pub struct ClusterConfig {
     pub snap_count: u64,
     pub commit_log_count: usize,
     pub fsync_latency_ms: u64,
+    /// Probability in [0, 1] that a power failure (kill) tears the last unsynced log append,
+    /// leaving a prefix of it on disk (recovery must cut it away).
+    pub torn_write_probability: f64,
     /// One-way network latency range.
     pub latency_ms: (u64, u64),
     pub bugs: Bugs,
@@ -43,6 +48,7 @@ impl Default for ClusterConfig {
             snap_count: 10_000,
             commit_log_count: 500,
             fsync_latency_ms: 2,
+            torn_write_probability: 0.0,
             latency_ms: (1, 5),
             bugs: Bugs::none(),
         }
@@ -85,10 +91,13 @@ impl Cluster {
             c.send_latency = Duration::from_millis(config.latency_ms.0)..Duration::from_millis(config.latency_ms.1.max(config.latency_ms.0 + 1));
             c.packet_loss_rate = 0.0;
         });
+        let disks = SimDisk::current();
+        disks.set_default_fsync_latency(Duration::from_millis(config.fsync_latency_ms));
+        disks.set_torn_write_probability(config.torn_write_probability);
         let ctx = Arc::new(RunContext { conditions, invariants: Mutex::new(Invariants::default()), trace: Mutex::new(TraceHash::default()) });
         let mut cluster = Cluster { config: config.clone(), handle, nodes: BTreeMap::new(), shared: BTreeMap::new(), ctx, paused: BTreeMap::new() };
         for id in config.server_ids() {
-            let shared = Arc::new(ServerShared::new(config.peer_config(id), config.fsync_latency_ms));
+            let shared = Arc::new(ServerShared::new(config.peer_config(id)));
             let (s, c) = (Arc::clone(&shared), Arc::clone(&cluster.ctx));
             let node = cluster
                 .handle
@@ -97,6 +106,7 @@ impl Cluster {
                 .ip(ip_of(id))
                 .init(move || server_main(Arc::clone(&s), Arc::clone(&c)))
                 .build();
+            *shared.node.lock().expect("node") = Some(node.id());
             cluster.nodes.insert(id, node);
             cluster.shared.insert(id, shared);
         }
@@ -119,14 +129,16 @@ impl Cluster {
         self.paused.get(&id).copied().unwrap_or(false)
     }
 
-    /// Kills a server: its process and every unfsynced byte are gone.
+    /// Kills a server: a power failure. Its process is gone, and madsim's kill calls the
+    /// [`SimDisk`] plugin's `reset_node`, which drops every unsynced byte.
     pub fn kill(&mut self, id: ServerId) {
         self.handle.kill(self.nodes[&id].id());
-        self.shared[&id].lose_unsynced();
+        self.shared[&id].mark_down();
         self.paused.insert(id, false);
     }
 
-    /// Restarts a killed (or exited) server from its disk.
+    /// Restarts a server from its disk. madsim needs a kill before a restart, so restarting a
+    /// running server is a power failure too; an exited server synced its page cache on exit.
     pub fn restart(&mut self, id: ServerId) {
         let node = self.nodes[&id].id();
         self.handle.kill(node);
@@ -272,6 +284,7 @@ where
 {
     std::thread::spawn(move || {
         let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+        rt.add_simulator::<SimDisk>();
         rt.block_on(body())
     })
     .join()

@@ -13,3 +13,4 @@ pub mod disk;
 pub mod invariants;
 pub mod net;
 pub mod server_node;
+pub mod writer;

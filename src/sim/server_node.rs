@@ -3,8 +3,11 @@
 //!
 //! Why this shape: the node's future is re-run from scratch on every restart (madsim re-runs a
 //! node's `init`), so everything a real process would lose — the peer, its connections, its
-//! timers — lives inside it, while the disk lives in [`ServerShared`] outside it and keeps only
-//! what was fsynced across a kill.
+//! timers, its `Storage` bookkeeping — lives inside it. The bytes live in the [`SimDisk`] plugin
+//! outside it: madsim's `Handle::kill` calls the plugin's `reset_node`, a power failure that drops
+//! every unsynced byte (and may tear the last append). At start the node runs
+//! [`Storage::recover`] over what survived and builds the peer from it, as ZooKeeper's
+//! `QuorumPeer.loadDataBase` does.
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -14,13 +17,15 @@ use std::time::Duration;
 use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
 
+use super::disk::{SimDisk, SimDiskHandle};
 use super::invariants::Invariants;
 use super::net::{Addr, Body, Channel, Delivery, Packet, SharedConditions, Transport};
 use crate::proto::Zxid;
+use crate::storage::{Disk, MemDisk, Recovered, Storage, StorageConfig, StorageError};
+use crate::tree::TxnEntry;
 use crate::wire::ServerMessage;
 use crate::zab::database::DiskMirror;
 use crate::zab::peer::{Action, QuorumPeer};
-use crate::zab::testkit::TestDisk;
 use crate::zab::{PeerConfig, PeerMessage, ServerState};
 
 /// What the harness can see of a running server.
@@ -36,39 +41,62 @@ pub struct ServerView {
     pub exited: Option<String>,
 }
 
-/// State of one server that outlives its process.
+/// State of one server that outlives its process (its bytes live in the [`SimDisk`] plugin).
 pub struct ServerShared {
     pub config: PeerConfig,
-    pub disk: Mutex<TestDisk>,
     pub view: Mutex<ServerView>,
-    pub fsync_latency_ms: Mutex<u64>,
+    /// The madsim node this server runs on (its disk in the plugin); set by the harness.
+    pub node: Mutex<Option<madsim::task::NodeId>>,
     /// Local clock rate: 1.0 is true time; 1.1 runs ticks 10% fast.
     pub clock_rate: Mutex<f64>,
 }
 
 impl ServerShared {
-    pub fn new(config: PeerConfig, fsync_latency_ms: u64) -> ServerShared {
-        ServerShared {
-            config,
-            disk: Mutex::new(TestDisk::default()),
-            view: Mutex::new(ServerView::default()),
-            fsync_latency_ms: Mutex::new(fsync_latency_ms),
-            clock_rate: Mutex::new(1.0),
-        }
+    pub fn new(config: PeerConfig) -> ServerShared {
+        ServerShared { config, view: Mutex::new(ServerView::default()), node: Mutex::new(None), clock_rate: Mutex::new(1.0) }
     }
 
-    /// A kill: what was not fsynced is gone.
-    pub fn lose_unsynced(&self) {
-        self.disk.lock().expect("disk").unsynced.clear();
+    /// The process is gone (killed): the view says so. The disk lost its unsynced bytes in
+    /// the plugin's `reset_node`.
+    pub fn mark_down(&self) {
         let mut view = self.view.lock().expect("view");
         view.up = false;
         view.serving = false;
         view.state = None;
     }
 
-    pub fn durable(&self) -> DiskMirror {
-        self.disk.lock().expect("disk").durable.clone()
+    /// What a recovery would find now if the server lost power: the durable bytes only,
+    /// inspected (not changed). Call inside the runtime.
+    pub fn durable_recovered(&self) -> Result<Recovered, StorageError> {
+        let node = self.node.lock().expect("node").expect("server placed on a node");
+        let mut disk = MemDisk::new();
+        for (name, bytes) in SimDisk::current().durable_files(node) {
+            disk.write_file(&name, &bytes);
+            disk.sync(&name);
+        }
+        crate::storage::inspect(&disk)
     }
+
+    /// The server's durable state as the peer would start from it.
+    pub fn durable(&self) -> Result<DiskMirror, StorageError> {
+        self.durable_recovered().map(|r| mirror_from_recovered(r).0)
+    }
+}
+
+/// Builds the peer's [`DiskMirror`] from a recovery. Missing epoch files are derived as
+/// `QuorumPeer.loadDataBase` does: the epoch of the last processed zxid. Returns which epochs
+/// were derived (accepted, current), so the caller can write them as ZooKeeper does.
+pub fn mirror_from_recovered(recovered: Recovered) -> (DiskMirror, bool, bool) {
+    let epoch_of_last_zxid = recovered.last_zxid() >> 32;
+    let derived_accepted = recovered.accepted_epoch.is_none();
+    let derived_current = recovered.current_epoch.is_none();
+    let mirror = DiskMirror {
+        snapshots: recovered.snapshot.map(|(_, s)| Arc::new(s)).into_iter().collect(),
+        log: recovered.log.into_iter().map(Arc::new).collect(),
+        accepted_epoch: recovered.accepted_epoch.unwrap_or(epoch_of_last_zxid),
+        current_epoch: recovered.current_epoch.unwrap_or(epoch_of_last_zxid),
+    };
+    (mirror, derived_accepted, derived_current)
 }
 
 /// Run-wide context shared by every node.
@@ -104,10 +132,12 @@ fn local_ms(rate: f64) -> i64 {
     (elapsed_ms() as f64 * rate) as i64
 }
 
-/// Group commit: one fsync in flight; appends made meanwhile ride on the next one.
+/// Group commit: one fsync in flight (it takes the disk's fsync latency, then syncs); syncs
+/// asked for meanwhile ride on the next one.
 #[derive(Default)]
 struct Fsync {
-    inflight: Option<(i64, u64, usize)>,
+    /// (local time it completes, token).
+    inflight: Option<(i64, u64)>,
     queued: Option<u64>,
 }
 
@@ -117,6 +147,9 @@ struct Node {
     ctx: Arc<RunContext>,
     peer: QuorumPeer,
     transport: Transport,
+    storage: Storage<SimDiskHandle>,
+    /// Consecutive AppendLog actions, written to storage in one call.
+    pending_appends: Vec<Arc<TxnEntry>>,
     fsync: Fsync,
     client_addr: BTreeMap<u64, Addr>,
     batches: BTreeMap<(Addr, Channel), Vec<Outgoing>>,
@@ -133,7 +166,19 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
     let id = shared.config.my_id;
     let transport = Transport::bind(id, Arc::clone(&ctx.conditions)).await;
     let rate = *shared.clock_rate.lock().expect("rate");
-    let mirror = shared.durable();
+    let mut storage = Storage::new(SimDisk::current_node_disk(), StorageConfig::default());
+    let mirror = match recover(&mut storage) {
+        Ok(mirror) => mirror,
+        Err(error) => {
+            let reason = format!("recovery failed: {error}");
+            tracing::error!(server = id, %reason, "server does not start");
+            ctx.trace.lock().expect("trace").add((elapsed_ms(), id, reason.as_str()));
+            let mut view = shared.view.lock().expect("view");
+            *view = ServerView { exited: Some(reason), ..ServerView::default() };
+            return;
+        }
+    };
+    ctx.trace.lock().expect("trace").add((elapsed_ms(), id, "recovered", mirror.last_logged_zxid(), mirror.accepted_epoch, mirror.current_epoch));
     let peer = QuorumPeer::new(shared.config.clone(), mirror, local_ms(rate));
     let endpoint = transport.endpoint();
     let (tx, mut rx) = mpsc::unbounded::<Packet>();
@@ -144,8 +189,19 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
             }
         }
     });
-    let mut node =
-        Node { id, shared, ctx, peer, transport, fsync: Fsync::default(), client_addr: BTreeMap::new(), batches: BTreeMap::new(), rate };
+    let mut node = Node {
+        id,
+        shared,
+        ctx,
+        peer,
+        transport,
+        storage,
+        pending_appends: Vec::new(),
+        fsync: Fsync::default(),
+        client_addr: BTreeMap::new(),
+        batches: BTreeMap::new(),
+        rate,
+    };
     {
         let mut view = node.shared.view.lock().expect("view");
         view.up = true;
@@ -170,22 +226,42 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
     }
 }
 
+/// `loadDataBase`: recover the data directory (cutting a torn tail), write missing epoch files
+/// from the last zxid, and return what the peer starts from.
+fn recover(storage: &mut Storage<SimDiskHandle>) -> Result<DiskMirror, StorageError> {
+    let recovered = storage.recover()?;
+    if recovered.truncated_tail_bytes > 0 {
+        tracing::info!(bytes = recovered.truncated_tail_bytes, damage = ?recovered.tail_damage, "cut a torn log tail");
+    }
+    let (mirror, derived_accepted, derived_current) = mirror_from_recovered(recovered);
+    if mirror.accepted_epoch < mirror.current_epoch {
+        return Err(StorageError::EpochOrder { accepted_epoch: mirror.accepted_epoch, current_epoch: mirror.current_epoch });
+    }
+    if derived_current {
+        storage.write_current_epoch(mirror.current_epoch);
+    }
+    if derived_accepted {
+        storage.write_accepted_epoch(mirror.accepted_epoch);
+    }
+    Ok(mirror)
+}
+
 impl Node {
     fn now(&self) -> i64 {
         local_ms(self.rate)
     }
 
     fn next_deadline_local_ms(&self) -> i64 {
-        let fsync = self.fsync.inflight.map_or(i64::MAX, |(done, _, _)| done);
+        let fsync = self.fsync.inflight.map_or(i64::MAX, |(done, _)| done);
         self.peer.next_deadline_ms().min(fsync).max(self.now())
     }
 
     fn on_time(&mut self) {
         let now = self.now();
-        if let Some((done, token, count)) = self.fsync.inflight {
+        if let Some((done, token)) = self.fsync.inflight {
             if now >= done {
                 self.fsync.inflight = None;
-                self.complete_fsync(now, token, count);
+                self.complete_fsync(now, token);
             }
         }
         if self.peer.next_deadline_ms() <= now {
@@ -193,15 +269,11 @@ impl Node {
         }
     }
 
-    fn complete_fsync(&mut self, now: i64, token: u64, count: usize) {
-        {
-            let mut disk = self.shared.disk.lock().expect("disk");
-            let count = count.min(disk.unsynced.len());
-            let synced: Vec<_> = disk.unsynced.drain(..count).collect();
-            for entry in synced {
-                disk.durable.append(entry);
-            }
-        }
+    /// The fsync's latency has passed: every byte appended so far becomes durable (at least
+    /// those appended before `SyncLog{token}`), then the peer hears of it.
+    fn complete_fsync(&mut self, now: i64, token: u64) {
+        self.flush_appends();
+        self.storage.sync_log();
         self.peer.on_log_synced(now, token);
         if let Some(next) = self.fsync.queued.take() {
             self.start_fsync(now, next);
@@ -213,9 +285,41 @@ impl Node {
             self.fsync.queued = Some(token);
             return;
         }
-        let latency = *self.shared.fsync_latency_ms.lock().expect("latency") as i64;
-        let count = self.shared.disk.lock().expect("disk").unsynced.len();
-        self.fsync.inflight = Some((now + latency, token, count));
+        let latency_ms = self.storage.disk().fsync_latency().as_millis() as i64;
+        self.fsync.inflight = Some((now + latency_ms, token));
+    }
+
+    /// Writes the buffered appends to the log (page cache: not durable until an fsync).
+    fn flush_appends(&mut self) {
+        if self.pending_appends.is_empty() {
+            return;
+        }
+        let entries = std::mem::take(&mut self.pending_appends);
+        if let Err(error) = self.storage.append_txns(&entries) {
+            // The peer's mirror and the storage disagree: a shell or core bug, never a fault.
+            panic!("server {}: log append failed: {error}", self.id);
+        }
+    }
+
+    /// Executes one persistence action against storage.
+    fn persist(&mut self, action: Action) {
+        self.flush_appends();
+        let result = match action {
+            Action::TruncateLog { zxid } => self.storage.truncate_log(zxid),
+            Action::WriteSnapshot(snapshot) => self.storage.write_snapshot(snapshot.last_zxid, &snapshot),
+            Action::WriteAcceptedEpoch(epoch) => {
+                self.storage.write_accepted_epoch(epoch);
+                Ok(())
+            }
+            Action::WriteCurrentEpoch(epoch) => {
+                self.storage.write_current_epoch(epoch);
+                Ok(())
+            }
+            other => unreachable!("not a persistence action: {other:?}"),
+        };
+        if let Err(error) = result {
+            panic!("server {}: storage failed: {error}", self.id);
+        }
     }
 
     fn on_packet(&mut self, packet: Packet) {
@@ -275,19 +379,25 @@ impl Node {
                         self.transport.close(addr, Channel::Client(conn));
                     }
                 }
-                Action::SyncLog { token } => self.start_fsync(now, token),
+                Action::AppendLog(entry) => self.pending_appends.push(entry),
+                Action::SyncLog { token } => {
+                    self.flush_appends();
+                    self.start_fsync(now, token);
+                }
                 Action::Observe(o) => {
                     self.ctx.trace.lock().expect("trace").add((now, self.id, observation_key(&o)));
                     self.ctx.invariants.lock().expect("invariants").observe(self.id, now, o);
                 }
                 Action::Exit { reason } => {
+                    self.flush_appends();
                     self.flush_all();
                     self.exit(reason);
                     return false;
                 }
-                other => self.shared.disk.lock().expect("disk").apply_action(&other),
+                other => self.persist(other),
             }
         }
+        self.flush_appends();
         self.flush_all();
         true
     }
@@ -297,15 +407,11 @@ impl Node {
         self.ctx.trace.lock().expect("trace").add((now, self.id, to, kind));
     }
 
-    /// `System.exit`: the process is gone but the OS still writes its page cache out.
+    /// `System.exit`: the process is gone but the OS still writes its page cache out, so a
+    /// later restart (which madsim models as kill + restart, a power failure) loses nothing.
     fn exit(&mut self, reason: String) {
         tracing::warn!(server = self.id, %reason, "server exits");
-        let mut disk = self.shared.disk.lock().expect("disk");
-        let pending: Vec<_> = disk.unsynced.drain(..).collect();
-        for entry in pending {
-            disk.durable.append(entry);
-        }
-        drop(disk);
+        self.storage.sync_log();
         let mut view = self.shared.view.lock().expect("view");
         view.up = false;
         view.serving = false;

@@ -114,9 +114,11 @@ impl<D: Disk> Storage<D> {
 
     /// Writes `entries` to the log (not durable until [`Storage::sync_log`]). Zxids must
     /// strictly increase, above every logged zxid; nothing is written if they do not.
-    pub fn append_txns(&mut self, entries: &[TxnEntry]) -> Result<(), StorageError> {
+    /// Takes `&[TxnEntry]` or `&[Arc<TxnEntry>]` (the shell's entries are shared with the peer).
+    pub fn append_txns<E: std::borrow::Borrow<TxnEntry>>(&mut self, entries: &[E]) -> Result<(), StorageError> {
         let mut last = self.last_logged_zxid;
         for entry in entries {
+            let entry: &TxnEntry = entry.borrow();
             let zxid = entry.header.zxid;
             if let Some(last_logged) = last.filter(|&l| zxid <= l) {
                 return Err(StorageError::AppendOutOfOrder { last_logged, zxid });
@@ -125,6 +127,7 @@ impl<D: Disk> Storage<D> {
         }
         let mut pending: Vec<u8> = Vec::new();
         for entry in entries {
+            let entry: &TxnEntry = entry.borrow();
             let full = self.current_log.as_ref().is_none_or(|c| c.txns >= self.config.txns_per_log_file);
             if full {
                 self.flush_pending(&mut pending);
