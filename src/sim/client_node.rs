@@ -113,7 +113,7 @@ impl TransportEvents for SimClientEvents {
             let mut rx = self.rx.lock().await;
             let next = rx.next().fuse();
             futures::pin_mut!(next);
-            futures::select! {
+            futures::select_biased! {
                 packet = next => match packet {
                     Some(packet) => self.inner.borrow_mut().on_packet(packet),
                     None => return None,

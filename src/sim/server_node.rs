@@ -216,7 +216,7 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
         let wait_ms = ((deadline - local_ms(node.rate)).max(0) as f64 / node.rate).ceil() as u64;
         let sleep = madsim::time::sleep(Duration::from_millis(wait_ms)).fuse();
         futures::pin_mut!(sleep);
-        futures::select! {
+        futures::select_biased! {
             packet = rx.next() => match packet {
                 Some(packet) => node.on_packet(packet),
                 None => return,

@@ -236,7 +236,7 @@ async fn next_event(transport: &mut Transport, rx: &mut mpsc::UnboundedReceiver<
         let wait_ms = (deadline - elapsed_ms()).max(0) as u64;
         let sleep = madsim::time::sleep(Duration::from_millis(wait_ms)).fuse();
         futures::pin_mut!(sleep);
-        let packet = futures::select! {
+        let packet = futures::select_biased! {
             packet = rx.next() => match packet {
                 Some(packet) => packet,
                 None => return Event::Closed,

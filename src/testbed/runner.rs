@@ -150,6 +150,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunOutcome {
         .stack_size(64 << 20)
         .spawn(move || {
             let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+            rt.add_simulator::<crate::sim::disk::SimDisk>();
             rt.block_on(simulate(s, seed, bugs))
         })
         .expect("spawn a simulation thread")
