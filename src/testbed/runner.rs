@@ -271,6 +271,8 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
             })
             .collect();
         shared.recorder.lock().expect("recorder").final_record = Some(FinalRecord { nodes, replicas, extra: BTreeMap::new() });
+        // The final reader's own session (create, close) must reach every replica first.
+        cluster.wait_converged(scenario.liveness_s as i64 * 1_000).await;
         cluster.check_final();
     }
     let mut outcome = finish(&scenario, seed, &cluster, &shared, findings, !converged);
