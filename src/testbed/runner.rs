@@ -245,11 +245,18 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs, fast_checks: bool) 
     shared.stop.store(true, Ordering::Relaxed);
     madsim::time::sleep(Duration::from_millis(2 * scenario.clients.session_timeout_ms as u64)).await;
     let converged = converged && cluster.wait_converged(scenario.liveness_s as i64 * 1_000).await;
+    let mut settled = true;
     if !converged {
         let views: Vec<String> = cluster.ids().iter().map(|&id| format!("s{id}: {:?}", cluster.view(id))).collect();
         findings.push(Finding { check: "liveness".into(), detail: format!("not converged {} s after healing: {}", scenario.liveness_s, views.join("; ")) });
     } else {
         let nodes = final_nodes(&server_list, &keys).await;
+        // The final reader's closeSession is a txn too, acknowledged once the leader commits it:
+        // let every replica apply it before the end-of-run checks compare zxids.
+        if !cluster.wait_converged(scenario.liveness_s as i64 * 1_000).await {
+            settled = false;
+            findings.push(Finding { check: "liveness".into(), detail: "replicas did not converge again after the final reads".into() });
+        }
         let replicas = cluster
             .ids()
             .into_iter()
@@ -267,7 +274,7 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs, fast_checks: bool) 
         shared.recorder.lock().expect("recorder").final_record = Some(FinalRecord { nodes, replicas, extra: BTreeMap::new() });
         cluster.check_final();
     }
-    let mut outcome = finish(&scenario, seed, &cluster, &shared, findings, !converged, fast_checks);
+    let mut outcome = finish(&scenario, seed, &cluster, &shared, findings, !converged || !settled, fast_checks);
     outcome.faults = fault_count;
     outcome
 }
