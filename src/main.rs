@@ -49,6 +49,72 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Run a range of seeds of a scenario on several threads; table of failing seeds, JSON summary.
+    /// Exit 0 if every seed is as the scenario expects, else 1 safety / 2 liveness / 3 crash.
+    Sweep {
+        /// A file, a name in sim-scenarios/, or `default`.
+        scenario: String,
+        /// Seeds: A..B (B excluded), A..=B, or N.
+        #[arg(long)]
+        seeds: String,
+        /// Worker threads (default: available cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// I/N: run only the seeds s with s mod N == I (CI matrices, indexed Jobs).
+        #[arg(long)]
+        shard: Option<String>,
+        /// Put a historical bug back (repeatable; see `zksim list`).
+        #[arg(long = "bug")]
+        bugs: Vec<String>,
+        /// Where to write the JSON summary (default reports/sweep-<scenario>-<A>-<B>[-shard-I-of-N].json).
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Stop at the first seed that is not as expected.
+        #[arg(long)]
+        stop_on_first: bool,
+        /// Also run the black-box linearizability search on every seed (slower).
+        #[arg(long)]
+        full_checks: bool,
+    },
+    /// Combine sweep summaries of shards into one table and JSON.
+    Merge {
+        #[arg(required = true)]
+        summaries: Vec<PathBuf>,
+        /// Where to write the merged JSON (default reports/sweep-<scenario>-<A>-<B>-merged.json).
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Run one seed twice (fresh threads), confirm the same trace hash, then the verdict.
+    /// Logs: RUST_LOG (e.g. RUST_LOG=zksim=debug), to stderr.
+    Replay {
+        scenario: String,
+        #[arg(long)]
+        seed: u64,
+        #[arg(long = "bug")]
+        bugs: Vec<String>,
+    },
+    /// Turn a failing seed's faults into an explicit schedule and shrink it greedily.
+    Shrink {
+        scenario: String,
+        #[arg(long)]
+        seed: u64,
+        #[arg(long = "bug")]
+        bugs: Vec<String>,
+        /// Where to write the minimal scenario (default sim-scenarios/shrunk/<name>-<seed>.json).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Give up shrinking after this many runs.
+        #[arg(long, default_value_t = 200)]
+        max_runs: usize,
+    },
+    /// Shipped scenarios, bug flags, history checks and online invariants.
+    List,
+    /// Throughput of the simulator: simulated s and client ops per wall s, seeds per minute.
+    Bench {
+        /// Seeds in each sweep (run with --jobs 1 and --jobs 2).
+        #[arg(long, default_value_t = 20)]
+        seeds: u64,
+    },
     /// Check a recorded history (zksim JSONL, real-ZooKeeper JSONL, Jepsen log or EDN).
     /// Run `zksim check --help-checker` for its options.
     #[command(disable_help_flag = true)]
@@ -61,7 +127,21 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     match cli.command {
+        Some(Command::Sweep { scenario, seeds, jobs, shard, bugs, json, stop_on_first, full_checks }) => {
+            code(zksim::testbed::cli::sweep_command(&zksim::testbed::cli::SweepArgs { scenario, seeds, jobs, shard, bugs, json, stop_on_first, full_checks }))
+        }
+        Some(Command::Merge { summaries, json }) => code(zksim::testbed::cli::merge_command(&summaries, json.as_deref())),
+        Some(Command::Replay { scenario, seed, bugs }) => code(zksim::testbed::cli::replay_command(&scenario, seed, &bugs)),
+        Some(Command::Shrink { scenario, seed, bugs, out, max_runs }) => {
+            code(zksim::testbed::cli::shrink_command(&scenario, seed, &bugs, out.as_deref(), max_runs))
+        }
+        Some(Command::List) => code(zksim::testbed::cli::list_command()),
+        Some(Command::Bench { seeds }) => code(zksim::testbed::cli::bench_command(seeds)),
         None => code(zksim::testbed::cli::run_command(None, 1, &[], None)),
         Some(Command::Run { scenario, seed, bugs, out }) => {
             code(zksim::testbed::cli::run_command(scenario.as_deref(), seed, &bugs, out.as_deref()))

@@ -38,6 +38,15 @@ pub struct Invariants {
 
 const MAX_VIOLATIONS: usize = 100;
 
+/// Every online invariant: name and one line (for `zksim list`).
+pub const INVARIANTS: [(&str, &str); 5] = [
+    ("one-leader-per-epoch", "at most one server establishes leadership of an epoch (ZAB primary uniqueness)"),
+    ("acknowledged-write-durable", "a new leader, and the final state, hold every txn acknowledged to a client"),
+    ("commits-in-order", "each server commits txns in increasing zxid order (ZAB total order)"),
+    ("committed-prefixes-agree", "servers that commit a zxid commit the same txn (ZAB agreement)"),
+    ("same-zxid-same-digest", "at the same zxid every server has the same tree digest"),
+];
+
 impl Invariants {
     pub fn observe(&mut self, server: ServerId, time_ms: i64, o: Observation) {
         match o {
