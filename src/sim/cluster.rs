@@ -80,6 +80,8 @@ pub struct Cluster {
     pub shared: BTreeMap<ServerId, Arc<ServerShared>>,
     pub ctx: Arc<RunContext>,
     paused: BTreeMap<ServerId, bool>,
+    /// Servers killed and not restarted since (or exited on their own).
+    down: std::collections::BTreeSet<ServerId>,
 }
 
 impl Cluster {
@@ -95,7 +97,7 @@ impl Cluster {
         disks.set_default_fsync_latency(Duration::from_millis(config.fsync_latency_ms));
         disks.set_torn_write_probability(config.torn_write_probability);
         let ctx = Arc::new(RunContext { conditions, invariants: Mutex::new(Invariants::default()), trace: Mutex::new(TraceHash::default()) });
-        let mut cluster = Cluster { config: config.clone(), handle, nodes: BTreeMap::new(), shared: BTreeMap::new(), ctx, paused: BTreeMap::new() };
+        let mut cluster = Cluster { config: config.clone(), handle, nodes: BTreeMap::new(), shared: BTreeMap::new(), ctx, paused: BTreeMap::new(), down: Default::default() };
         for id in config.server_ids() {
             let shared = Arc::new(ServerShared::new(config.peer_config(id)));
             let (s, c) = (Arc::clone(&shared), Arc::clone(&cluster.ctx));
@@ -135,6 +137,12 @@ impl Cluster {
         self.handle.kill(self.nodes[&id].id());
         self.shared[&id].mark_down();
         self.paused.insert(id, false);
+        self.down.insert(id);
+    }
+
+    /// Whether a server is down: killed and not restarted, or exited on its own.
+    pub fn is_down(&self, id: ServerId) -> bool {
+        self.down.contains(&id) || self.view(id).exited.is_some()
     }
 
     /// Restarts a server from its disk. madsim needs a kill before a restart, so restarting a
@@ -144,6 +152,7 @@ impl Cluster {
         self.handle.kill(node);
         self.handle.restart(node);
         self.paused.insert(id, false);
+        self.down.remove(&id);
     }
 
     /// Stop-the-world pause (a long GC): the process keeps its state but runs nothing.

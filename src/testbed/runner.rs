@@ -291,8 +291,7 @@ fn heal_all(cluster: &mut Cluster, recorder: &mut Recorder) {
     for id in cluster.ids() {
         cluster.resume(id);
         cluster.set_clock_rate(id, 1.0);
-        let v = cluster.view(id);
-        if !v.up {
+        if cluster.is_down(id) {
             cluster.restart(id);
             recorder.nemesis(now_ns, "restart", Some(id), "liveness phase");
         }

@@ -715,6 +715,8 @@ impl QuorumPeer {
         l.next_half_tick_ms = now_ms + config.tick_time_ms / 2;
         let (last_zxid, digest) = (self.db.last_processed_zxid(), self.db.tree.digest());
         self.observe(Observation::Established { epoch, last_zxid, digest });
+        // ZOOKEEPER-1732: every member reports the same vote to newcomers.
+        self.current_vote.0.peer_epoch = epoch;
         self.start_leader_sessions(now_ms);
         let waiting: Vec<ServerId> = self
             .leader_ref()
@@ -1407,6 +1409,8 @@ impl QuorumPeer {
         }
         let s = self.learner().sync.take().expect("in sync");
         self.learner().phase = LearnerPhase::Broadcast;
+        // `updateElectionVote(newEpoch)` (ZOOKEEPER-1732): report the vote everyone reports.
+        self.current_vote.0.peer_epoch = self.learner_ref().new_epoch;
         if self.config.is_observer() {
             let mut committed = s.packets_committed;
             for entry in s.packets_not_committed {
