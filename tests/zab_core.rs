@@ -120,7 +120,7 @@ fn established_epochs(e: &TestEnsemble, id: ServerId) -> Vec<i64> {
     e.observations
         .iter()
         .filter_map(|(s, o)| match o {
-            Observation::Established { epoch } if *s == id => Some(*epoch),
+            Observation::Established { epoch, .. } if *s == id => Some(*epoch),
             _ => None,
         })
         .collect()
