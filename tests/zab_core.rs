@@ -740,3 +740,38 @@ fn reconnect_with_a_zxid_ahead_of_the_server_is_refused() {
     let moved = try_connect(&mut e, 2, 9, req).expect("server 2 has seen the zxid");
     assert_eq!(moved.session_id, session.session_id);
 }
+
+/// The leader stamps a client's txn with the time the request arrived (`Request.createTime`
+/// → `TxnHeader.time`), also when the client is connected to the leader itself.
+#[test]
+fn leader_stamps_a_local_clients_write_with_the_arrival_time() {
+    let mut e = TestEnsemble::new(3, 0, |_| {});
+    assert!(e.stabilize(10_000));
+    let leader = e.leader().expect("leader");
+    connect(&mut e, leader, 9);
+    e.run_for(5_000);
+    e.now_ms += 3; // between timer steps: only the request itself brings this time
+    let arrival = e.now_ms;
+    let request = Request::Create { path: "/t".into(), data: vec![], acl: zksim::proto::Acl::open_unsafe(), mode: CreateMode::Persistent, ttl_ms: 0, with_stat: true };
+    e.client_send(leader, 9, ClientMessage::Request { xid: 1, request });
+    e.run_for(100);
+    let (_, result) = reply(&e, 9, 1).expect("reply");
+    let Ok(Response::Create { stat: Some(stat), .. }) = result else { panic!("{result:?}") };
+    assert_eq!(stat.ctime, arrival, "ctime is the leader's clock when the request arrived");
+    assert_eq!(e.peer(1).tree().node("/t").expect("replicated").stat.ctime, arrival);
+}
+
+/// `Leader.processSync` answers at once when nothing is outstanding; a client connected to the
+/// leader itself must get that answer (it once arrived before the sync was queued, and was lost).
+#[test]
+fn sync_on_the_leader_with_nothing_outstanding_is_answered() {
+    let mut e = TestEnsemble::new(3, 0, |_| {});
+    assert!(e.stabilize(10_000));
+    let leader = e.leader().expect("leader");
+    connect(&mut e, leader, 11);
+    e.run_for(100);
+    e.client_send(leader, 11, ClientMessage::Request { xid: 1, request: Request::Sync { path: "/".into() } });
+    e.run_for(100);
+    let (_, result) = reply(&e, 11, 1).expect("the sync is answered");
+    assert_eq!(result, Ok(Response::Sync { path: "/".into() }));
+}

@@ -285,17 +285,20 @@ impl Cluster {
     }
 }
 
+/// A madsim runtime for one seed, with the simulated disk plugged in.
+pub fn new_runtime(seed: u64) -> madsim::runtime::Runtime {
+    let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+    rt.add_simulator::<SimDisk>();
+    rt
+}
+
 /// Runs `body` in a fresh madsim runtime seeded with `seed`, on its own thread (so no state of
 /// an earlier run on this thread leaks into this one).
 pub fn run_seeded<T: Send + 'static, F>(seed: u64, body: impl FnOnce() -> F + Send + 'static) -> T
 where
     F: std::future::Future<Output = T> + 'static,
 {
-    std::thread::spawn(move || {
-        let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
-        rt.add_simulator::<SimDisk>();
-        rt.block_on(body())
-    })
+    std::thread::spawn(move || new_runtime(seed).block_on(body()))
     .join()
     .expect("simulation thread panicked")
 }

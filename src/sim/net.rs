@@ -182,8 +182,11 @@ impl Transport {
             // A connection we open replaces whatever we had with that peer.
             self.incoming.remove(&(to, channel));
         }
-        let fresh = if conn == 0 { self.new_conn_id() } else { conn };
-        let stream = self.out.entry((to, channel)).or_insert(OutStream { conn: fresh, next_seq: 0 });
+        if !self.out.contains_key(&(to, channel)) {
+            let fresh = if conn == 0 { self.new_conn_id() } else { conn };
+            self.out.insert((to, channel), OutStream { conn: fresh, next_seq: 0 });
+        }
+        let stream = self.out.get_mut(&(to, channel)).expect("opened above");
         let seq = stream.next_seq;
         stream.next_seq += 1;
         (stream.conn, seq)

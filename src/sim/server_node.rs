@@ -327,7 +327,7 @@ impl Node {
         let from = packet.from;
         for delivery in self.transport.on_packet(packet) {
             self.ctx.trace.lock().expect("trace").add((now, self.id, from, delivery_tag(&delivery)));
-            if std::env::var("ZKSIM_DEBUG").is_ok() { eprintln!("{now} {} <- {from}: {:?}", self.id, delivery_tag(&delivery)); }
+            tracing::trace!(now, server = self.id, from, delivery = ?delivery_tag(&delivery), "deliver");
             match delivery {
                 Delivery::Peer { from, messages } => {
                     for msg in messages {
@@ -403,7 +403,7 @@ impl Node {
     }
 
     fn trace_send(&self, now: i64, to: u64, kind: &'static str) {
-        if std::env::var("ZKSIM_DEBUG").is_ok() { eprintln!("{now} {} -> {to}: {kind}", self.id); }
+        tracing::trace!(now, server = self.id, to, kind, "send");
         self.ctx.trace.lock().expect("trace").add((now, self.id, to, kind));
     }
 

@@ -225,11 +225,10 @@ impl Nemesis {
                 (vec![one], ids.into_iter().filter(|&id| id != one).collect())
             }
             "bridge" => {
-                // Two halves that cannot talk; one server in the middle talks to both.
+                // Two halves that cannot talk; the server left out of both talks to both.
                 ids.shuffle(&mut self.rng);
-                let bridge = ids.pop().expect("servers");
+                ids.pop().expect("servers");
                 let half = ids.len() / 2;
-                let _ = bridge;
                 (ids[..half].to_vec(), ids[half..].to_vec())
             }
             "majority_minority" => {

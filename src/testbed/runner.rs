@@ -25,7 +25,7 @@ use crate::history::record::{FinalRecord, NodeRecord, ReplicaRecord};
 use crate::proto::{Acl, CreateMode};
 use crate::sim::client_node::ClientEndpoint;
 use crate::sim::cluster::{Cluster, ClusterConfig};
-use crate::sim::net::{ip_of, CLIENT_ADDR_BASE};
+use crate::sim::net::{ip_of, Addr, SharedConditions, CLIENT_ADDR_BASE};
 use crate::sim::server_node::elapsed_ms;
 use crate::zab::{Bugs, ServerState};
 
@@ -149,9 +149,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunOutcome {
         .name(format!("seed-{seed}"))
         .stack_size(64 << 20)
         .spawn(move || {
-            let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
-            rt.add_simulator::<crate::sim::disk::SimDisk>();
-            rt.block_on(simulate(s, seed, bugs))
+            crate::sim::cluster::new_runtime(seed).block_on(simulate(s, seed, bugs))
         })
         .expect("spawn a simulation thread")
         .join();
@@ -212,7 +210,7 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
         findings.push(Finding { check: "liveness".into(), detail: "no leader within 60 s at start".into() });
         return finish(&scenario, seed, &cluster, &shared, findings, true);
     }
-    let init = setup_keys(&server_list, &keys).await;
+    let init = setup_keys(Arc::clone(&cluster.ctx.conditions), &server_list, &keys).await;
     shared.recorder.lock().expect("recorder").meta = meta(&scenario, seed, &cluster, init);
     // Clients.
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x636c_6965_6e74);
@@ -256,7 +254,7 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
         let views: Vec<String> = cluster.ids().iter().map(|&id| format!("s{id}: {:?}", cluster.view(id))).collect();
         findings.push(Finding { check: "liveness".into(), detail: format!("not converged {} s after healing: {}", scenario.liveness_s, views.join("; ")) });
     } else {
-        let nodes = final_nodes(&server_list, &keys).await;
+        let nodes = final_nodes(Arc::clone(&cluster.ctx.conditions), &server_list, &keys).await;
         // The final reader's closeSession is a txn too, acknowledged once the leader commits it:
         // let every replica apply it before the end-of-run checks compare zxids.
         if !cluster.wait_converged(scenario.liveness_s as i64 * 1_000).await {
@@ -320,95 +318,96 @@ async fn run_faults(cluster: &mut Cluster, shared: &WorkloadShared, nemesis: &mu
     }
 }
 
-/// Creates the workload's keys from a setup client; returns their initial state.
-async fn setup_keys(servers: &[i64], keys: &[String]) -> BTreeMap<String, NodeRecord> {
-    let addr = CLIENT_ADDR_BASE;
-    let servers = servers.to_vec();
-    let keys = keys.to_vec();
+/// Runs `body` on a fresh client host of the cluster's network and returns what it returns.
+async fn on_client_node<T, F, Fut>(name: &str, addr: Addr, conditions: SharedConditions, body: F) -> Option<T>
+where
+    T: Send + 'static,
+    F: Fn(ClientEndpoint) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = T> + 'static,
+{
     let (tx, rx) = futures::channel::oneshot::channel();
     let tx = Arc::new(Mutex::new(Some(tx)));
+    let body = Arc::new(body);
     madsim::runtime::Handle::current()
         .create_node()
-        .name("setup")
+        .name(name)
         .ip(ip_of(addr))
         .init(move || {
-            let (servers, keys, tx) = (servers.clone(), keys.clone(), Arc::clone(&tx));
+            let (tx, body, conditions) = (Arc::clone(&tx), Arc::clone(&body), Arc::clone(&conditions));
             async move {
-                let conditions = Arc::new(Mutex::new(crate::sim::net::NetConditions::new()));
-                let mut endpoint = ClientEndpoint::bind(addr, conditions).await;
-                let mut init = BTreeMap::new();
-                'retry: for _ in 0..20 {
-                    let zk = spawn_session(&mut endpoint, servers.clone(), 10_000);
-                    if !wait_connected(&zk, 20_000).await {
-                        continue;
-                    }
-                    for key in &keys {
-                        if init.contains_key(key) {
-                            continue;
-                        }
-                        match zk.create2(key, b"init", Acl::open_unsafe(), CreateMode::Persistent).await {
-                            Ok((_, stat)) => {
-                                init.insert(key.clone(), NodeRecord { value: Some("init".into()), version: stat.version, mzxid: stat.mzxid, czxid: Some(stat.czxid) });
-                            }
-                            Err(_) => {
-                                let _ = zk.close().await;
-                                continue 'retry;
-                            }
-                        }
-                    }
-                    let _ = zk.close().await;
-                    break;
-                }
+                let out = body(ClientEndpoint::bind(addr, conditions).await).await;
                 if let Some(tx) = tx.lock().expect("tx").take() {
-                    let _ = tx.send(init);
+                    let _ = tx.send(out);
                 }
             }
         })
         .build();
-    rx.await.unwrap_or_default()
+    rx.await.ok()
 }
 
-/// Reads each key after convergence (sync first) for the history's final line.
-async fn final_nodes(servers: &[i64], keys: &[String]) -> BTreeMap<String, Option<NodeRecord>> {
-    let addr = CLIENT_ADDR_BASE + 999;
-    let servers = servers.to_vec();
-    let keys = keys.to_vec();
-    let (tx, rx) = futures::channel::oneshot::channel();
-    let tx = Arc::new(Mutex::new(Some(tx)));
-    madsim::runtime::Handle::current()
-        .create_node()
-        .name("final-reader")
-        .ip(ip_of(addr))
-        .init(move || {
-            let (servers, keys, tx) = (servers.clone(), keys.clone(), Arc::clone(&tx));
-            async move {
-                let conditions = Arc::new(Mutex::new(crate::sim::net::NetConditions::new()));
-                let mut endpoint = ClientEndpoint::bind(addr, conditions).await;
-                let zk = spawn_session(&mut endpoint, servers, 10_000);
-                let mut nodes = BTreeMap::new();
+fn node_record(data: &[u8], stat: &crate::proto::Stat) -> NodeRecord {
+    NodeRecord { value: Some(String::from_utf8_lossy(data).into_owned()), version: stat.version, mzxid: stat.mzxid, czxid: Some(stat.czxid) }
+}
+
+/// Creates the workload's keys from a setup client; returns their initial state. A create
+/// whose reply was lost may have happened: NodeExists is then answered by reading the node.
+async fn setup_keys(conditions: SharedConditions, servers: &[i64], keys: &[String]) -> BTreeMap<String, NodeRecord> {
+    let (servers, keys) = (servers.to_vec(), keys.to_vec());
+    let body = move |mut endpoint: ClientEndpoint| {
+        let (servers, keys) = (servers.clone(), keys.clone());
+        async move {
+            let mut init = BTreeMap::new();
+            for _attempt in 0..20 {
+                let zk = spawn_session(&mut endpoint, servers.clone(), 10_000);
                 if wait_connected(&zk, 20_000).await {
-                    for key in &keys {
-                        let _ = zk.sync(key).await;
-                        match zk.get_data(key, false).await {
-                            Ok((data, stat)) => {
-                                let value = Some(String::from_utf8_lossy(&data).into_owned());
-                                nodes.insert(key.clone(), Some(NodeRecord { value, version: stat.version, mzxid: stat.mzxid, czxid: Some(stat.czxid) }));
-                            }
-                            Err(crate::proto::Code::NoNode) => {
-                                nodes.insert(key.clone(), None);
-                            }
-                            Err(_) => {}
-                        }
+                    for key in keys.iter().filter(|k| !init.contains_key(*k)).cloned().collect::<Vec<_>>() {
+                        let created = match zk.create2(&key, b"init", Acl::open_unsafe(), CreateMode::Persistent).await {
+                            Ok((_, stat)) => Some(node_record(b"init", &stat)),
+                            Err(crate::proto::Code::NodeExists) => zk.get_data(&key, false).await.ok().map(|(data, stat)| node_record(&data, &stat)),
+                            Err(_) => None,
+                        };
+                        let Some(record) = created else { break };
+                        init.insert(key, record);
                     }
                 }
                 let _ = zk.close().await;
-                if let Some(tx) = tx.lock().expect("tx").take() {
-                    let _ = tx.send(nodes);
+                if init.len() == keys.len() {
+                    break;
                 }
             }
-        })
-        .build();
-    rx.await.unwrap_or_default()
+            init
+        }
+    };
+    on_client_node("setup", CLIENT_ADDR_BASE, conditions, body).await.unwrap_or_default()
+}
+
+/// Reads each key after convergence (sync first) for the history's final line.
+async fn final_nodes(conditions: SharedConditions, servers: &[i64], keys: &[String]) -> BTreeMap<String, Option<NodeRecord>> {
+    let (servers, keys) = (servers.to_vec(), keys.to_vec());
+    let body = move |mut endpoint: ClientEndpoint| {
+        let (servers, keys) = (servers.clone(), keys.clone());
+        async move {
+            let zk = spawn_session(&mut endpoint, servers, 10_000);
+            let mut nodes = BTreeMap::new();
+            if wait_connected(&zk, 20_000).await {
+                for key in &keys {
+                    let _ = zk.sync(key).await;
+                    match zk.get_data(key, false).await {
+                        Ok((data, stat)) => {
+                            nodes.insert(key.clone(), Some(node_record(&data, &stat)));
+                        }
+                        Err(crate::proto::Code::NoNode) => {
+                            nodes.insert(key.clone(), None);
+                        }
+                        Err(_) => {}
+                    }
+                }
+            }
+            let _ = zk.close().await;
+            nodes
+        }
+    };
+    on_client_node("final-reader", CLIENT_ADDR_BASE + 999, conditions, body).await.unwrap_or_default()
 }
 
 fn meta(scenario: &Scenario, seed: u64, cluster: &Cluster, init: BTreeMap<String, NodeRecord>) -> crate::history::record::MetaRecord {

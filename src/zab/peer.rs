@@ -468,7 +468,6 @@ impl QuorumPeer {
         if was_active {
             self.reload_database_on_shutdown();
         }
-        self.sync_tokens.retain(|_| true);
     }
 
     /// The ZOOKEEPER-2845 fix: a server that stops following or leading reloads its database
@@ -816,7 +815,7 @@ impl QuorumPeer {
         }
         match msg {
             PeerMessage::FollowerInfo { accepted_epoch, last_zxid, observer } => {
-                self.on_follower_info(now_ms, from, accepted_epoch, last_zxid, observer)
+                self.on_follower_info(from, accepted_epoch, last_zxid, observer)
             }
             PeerMessage::AckEpoch { current_epoch, last_zxid } => self.on_ack_epoch(now_ms, from, current_epoch, last_zxid),
             PeerMessage::Ack { zxid } => self.on_ack(from, zxid),
@@ -831,15 +830,15 @@ impl QuorumPeer {
                     self.leader_create_session(from, session, timeout_ms)
                 }
             }
-            PeerMessage::Revalidate { session, timeout_ms } => {
-                let valid = self.leader_revalidate(from, session, timeout_ms);
+            PeerMessage::Revalidate { session, .. } => {
+                let valid = self.leader_revalidate(from, session);
                 self.send(from, PeerMessage::RevalidateReply { session, valid });
             }
             _ => {}
         }
     }
 
-    fn on_follower_info(&mut self, now_ms: i64, from: ServerId, accepted_epoch: i64, last_zxid: Zxid, observer: bool) {
+    fn on_follower_info(&mut self, from: ServerId, accepted_epoch: i64, last_zxid: Zxid, observer: bool) {
         let config = self.config.clone();
         let l = self.leader();
         let deadline = l.tick + config.init_limit_ticks + config.sync_limit_ticks;
@@ -856,7 +855,6 @@ impl QuorumPeer {
                 if config.is_voter(from) {
                     l.connecting.insert(from);
                 }
-                let _ = now_ms;
                 self.try_fix_epoch();
             }
         }
@@ -1238,7 +1236,7 @@ impl QuorumPeer {
         match self.learner_ref().phase {
             LearnerPhase::Discovery => self.learner_discovery(now_ms, msg),
             LearnerPhase::Sync => self.learner_sync(now_ms, msg),
-            LearnerPhase::Broadcast => self.learner_broadcast(now_ms, msg),
+            LearnerPhase::Broadcast => self.learner_broadcast(msg),
         }
     }
 
@@ -1293,7 +1291,7 @@ impl QuorumPeer {
                 s.last_queued = entry.header.zxid;
                 s.packets_not_committed.push_back(entry);
             }
-            PeerMessage::Commit { zxid } => self.learner_sync_commit(now_ms, zxid),
+            PeerMessage::Commit { zxid } => self.learner_sync_commit(zxid),
             PeerMessage::Inform(entry) => {
                 let s = self.sync_state();
                 if s.write_to_txn_log {
@@ -1304,7 +1302,7 @@ impl QuorumPeer {
                 }
             }
             PeerMessage::NewLeader { zxid } => self.learner_on_new_leader(zxid),
-            PeerMessage::UpToDate => self.learner_on_up_to_date(now_ms),
+            PeerMessage::UpToDate => self.learner_on_up_to_date(),
             PeerMessage::Ping { .. } => self.learner_ping_reply(),
             _ => {}
         }
@@ -1337,7 +1335,7 @@ impl QuorumPeer {
         }
     }
 
-    fn learner_sync_commit(&mut self, now_ms: i64, zxid: Zxid) {
+    fn learner_sync_commit(&mut self, zxid: Zxid) {
         let s = self.sync_state();
         if s.write_to_txn_log {
             s.packets_committed.push_back(zxid);
@@ -1350,7 +1348,6 @@ impl QuorumPeer {
             }
             _ => {
                 tracing::warn!(server = self.config.my_id, zxid = %zxid_str(zxid), "commit during sync does not match the next proposal");
-                let _ = now_ms;
             }
         }
     }
@@ -1401,8 +1398,7 @@ impl QuorumPeer {
     }
 
     /// UPTODATE: start serving; log what came after NEWLEADER and commit what was committed.
-    fn learner_on_up_to_date(&mut self, now_ms: i64) {
-        let _ = now_ms;
+    fn learner_on_up_to_date(&mut self) {
         if !self.sync_state().new_leader_acked {
             tracing::warn!(server = self.config.my_id, "UPTODATE before our NEWLEADER ACK");
             return;
@@ -1470,7 +1466,7 @@ impl QuorumPeer {
         self.apply_committed(&entry);
     }
 
-    fn learner_broadcast(&mut self, now_ms: i64, msg: PeerMessage) {
+    fn learner_broadcast(&mut self, msg: PeerMessage) {
         match msg {
             PeerMessage::Proposal(entry) => {
                 self.learner_log_request(entry, true);
@@ -1484,7 +1480,7 @@ impl QuorumPeer {
             }
             PeerMessage::Inform(entry) => self.observer_commit(entry),
             PeerMessage::Ping { .. } => self.learner_ping_reply(),
-            PeerMessage::RevalidateReply { session, valid } => self.on_revalidate_reply(now_ms, session, valid),
+            PeerMessage::RevalidateReply { session, valid } => self.on_revalidate_reply(session, valid),
             PeerMessage::SyncDone { session, cxid } => self.on_sync_done(session, cxid),
             _ => {}
         }
@@ -1505,6 +1501,12 @@ impl QuorumPeer {
 
     pub(super) fn now_ms(&self) -> i64 {
         self.now_ms
+    }
+
+    /// Every event carries the time; the clock never goes back.
+    pub(super) fn set_now_ms(&mut self, now_ms: i64) {
+        debug_assert!(now_ms >= self.now_ms, "time goes forward");
+        self.now_ms = now_ms;
     }
 
     /// Leaves the current role at once (the leader's zxid counter would overflow).

@@ -111,7 +111,7 @@ impl QuorumPeer {
 
     /// A client opened a connection to this server.
     pub fn on_client_connected(&mut self, now_ms: i64, conn: ConnId) {
-        let _ = now_ms;
+        self.set_now_ms(now_ms);
         if !self.is_serving() {
             // ZooKeeper refuses connections while its server is not running.
             self.out.push(Action::CloseClient { conn });
@@ -122,7 +122,7 @@ impl QuorumPeer {
 
     /// The client's connection went away.
     pub fn on_client_disconnected(&mut self, now_ms: i64, conn: ConnId) {
-        let _ = now_ms;
+        self.set_now_ms(now_ms);
         if self.serving.conns.contains_key(&conn) {
             self.close_client(conn);
             // The shell knows; the CloseClient just pushed is harmless.
@@ -130,6 +130,8 @@ impl QuorumPeer {
     }
 
     pub fn on_client_message(&mut self, now_ms: i64, conn: ConnId, msg: ClientMessage) {
+        // The leader stamps txns (ctime/mtime) and touches sessions with this clock.
+        self.set_now_ms(now_ms);
         if !self.serving.conns.contains_key(&conn) {
             return;
         }
@@ -138,14 +140,14 @@ impl QuorumPeer {
             return;
         }
         match msg {
-            ClientMessage::Connect(request) => self.on_connect_request(now_ms, conn, request),
-            ClientMessage::Request { xid, request } => self.on_client_request(now_ms, conn, xid, request),
+            ClientMessage::Connect(request) => self.on_connect_request(conn, request),
+            ClientMessage::Request { xid, request } => self.on_client_request(conn, xid, request),
         }
     }
 
     // ------------------------------------------------------------------ connect
 
-    fn on_connect_request(&mut self, now_ms: i64, conn: ConnId, request: ConnectRequest) {
+    fn on_connect_request(&mut self, conn: ConnId, request: ConnectRequest) {
         if request.last_zxid_seen > self.db.last_processed_zxid() && !self.config.bugs.has(Bug::AcceptClientAhead) {
             // "Refusing session request for client as it has seen zxid ... our last zxid is ...".
             self.close_client(conn);
@@ -172,8 +174,8 @@ impl QuorumPeer {
         self.serving.pending_connects.insert(session, PendingConnect { conn, timeout_ms });
         if self.is_leader() {
             let me = self.config.my_id;
-            let valid = self.leader_revalidate(me, session, timeout_ms);
-            self.on_revalidate_reply(now_ms, session, valid);
+            let valid = self.leader_revalidate(me, session);
+            self.on_revalidate_reply(session, valid);
         } else {
             self.send_to_leader(PeerMessage::Revalidate { session, timeout_ms });
         }
@@ -219,8 +221,7 @@ impl QuorumPeer {
     }
 
     /// The leader's answer to a reconnect (`Learner.validateSession`).
-    pub(super) fn on_revalidate_reply(&mut self, now_ms: i64, session: SessionId, valid: bool) {
-        let _ = now_ms;
+    pub(super) fn on_revalidate_reply(&mut self, session: SessionId, valid: bool) {
         if valid {
             self.finish_session_init(session);
         } else if let Some(pending) = self.serving.pending_connects.remove(&session) {
@@ -229,7 +230,7 @@ impl QuorumPeer {
     }
 
     fn touch_session(&mut self, session: SessionId, timeout_ms: i32) {
-        let now = self.now_ms_for_serving();
+        let now = self.now_ms();
         if let Some((_, sessions, _)) = self.leader_state_parts() {
             sessions.touch(session, now);
         } else {
@@ -239,7 +240,7 @@ impl QuorumPeer {
 
     // ------------------------------------------------------------------ requests
 
-    fn on_client_request(&mut self, now_ms: i64, conn: ConnId, xid: i32, request: Request) {
+    fn on_client_request(&mut self, conn: ConnId, xid: i32, request: Request) {
         let Some(session) = self.serving.conns[&conn].session else {
             // A request before the handshake finished: a protocol error.
             self.close_client(conn);
@@ -255,14 +256,16 @@ impl QuorumPeer {
             self.on_add_auth(conn, scheme, auth);
             return;
         }
+        // Queue first: on the leader the answer (a sync with nothing outstanding) can come
+        // back within `submit_to_leader`, and must find the request waiting for it.
         let pending = Pending { conn, xid, request };
-        if pending.waits_for_leader() {
-            let auth = self.serving.conns[&conn].auth.clone();
-            self.submit_to_leader(session, xid, pending.request.clone(), auth);
-        }
-        let _ = now_ms;
+        let to_leader = pending.waits_for_leader().then(|| pending.request.clone());
         self.serving.queues.entry(session).or_default().push_back(pending);
         self.drain_queue(session);
+        if let Some(request) = to_leader {
+            let auth = self.serving.conns[&conn].auth.clone();
+            self.submit_to_leader(session, xid, request, auth);
+        }
     }
 
     /// `addAuth` is answered at once (xid −4); a bad credential closes the connection.
@@ -378,10 +381,6 @@ impl QuorumPeer {
         self.drain_queue(session);
     }
 
-    fn now_ms_for_serving(&self) -> i64 {
-        self.now_ms()
-    }
-
     // ------------------------------------------------------------------ leader side
 
     /// `PrepRequestProcessor` for a createSession from `origin`.
@@ -397,9 +396,8 @@ impl QuorumPeer {
     }
 
     /// Touches a reconnecting session and moves its ownership; false if expired or unknown.
-    pub(super) fn leader_revalidate(&mut self, origin: ServerId, session: SessionId, timeout_ms: i32) -> bool {
+    pub(super) fn leader_revalidate(&mut self, origin: ServerId, session: SessionId) -> bool {
         let now = self.now_ms();
-        let _ = timeout_ms;
         let Some((_, sessions, owners)) = self.leader_state_parts() else { return false };
         let valid = sessions.touch(session, now);
         if valid {
