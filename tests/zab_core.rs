@@ -775,3 +775,22 @@ fn sync_on_the_leader_with_nothing_outstanding_is_answered() {
     let (_, result) = reply(&e, 11, 1).expect("the sync is answered");
     assert_eq!(result, Ok(Response::Sync { path: "/".into() }));
 }
+
+/// A follower whose leader falls silent goes back to election after syncLimit ticks, even
+/// while its clients keep it busy: events must not push the silence check away.
+#[test]
+fn follower_abandons_a_silent_leader_while_clients_keep_arriving() {
+    let mut e = TestEnsemble::new(3, 0, |_| {});
+    assert!(e.stabilize(10_000));
+    let leader = e.leader().expect("leader");
+    let follower = (1..=3).find(|&id| id != leader).expect("a follower");
+    e.cut.insert((leader, follower));
+    e.cut.insert((follower, leader));
+    for conn in 0..300 {
+        e.client_connect(follower, 1_000 + conn);
+        e.run_for(50);
+    }
+    let silence_limit_ms = e.configs[&follower].sync_limit_ticks * e.configs[&follower].tick_time_ms;
+    assert!(300 * 50 > silence_limit_ms + 2_000, "the test outlasts syncLimit");
+    assert_ne!(e.peer(follower).leader_id(), Some(leader), "still following a leader silent for 15 s");
+}

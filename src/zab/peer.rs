@@ -433,6 +433,7 @@ impl QuorumPeer {
     // ------------------------------------------------------------------ role changes
 
     fn set_state(&mut self, state: ServerState) {
+        tracing::debug!(now = self.now_ms, server = self.config.my_id, ?state, "state");
         self.state = state;
         let epoch = self.mirror.current_epoch;
         self.observe(Observation::StateChanged { state, epoch });
@@ -527,7 +528,11 @@ impl QuorumPeer {
                     l.phase_deadline_ms.min(l.next_half_tick_ms)
                 }
             }
-            Role::Learning(_) => self.now_ms + self.config.tick_time_ms / 2,
+            // Absolute deadlines: events arrive all the time and must not push the check away.
+            Role::Learning(l) => {
+                let silence_deadline = l.last_heard_ms + self.learner_silence_limit_ms(l) + 1;
+                l.reconnect_at_ms.map_or(silence_deadline, |at| at.min(silence_deadline))
+            }
         }
     }
 
@@ -797,6 +802,7 @@ impl QuorumPeer {
     }
 
     fn leader_give_up(&mut self, now_ms: i64, reason: &str) {
+        tracing::debug!(now = now_ms, server = self.config.my_id, reason, "leader gives up");
         tracing::debug!(server = self.config.my_id, reason, "leader stepping down");
         self.become_looking(now_ms);
     }
@@ -1219,15 +1225,19 @@ impl QuorumPeer {
             }
         }
         let l = self.learner_ref();
-        let limit = if l.phase == LearnerPhase::Broadcast || l.sync.as_ref().is_some_and(|s| s.new_leader_acked) {
-            self.sync_limit_ms()
-        } else {
-            self.init_limit_ms()
-        };
-        if now_ms - l.last_heard_ms > limit {
+        if now_ms - l.last_heard_ms > self.learner_silence_limit_ms(l) {
             tracing::debug!(server = self.config.my_id, leader = l.leader, "leader silent, back to election");
             self.keep_db_on_looking = l.phase == LearnerPhase::Sync;
             self.become_looking(now_ms);
+        }
+    }
+
+    /// How long the leader may be silent: syncLimit once synced, initLimit before.
+    fn learner_silence_limit_ms(&self, l: &LearnerState) -> i64 {
+        if l.phase == LearnerPhase::Broadcast || l.sync.as_ref().is_some_and(|s| s.new_leader_acked) {
+            self.sync_limit_ms()
+        } else {
+            self.init_limit_ms()
         }
     }
 
