@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use zksim::conformance::{self, ReplayOptions};
+use zksim::conformance::{self, ReplayOptions, Target};
 
 /// Exit codes shared by every subcommand.
 mod exit {
@@ -33,6 +33,13 @@ enum Command {
         /// maxSessionTimeout of the recording server.
         #[arg(long, default_value_t = 30_000)]
         max_session_timeout_ms: i32,
+        /// What to replay against: the standalone server core, or every client through a
+        /// follower of a 3-server ensemble on the simulated network.
+        #[arg(long, value_enum, default_value_t = ConformanceTarget::Standalone)]
+        target: ConformanceTarget,
+        /// The simulation seed of `--target ensemble`.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
         /// Print every mismatch in full (expected and got).
         #[arg(long)]
         verbose: bool,
@@ -125,6 +132,12 @@ enum Command {
     },
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ConformanceTarget {
+    Standalone,
+    Ensemble,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -146,8 +159,12 @@ fn main() -> ExitCode {
         Some(Command::Run { scenario, seed, bugs, out }) => {
             code(zksim::testbed::cli::run_command(scenario.as_deref(), seed, &bugs, out.as_deref()))
         }
-        Some(Command::Conformance { file, max_session_timeout_ms, verbose }) => {
-            run_conformance(file, ReplayOptions { max_session_timeout_ms }, verbose)
+        Some(Command::Conformance { file, max_session_timeout_ms, target, seed, verbose }) => {
+            let target = match target {
+                ConformanceTarget::Standalone => Target::Standalone,
+                ConformanceTarget::Ensemble => Target::Ensemble { seed },
+            };
+            run_conformance(file, ReplayOptions { max_session_timeout_ms, target }, verbose)
         }
         Some(Command::Check { args }) => {
             let code = zksim::checker::cli::run_check_cli(&args);
@@ -176,8 +193,9 @@ fn run_conformance(file: PathBuf, options: ReplayOptions, verbose: bool) -> Exit
         }
     }
     println!(
-        "conformance {}: {}/{} steps match real ZooKeeper 3.8.0 (raw child order also matched in {}/{} listings)",
+        "conformance {} on {}: {}/{} steps match real ZooKeeper 3.8.0 (raw child order also matched in {}/{} listings)",
         file.display(),
+        options.target,
         report.matched,
         report.total,
         report.raw_child_order_matched,

@@ -34,6 +34,8 @@ pub struct ClusterConfig {
     pub torn_write_probability: f64,
     /// One-way network latency range.
     pub latency_ms: (u64, u64),
+    /// `maxSessionTimeout`; `None` is ZooKeeper's default, 20 × tickTime.
+    pub max_session_timeout_ms: Option<i32>,
     pub bugs: Bugs,
 }
 
@@ -50,6 +52,7 @@ impl Default for ClusterConfig {
             fsync_latency_ms: 2,
             torn_write_probability: 0.0,
             latency_ms: (1, 5),
+            max_session_timeout_ms: None,
             bugs: Bugs::none(),
         }
     }
@@ -64,6 +67,9 @@ impl ClusterConfig {
         c.sync_limit_ticks = self.sync_limit_ticks;
         c.snap_count = self.snap_count;
         c.commit_log_count = self.commit_log_count;
+        if let Some(max_ms) = self.max_session_timeout_ms {
+            c.max_session_timeout_ms = max_ms;
+        }
         c.bugs = self.bugs.clone();
         c
     }

@@ -11,7 +11,8 @@
 //! - a killed receiver loses what arrives while it is down; when it comes back, a packet in the
 //!   middle of a connection it does not know is answered with a reset (TCP RST), and the sender's
 //!   application learns that the connection broke;
-//! - closing a connection drops whatever was in flight on it; the next send opens a new one.
+//! - closing a connection drops whatever was in flight on it (RST); shutting it down delivers
+//!   what was sent first (FIN); the next send opens a new one.
 //!
 //! Connections are of three kinds: election traffic between servers (`QuorumCnxManager`),
 //! ZAB traffic between a learner and its leader, and client sessions' connections.
@@ -62,6 +63,9 @@ pub enum Body {
     ToClient(Vec<ServerMessage>),
     /// The sender closed connection `conn` (or does not know it: TCP RST).
     Reset,
+    /// The sender closed connection `conn` after the data before it (TCP FIN): delivered in
+    /// order, like data.
+    Fin,
 }
 
 #[derive(Debug)]
@@ -217,6 +221,21 @@ impl Transport {
         self.send_packet(to, Packet { from: self.me, channel, conn, seq: u64::MAX, body: Body::Reset });
     }
 
+    /// Closes our connection with `to` on `channel` once everything sent on it has arrived (TCP
+    /// FIN after the data): the peer reads what was sent, then learns the connection closed.
+    /// What the peer sends meanwhile is dropped, as after [`close`](Self::close).
+    pub fn shutdown(&mut self, to: Addr, channel: Channel) {
+        let Some(out) = self.out.remove(&(to, channel)) else {
+            // Nothing sent on it: no data to keep in order.
+            self.close(to, channel);
+            return;
+        };
+        if let Some(incoming) = self.incoming.get_mut(&(to, channel)) {
+            incoming.closed = true;
+        }
+        self.send_packet(to, Packet { from: self.me, channel, conn: out.conn, seq: out.next_seq, body: Body::Fin });
+    }
+
     fn send_packet(&mut self, to: Addr, packet: Packet) {
         let (cut, lost, extra_ms, rto_ms) = {
             let mut c = self.conditions.lock().expect("conditions");
@@ -292,9 +311,17 @@ impl Transport {
             return out;
         }
         stream.buffer.insert(packet.seq, packet.body);
+        let mut finished = false;
         while let Some(body) = stream.buffer.remove(&stream.expected) {
             stream.expected += 1;
+            if let Body::Fin = body {
+                finished = true;
+                break;
+            }
             out.push(Self::delivery(packet.from, packet.channel, body));
+        }
+        if finished {
+            self.connection_broke(key, &mut out);
         }
         out
     }

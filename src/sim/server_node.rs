@@ -374,9 +374,11 @@ impl Node {
                     }
                 }
                 Action::CloseClient { conn } => {
+                    // ZooKeeper closes a client's socket after the responses it wrote (the
+                    // closeSession reply, a refused session's timeout 0): a FIN, not a RST.
                     if let Some(addr) = self.client_addr.remove(&conn) {
                         self.flush_one((addr, Channel::Client(conn)));
-                        self.transport.close(addr, Channel::Client(conn));
+                        self.transport.shutdown(addr, Channel::Client(conn));
                     }
                 }
                 Action::AppendLog(entry) => self.pending_appends.push(entry),
