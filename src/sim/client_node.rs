@@ -150,6 +150,13 @@ impl ClientEndpoint {
     /// A new session's handle and its driver (spawn the driver with `spawn_local`). The
     /// previous session's driver must have ended.
     pub fn session(&mut self, config: ClientConfig) -> (ZooKeeper<SimClientTransport>, Driver<SimClientTransport, SimClientEvents>) {
+        let (transport, events) = self.session_parts();
+        ZooKeeper::new(config, transport, events)
+    }
+
+    /// The two halves of a new session's transport, for a shell that wraps them (a test that
+    /// records what arrives, in order); `session` hands them to `ZooKeeper::new`.
+    pub fn session_parts(&mut self) -> (SimClientTransport, SimClientEvents) {
         let rx = Rc::clone(&self.rx);
         {
             let mut inner = self.inner.borrow_mut();
@@ -159,6 +166,6 @@ impl ClientEndpoint {
         }
         let transport = SimClientTransport(Rc::clone(&self.inner));
         let events = SimClientEvents { inner: Rc::clone(&self.inner), rx };
-        ZooKeeper::new(config, transport, events)
+        (transport, events)
     }
 }

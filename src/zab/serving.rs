@@ -455,16 +455,23 @@ impl QuorumPeer {
             None => return,
         };
         for session in expired {
+            if keep_ephemerals {
+                // The bug: the session tracker forgets the session but no closeSession txn is
+                // proposed, so no replica's tree deletes its ephemerals. (An empty path list in
+                // the txn would not do: applying a closeSession also deletes the ephemerals the
+                // tree knows for the session, as ZooKeeper's `killSession` does.)
+                if let Some((_, sessions, _)) = self.leader_state_parts() {
+                    sessions.remove(session);
+                }
+                continue;
+            }
             let Some(zxid) = self.next_zxid() else { return };
             let header = TxnHeader { client_id: session, cxid: 0, zxid, time_ms: now_ms };
             let prepared = self.with_leader_prep(|preparer, sessions, _, tree| {
                 sessions.set_closing(session);
                 preparer.prepare_close_session(tree, &header)
             });
-            let mut txn = prepared.expect("expiry runs on an established leader");
-            if keep_ephemerals {
-                txn = Txn::CloseSession { paths_to_delete: Vec::new() };
-            }
+            let txn = prepared.expect("expiry runs on an established leader");
             self.propose(TxnEntry { header, txn });
         }
     }
