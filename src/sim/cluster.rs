@@ -220,7 +220,7 @@ impl Cluster {
     }
 
     pub fn set_clock_rate(&self, id: ServerId, rate: f64) {
-        *self.shared[&id].clock_rate.lock().expect("rate") = rate;
+        self.shared[&id].set_clock_rate(rate);
     }
 
     /// The established leader most servers follow, if any.

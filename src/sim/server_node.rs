@@ -47,13 +47,59 @@ pub struct ServerShared {
     pub view: Mutex<ServerView>,
     /// The madsim node this server runs on (its disk in the plugin); set by the harness.
     pub node: Mutex<Option<madsim::task::NodeId>>,
-    /// Local clock rate: 1.0 is true time; 1.1 runs ticks 10% fast.
-    pub clock_rate: Mutex<f64>,
+    /// The server's hardware clock; it outlives the process, like a real one.
+    pub clock: Mutex<DriftClock>,
+}
+
+/// A local clock that runs at `rate` × true time from an anchor. Changing the rate takes effect
+/// at once and keeps the clock continuous and monotonic (drift, not a jump).
+#[derive(Clone, Copy, Debug)]
+pub struct DriftClock {
+    anchor_true_ms: i64,
+    anchor_local_ms: f64,
+    rate: f64,
+}
+
+impl Default for DriftClock {
+    fn default() -> DriftClock {
+        DriftClock { anchor_true_ms: 0, anchor_local_ms: 0.0, rate: 1.0 }
+    }
+}
+
+impl DriftClock {
+    /// Local time at true time `true_ms` (not before the anchor).
+    pub fn local_ms(&self, true_ms: i64) -> i64 {
+        (self.anchor_local_ms + (true_ms - self.anchor_true_ms) as f64 * self.rate) as i64
+    }
+
+    /// True milliseconds until the local clock reads `local_deadline_ms`.
+    pub fn true_ms_until(&self, true_now_ms: i64, local_deadline_ms: i64) -> u64 {
+        let ahead = (local_deadline_ms - self.local_ms(true_now_ms)).max(0) as f64;
+        (ahead / self.rate).ceil() as u64
+    }
+
+    /// From `true_ms` on, the clock runs at `rate`.
+    pub fn set_rate(&mut self, true_ms: i64, rate: f64) {
+        assert!(rate > 0.0, "a clock rate is positive, got {rate}");
+        self.anchor_local_ms += (true_ms - self.anchor_true_ms) as f64 * self.rate;
+        self.anchor_true_ms = true_ms;
+        self.rate = rate;
+    }
 }
 
 impl ServerShared {
+    /// The server's local clock now.
+    pub fn local_ms(&self) -> i64 {
+        self.clock.lock().expect("clock").local_ms(elapsed_ms())
+    }
+
+    /// Drift from now on (takes effect at once, also on a running server).
+    pub fn set_clock_rate(&self, rate: f64) {
+        self.clock.lock().expect("clock").set_rate(elapsed_ms(), rate);
+    }
+
     pub fn new(config: PeerConfig) -> ServerShared {
-        ServerShared { config, view: Mutex::new(ServerView::default()), node: Mutex::new(None), clock_rate: Mutex::new(1.0) }
+        ServerShared { config, view: Mutex::new(ServerView::default()), node: Mutex::new(None), clock: Mutex::new(DriftClock::default()) }
     }
 
     /// The process is gone (killed): the view says so. The disk lost its unsynced bytes in
@@ -127,10 +173,8 @@ pub fn elapsed_ms() -> i64 {
     madsim::time::TimeHandle::current().elapsed().as_millis() as i64
 }
 
-/// A server's own clock: true time scaled by its drift.
-fn local_ms(rate: f64) -> i64 {
-    (elapsed_ms() as f64 * rate) as i64
-}
+/// A rate change is noticed within this much true time even by a sleeping server.
+const MAX_SLEEP_MS: u64 = 250;
 
 /// Group commit: one fsync in flight (it takes the disk's fsync latency, then syncs); syncs
 /// asked for meanwhile ride on the next one.
@@ -153,7 +197,6 @@ struct Node {
     fsync: Fsync,
     client_addr: BTreeMap<u64, Addr>,
     batches: BTreeMap<(Addr, Channel), Vec<Outgoing>>,
-    rate: f64,
 }
 
 enum Outgoing {
@@ -165,7 +208,6 @@ enum Outgoing {
 pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
     let id = shared.config.my_id;
     let transport = Transport::bind(id, Arc::clone(&ctx.conditions)).await;
-    let rate = *shared.clock_rate.lock().expect("rate");
     let mut storage = Storage::new(SimDisk::current_node_disk(), StorageConfig::default());
     let mirror = match recover(&mut storage) {
         Ok(mirror) => mirror,
@@ -179,7 +221,7 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
         }
     };
     ctx.trace.lock().expect("trace").add((elapsed_ms(), id, "recovered", mirror.last_logged_zxid(), mirror.accepted_epoch, mirror.current_epoch));
-    let peer = QuorumPeer::new(shared.config.clone(), mirror, local_ms(rate));
+    let peer = QuorumPeer::new(shared.config.clone(), mirror, shared.local_ms());
     let endpoint = transport.endpoint();
     let (tx, mut rx) = mpsc::unbounded::<Packet>();
     madsim::task::spawn(async move {
@@ -200,7 +242,6 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
         fsync: Fsync::default(),
         client_addr: BTreeMap::new(),
         batches: BTreeMap::new(),
-        rate,
     };
     {
         let mut view = node.shared.view.lock().expect("view");
@@ -213,7 +254,8 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
         }
         node.publish_view();
         let deadline = node.next_deadline_local_ms();
-        let wait_ms = ((deadline - local_ms(node.rate)).max(0) as f64 / node.rate).ceil() as u64;
+        let clock = *node.shared.clock.lock().expect("clock");
+        let wait_ms = clock.true_ms_until(elapsed_ms(), deadline).min(MAX_SLEEP_MS);
         let sleep = madsim::time::sleep(Duration::from_millis(wait_ms)).fuse();
         futures::pin_mut!(sleep);
         futures::select_biased! {
@@ -248,7 +290,7 @@ fn recover(storage: &mut Storage<SimDiskHandle>) -> Result<DiskMirror, StorageEr
 
 impl Node {
     fn now(&self) -> i64 {
-        local_ms(self.rate)
+        self.shared.local_ms()
     }
 
     fn next_deadline_local_ms(&self) -> i64 {

@@ -170,7 +170,7 @@ impl Nemesis {
                 if let Some(id) = self.resolve(cluster, fault.target.as_deref()) {
                     let rate = fault.value.unwrap_or(1.1);
                     cluster.set_clock_rate(id, rate);
-                    recorder.nemesis(t_ns, "drift", Some(id), &format!("rate {rate:.2} (from its next start)"));
+                    recorder.nemesis(t_ns, "drift", Some(id), &format!("rate {rate:.2}"));
                     self.schedule(until, Undo::Drift(id));
                 }
             }
