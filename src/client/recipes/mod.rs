@@ -36,7 +36,8 @@ use crate::proto::{Acl, Code, CreateMode, EventType, Stat};
 /// Why a recipe step failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecipeError {
-    /// The session ended (expired or closed): its ephemerals are gone, nothing is held.
+    /// The session expired (ZooKeeper said SessionExpired, or our own ephemeral is gone) or
+    /// was closed: its ephemerals are gone, nothing is held.
     SessionLost,
     /// The deadline passed first; what the call created was removed (best effort).
     Timeout,
@@ -47,7 +48,7 @@ pub enum RecipeError {
 impl From<Code> for RecipeError {
     fn from(code: Code) -> RecipeError {
         match code {
-            Code::SessionExpired | Code::SessionMoved => RecipeError::SessionLost,
+            Code::SessionExpired => RecipeError::SessionLost,
             other => RecipeError::Zk(other),
         }
     }
