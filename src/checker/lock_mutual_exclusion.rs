@@ -13,11 +13,12 @@
 //!
 //! The paused holder: a holder whose session *expired* may learn it only after another client
 //! was granted the lock, so the two believed spans overlap although ZooKeeper kept its promise
-//! (the lock belongs to live sessions). Such an overlap is reported as allowed ("expired
-//! holder overlapped"), not as a violation, when the earlier holder's session expired (an
-//! `expired` session line, or an op refused with SessionExpired) and no
-//! op on that session succeeded after the later grant (a success would prove the session was
-//! still alive, and the grant wrong). Whether the overlap did damage is the fencing check's
+//! (the lock belongs to live sessions); likewise a paused waiter whose session expired can be
+//! told by a lagging follower's read that its node is the lowest. Such an overlap is reported
+//! as allowed ("expired holder overlapped"), not as a violation, when one of the two sessions
+//! expired (an `expired` session line, or an op refused with SessionExpired) and no write on
+//! it succeeded after the later grant (a success would prove the session was still alive, and
+//! the grant wrong). Whether the overlap did damage is the fencing check's
 //! question: a write accepted with a stale token is a violation. Limitation: an overlap with a
 //! session that expired later for an unrelated reason, and that did nothing after the grant,
 //! is excused too.
@@ -149,7 +150,7 @@ fn check_overlaps(context: &Context, lock: PathId, sections: &[Section], report:
                     severity: Severity::Weak,
                     ops,
                     lines: Vec::new(),
-                    explanation: format!("{pair}; the first holder's session expired and did nothing after that grant (fencing decides whether it did damage)"),
+                    explanation: format!("{pair}; one of the two sessions had expired and wrote nothing after that grant (fencing decides whether it did damage)"),
                 });
             } else if !reported {
                 reported = true;
@@ -172,23 +173,28 @@ fn expired_sessions(context: &Context) -> std::collections::BTreeSet<SessionId> 
     by_state.chain(by_error).collect()
 }
 
-/// The earlier holder's session expired, and no op on it succeeded after the later grant.
+/// Either holder's session expired and showed no sign of life after the later grant: no
+/// write of it (a mutation, or a release that deleted its node) succeeded after that moment.
+/// Reads do not count: a follower may still answer a session the leader already expired (a
+/// paused waiter can even be told its node is the lowest by such a read).
 fn expired_before_grant(
     context: &Context,
     expired: &std::collections::BTreeSet<SessionId>,
     holder: &Section,
     later: &Section,
 ) -> bool {
-    let Some(session) = holder.session.filter(|s| expired.contains(s)) else {
-        return false;
+    let dead = |section: &Section| {
+        section.session.filter(|s| expired.contains(s)).is_some_and(|session| {
+            !context.history.ops.iter().any(|op| {
+                op.session == Some(session)
+                    && op.outcome == Outcome::Ok
+                    && (op.kind.is_mutation() || op.kind == OpKind::LockRelease)
+                    && op.complete_ns > later.start_ns
+                    && op.complete_ns != u64::MAX
+            })
+        })
     };
-    !context.history.ops.iter().any(|op| {
-        op.session == Some(session)
-            && op.outcome == Outcome::Ok
-            && op.kind != OpKind::FencedWrite
-            && op.complete_ns > later.start_ns
-            && op.complete_ns != u64::MAX
-    })
+    dead(holder) || dead(later)
 }
 
 /// A fenced write accepted (ok) with a token lower than one accepted before it was invoked.

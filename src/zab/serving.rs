@@ -455,16 +455,21 @@ impl QuorumPeer {
             None => return,
         };
         for session in expired {
+            if keep_ephemerals {
+                // The bug: the session is closed to its client (marked closing: reconnects and
+                // requests get SessionExpired) but no closeSession txn is proposed, so no
+                // replica ever deletes its ephemerals. (Emptying the txn's path list is not
+                // enough: like ZooKeeper's killSession, a replica also deletes the session's
+                // ephemerals it tracks locally.)
+                continue;
+            }
             let Some(zxid) = self.next_zxid() else { return };
             let header = TxnHeader { client_id: session, cxid: 0, zxid, time_ms: now_ms };
             let prepared = self.with_leader_prep(|preparer, sessions, _, tree| {
                 sessions.set_closing(session);
                 preparer.prepare_close_session(tree, &header)
             });
-            let mut txn = prepared.expect("expiry runs on an established leader");
-            if keep_ephemerals {
-                txn = Txn::CloseSession { paths_to_delete: Vec::new() };
-            }
+            let txn = prepared.expect("expiry runs on an established leader");
             self.propose(TxnEntry { header, txn });
         }
     }
