@@ -6,9 +6,7 @@
 //! Seeds: `ZKSIM_SEEDS` (default 12) per test, from `ZKSIM_SEED_START` (default 0). A failing
 //! seed prints itself.
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -379,5 +377,299 @@ fn paused_holder_anomaly_reproduces_on_every_seed() {
     for seed in seeds() {
         assert!(!paused_holder(seed, false).damage().is_empty(), "seed {seed}");
         assert!(paused_holder(seed, true).damage().is_empty(), "seed {seed} with fencing");
+    }
+}
+
+// ---------------------------------------------------------------- election
+
+/// Candidates lead in turn; a leader acts (enters the resource) only while it believes it
+/// leads. Faults stop at `FAULTS_END_MS`; a leader must act after that.
+const FAULTS_END_MS: u64 = WORK_MS - 10_000;
+
+async fn candidate(mut endpoint: ClientEndpoint, who: u64, seed: u64, resource: SharedResource, last_leader_ms: Arc<Mutex<u64>>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    while now_ms() < WORK_MS {
+        let Some((zk, events)) = connect(&mut endpoint, rng.gen(), SESSION_TIMEOUT_MS).await else { continue };
+        let mut election = Election::new(&events, "/election", rng.gen());
+        while now_ms() < WORK_MS && zk.state() != Some(KeeperState::Expired) {
+            let leadership = match election.lead(10_000).await {
+                Ok(leadership) => leadership,
+                Err(RecipeError::SessionLost) => break,
+                Err(_) => continue,
+            };
+            let term_end = now_ms() + rng.gen_range(300..2_000);
+            while now_ms() < term_end && election.still_leading() {
+                resource.lock().unwrap().enter(who, Access::Exclusive);
+                *last_leader_ms.lock().unwrap() = now_ms();
+                sleep_ms(rng.gen_range(10..100)).await;
+                resource.lock().unwrap().exit(who);
+            }
+            let _ = election.resign(&leadership).await;
+        }
+        let _ = zk.close().await;
+    }
+}
+
+#[test]
+fn election_has_at_most_one_acting_leader_and_eventually_one() {
+    for seed in seeds() {
+        let (resource, last) = run_seeded(seed, move || async move {
+            let mut cluster = Cluster::start(cluster_config());
+            cluster.wait_for_leader(60_000).await.expect("leader");
+            setup(&cluster.ctx.conditions, &["/election"]).await;
+            let resource: SharedResource = Arc::default();
+            let last = Arc::new(Mutex::new(0u64));
+            for who in 1..=4u64 {
+                let (r, l) = (Arc::clone(&resource), Arc::clone(&last));
+                spawn_client(who, &cluster.ctx.conditions, move |e| candidate(e, who, seed * 100 + who, Arc::clone(&r), Arc::clone(&l)));
+            }
+            server_faults(&mut cluster, seed, FAULTS_END_MS).await;
+            sleep_until(WORK_MS + 2 * SESSION_TIMEOUT_MS as u64).await;
+            let r = resource.lock().unwrap();
+            let last = *last.lock().unwrap();
+            (Resource { inside: r.inside.clone(), entries: r.entries, violations: r.violations.clone() }, last)
+        });
+        assert_safe(seed, "election", &resource, 10);
+        assert!(last > FAULTS_END_MS + 1_000, "election seed {seed}: no leader acted after the faults stopped (last at {last} ms)");
+    }
+}
+
+// ---------------------------------------------------------------- group membership
+
+#[test]
+fn group_view_converges_to_the_live_members() {
+    for seed in seeds() {
+        let (view, alive) = run_seeded(seed, move || async move {
+            let mut cluster = Cluster::start(cluster_config());
+            cluster.wait_for_leader(60_000).await.expect("leader");
+            setup(&cluster.ctx.conditions, &["/group"]).await;
+            let mut members = Vec::new();
+            for who in 1..=5u64 {
+                let node = spawn_client(who, &cluster.ctx.conditions, move |mut endpoint| async move {
+                    // Rejoin with a new session whenever the old one ended.
+                    loop {
+                        let Some((zk, events)) = connect(&mut endpoint, who, SESSION_TIMEOUT_MS).await else { continue };
+                        let group = Group::new(&events, "/group");
+                        if group.join(&format!("m{who}")).await.is_ok() {
+                            while zk.state() != Some(KeeperState::Expired) {
+                                sleep_ms(200).await;
+                            }
+                        }
+                        let _ = zk.close().await;
+                    }
+                });
+                members.push(node);
+            }
+            let view = Arc::new(Mutex::new(Vec::<String>::new()));
+            let watched = Arc::clone(&view);
+            spawn_client(50, &cluster.ctx.conditions, move |mut endpoint| {
+                let watched = Arc::clone(&watched);
+                async move {
+                    let Some((_zk, events)) = connect(&mut endpoint, 50, 60_000).await else { return };
+                    let group = Group::new(&events, "/group");
+                    let mut known = Vec::new();
+                    loop {
+                        if let Ok(next) = group.next_view(&known, 5_000).await {
+                            known = next;
+                            *watched.lock().unwrap() = known.clone();
+                        }
+                    }
+                }
+            });
+            // Two members crash for good (their client hosts die).
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let handle = madsim::runtime::Handle::current();
+            let mut alive: BTreeSet<u64> = (1..=5).collect();
+            for _ in 0..2 {
+                sleep_ms(rng.gen_range(2_000..8_000)).await;
+                let victim = *alive.iter().nth(rng.gen_range(0..alive.len())).unwrap();
+                handle.kill(members[victim as usize - 1]);
+                alive.remove(&victim);
+            }
+            server_faults(&mut cluster, seed, FAULTS_END_MS).await;
+            sleep_until(FAULTS_END_MS + 4 * SESSION_TIMEOUT_MS as u64).await;
+            let view = view.lock().unwrap().clone();
+            (view, alive.iter().map(|m| format!("m{m}")).collect::<Vec<_>>())
+        });
+        assert_eq!(view, alive, "group seed {seed}: the view must converge to the live members");
+    }
+}
+
+// ---------------------------------------------------------------- double barrier
+
+#[derive(Default, Debug)]
+struct BarrierLog {
+    /// (round, who) → time ms of: enter called, enter returned, leave called, leave returned.
+    times: BTreeMap<(usize, u64), [Option<u64>; 4]>,
+}
+
+const BARRIER_SIZE: u64 = 4;
+const BARRIER_ROUNDS: usize = 3;
+const BARRIER_DIRS: [&str; BARRIER_ROUNDS] = ["/b0", "/b1", "/b2"];
+
+#[test]
+fn double_barrier_nobody_passes_early_under_faults() {
+    for seed in seeds() {
+        let log = run_seeded(seed, move || async move {
+            let mut cluster = Cluster::start(cluster_config());
+            cluster.wait_for_leader(60_000).await.expect("leader");
+            setup(&cluster.ctx.conditions, &BARRIER_DIRS).await;
+            let log: Arc<Mutex<BarrierLog>> = Arc::default();
+            for who in 1..=BARRIER_SIZE {
+                let log = Arc::clone(&log);
+                spawn_client(who, &cluster.ctx.conditions, move |mut endpoint| {
+                    let log = Arc::clone(&log);
+                    async move {
+                        let mut rng = ChaCha8Rng::seed_from_u64(seed * 10 + who);
+                        // A long session timeout: these faults must not expire anyone.
+                        let Some((_zk, events)) = connect(&mut endpoint, who, 30_000).await else { return };
+                        let mark = |round: usize, step: usize| log.lock().unwrap().times.entry((round, who)).or_default()[step] = Some(now_ms());
+                        for (round, dir) in BARRIER_DIRS.iter().enumerate() {
+                            sleep_ms(rng.gen_range(0..2_000)).await;
+                            let barrier = DoubleBarrier::new(&events, dir, &format!("p{who}"), BARRIER_SIZE as usize);
+                            mark(round, 0);
+                            if barrier.enter(60_000).await.is_err() {
+                                return;
+                            }
+                            mark(round, 1);
+                            sleep_ms(rng.gen_range(0..2_000)).await;
+                            mark(round, 2);
+                            if barrier.leave(60_000).await.is_err() {
+                                return;
+                            }
+                            mark(round, 3);
+                        }
+                    }
+                });
+            }
+            server_faults(&mut cluster, seed, 20_000).await;
+            sleep_ms(40_000).await;
+            let log = log.lock().unwrap();
+            BarrierLog { times: log.times.clone() }
+        });
+        check_barrier(seed, &log);
+    }
+}
+
+fn check_barrier(seed: u64, log: &BarrierLog) {
+    for round in 0..BARRIER_ROUNDS {
+        let rows: Vec<[Option<u64>; 4]> = (1..=BARRIER_SIZE).filter_map(|who| log.times.get(&(round, who)).copied()).collect();
+        let entered: Vec<u64> = rows.iter().filter_map(|r| r[1]).collect();
+        let left: Vec<u64> = rows.iter().filter_map(|r| r[3]).collect();
+        assert_eq!(left.len() as u64, BARRIER_SIZE, "barrier seed {seed} round {round}: everyone must get through: {rows:?}");
+        let last_enter_call = rows.iter().filter_map(|r| r[0]).max().unwrap();
+        let last_leave_call = rows.iter().filter_map(|r| r[2]).max().unwrap();
+        for &t in &entered {
+            assert!(t >= last_enter_call, "barrier seed {seed} round {round}: someone entered at {t} ms before all had come ({last_enter_call} ms): {rows:?}");
+        }
+        for &t in &left {
+            assert!(t >= last_leave_call, "barrier seed {seed} round {round}: someone left at {t} ms before all had started leaving ({last_leave_call} ms): {rows:?}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------- queue
+
+#[test]
+fn queue_takes_each_item_at_most_once_and_loses_no_acknowledged_one() {
+    for seed in seeds() {
+        let (offered, taken) = run_seeded(seed, move || async move {
+            let mut cluster = Cluster::start(cluster_config());
+            cluster.wait_for_leader(60_000).await.expect("leader");
+            setup(&cluster.ctx.conditions, &["/queue", "/queue-claims"]).await;
+            let offered: Arc<Mutex<Vec<String>>> = Arc::default();
+            let taken: Arc<Mutex<Vec<(u64, String)>>> = Arc::default();
+            for who in 1..=4u64 {
+                let (offered, taken) = (Arc::clone(&offered), Arc::clone(&taken));
+                spawn_client(who, &cluster.ctx.conditions, move |mut endpoint| {
+                    let (offered, taken) = (Arc::clone(&offered), Arc::clone(&taken));
+                    async move {
+                        let mut rng = ChaCha8Rng::seed_from_u64(seed * 10 + who);
+                        let Some((_zk, events)) = connect(&mut endpoint, who, 30_000).await else { return };
+                        let mut queue = Queue::new(&events, "/queue", "/queue-claims", &format!("c{who}"), rng.gen());
+                        let mut n = 0;
+                        // Producers 1-2, consumers 3-4; the consumers drain after the producers stop.
+                        while now_ms() < WORK_MS + 20_000 {
+                            sleep_ms(rng.gen_range(20..200)).await;
+                            if who <= 2 && now_ms() < WORK_MS {
+                                let item = format!("p{who}-{n}");
+                                n += 1;
+                                if queue.offer(item.as_bytes()).await.is_ok() {
+                                    offered.lock().unwrap().push(item);
+                                }
+                            } else if who > 2 {
+                                if let Ok(Some(item)) = queue.poll().await {
+                                    taken.lock().unwrap().push((who, format!("{} ({})", String::from_utf8(item.data).unwrap(), item.name)));
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+            server_faults(&mut cluster, seed, FAULTS_END_MS).await;
+            sleep_until(WORK_MS + 25_000).await;
+            let (o, t) = (offered.lock().unwrap().clone(), taken.lock().unwrap().clone());
+            (o, t)
+        });
+        let mut seen = BTreeSet::new();
+        for (who, item) in &taken {
+            assert!(seen.insert(item.clone()), "queue seed {seed}: {item} taken twice (second by c{who})");
+        }
+        let data: BTreeSet<String> = seen.iter().map(|s| s.split(" (").next().unwrap().to_string()).collect();
+        let lost: Vec<&String> = offered.iter().filter(|i| !data.contains(*i)).collect();
+        assert!(lost.is_empty(), "queue seed {seed}: acknowledged offers never taken: {lost:?}");
+        assert!(offered.len() >= 50, "queue seed {seed}: only {} offers", offered.len());
+    }
+}
+
+// ---------------------------------------------------------------- configuration
+
+const CONFIG_KEYS: [&str; 3] = ["a", "b", "c"];
+
+#[test]
+fn config_reader_that_sees_ready_sees_one_whole_publication() {
+    for seed in seeds() {
+        let (reads, mixed) = run_seeded(seed, move || async move {
+            let mut cluster = Cluster::start(cluster_config());
+            cluster.wait_for_leader(60_000).await.expect("leader");
+            setup(&cluster.ctx.conditions, &["/config", "/config/a", "/config/b", "/config/c"]).await;
+            let reads = Arc::new(Mutex::new(0usize));
+            let mixed: Arc<Mutex<Vec<String>>> = Arc::default();
+            for who in 1..=4u64 {
+                let (reads, mixed) = (Arc::clone(&reads), Arc::clone(&mixed));
+                spawn_client(who, &cluster.ctx.conditions, move |mut endpoint| {
+                    let (reads, mixed) = (Arc::clone(&reads), Arc::clone(&mixed));
+                    async move {
+                        let mut rng = ChaCha8Rng::seed_from_u64(seed * 10 + who);
+                        let Some((_zk, events)) = connect(&mut endpoint, who, 30_000).await else { return };
+                        let config = Config::new(&events, "/config", &CONFIG_KEYS);
+                        let mut version = 0;
+                        while now_ms() < WORK_MS {
+                            if who == 1 {
+                                version += 1;
+                                let values: Vec<Vec<u8>> = CONFIG_KEYS.iter().map(|k| format!("{k}{version}").into_bytes()).collect();
+                                let _ = config.publish(&values).await;
+                                sleep_ms(rng.gen_range(0..100)).await;
+                            } else {
+                                if let Ok(Some(values)) = config.read().await {
+                                    *reads.lock().unwrap() += 1;
+                                    let versions: BTreeSet<String> = values.iter().map(|v| String::from_utf8_lossy(&v[1..]).into_owned()).collect();
+                                    if versions.len() > 1 {
+                                        mixed.lock().unwrap().push(format!("t={} ms: {:?}", now_ms(), values.iter().map(|v| String::from_utf8_lossy(v).into_owned()).collect::<Vec<_>>()));
+                                    }
+                                }
+                                sleep_ms(rng.gen_range(0..50)).await;
+                            }
+                        }
+                    }
+                });
+            }
+            server_faults(&mut cluster, seed, FAULTS_END_MS).await;
+            sleep_until(WORK_MS + 5_000).await;
+            let (r, m) = (*reads.lock().unwrap(), mixed.lock().unwrap().clone());
+            (r, m)
+        });
+        assert!(mixed.is_empty(), "config seed {seed}: a reader saw a mix of publications: {:?}", &mixed[..mixed.len().min(3)]);
+        assert!(reads >= 20, "config seed {seed}: only {reads} complete reads");
     }
 }

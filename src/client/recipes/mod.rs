@@ -238,6 +238,9 @@ pub async fn protected_create<T: ClientTransport>(
 /// The child of `dir` whose name carries `marker`, with its stat; retried across connection
 /// loss (the session, and so an ephemeral, lives on while we reconnect).
 async fn find_protected<T: ClientTransport>(zk: &ZooKeeper<T>, dir: &str, marker: &str) -> RecipeResult<Option<(String, Stat)>> {
+    // The server we reconnected to may not have applied the lost create yet (we never saw its
+    // zxid): sync first, or we would create a second node.
+    read_retrying(|| zk.sync(dir)).await?;
     loop {
         let children = match zk.get_children(dir, false).await {
             Ok(children) => children,

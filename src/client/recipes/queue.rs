@@ -77,7 +77,9 @@ impl<T: ClientTransport> Queue<T> {
         match zk.multi(ops).await {
             Ok(results) => Ok(!results.iter().any(|r| matches!(r, OpResult::Error { .. }))),
             Err(Code::ConnectionLoss | Code::OperationTimeout) => {
-                // Who holds the claim, if anyone? Ours iff it names us.
+                // Who holds the claim, if anyone? Ours iff it names us. Sync first: the server
+                // we reconnected to may not have applied our multi yet (we never saw its zxid).
+                read_retrying(|| zk.sync(&claim)).await?;
                 match read_retrying(|| zk.get_data(&claim, false)).await {
                     Ok((owner, _)) => Ok(owner == self.consumer.as_bytes()),
                     Err(RecipeError::Zk(Code::NoNode)) => Ok(false),
