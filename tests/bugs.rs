@@ -6,7 +6,7 @@ use zksim::testbed::runner::{run, RunOptions, Verdict};
 use zksim::testbed::scenario::Scenario;
 
 /// (file, seed that shrink minimized).
-const SHRUNK: [(&str, u64); 2] = [("ack-before-fsync-shrunk", 0), ("commit-without-quorum-shrunk", 1)];
+const SHRUNK: [(&str, u64); 3] = [("ack-before-fsync-shrunk", 0), ("commit-without-quorum-shrunk", 1), ("expiry-keeps-ephemerals-shrunk", 0)];
 
 #[test]
 fn shrunk_bug_scenarios_fail_with_their_flag_and_pass_without_it() {

@@ -184,6 +184,12 @@ fn malformed_scenarios_name_the_file_and_the_field() {
     assert!(e.contains("`nemesis.random.kinds`") && e.contains("meteor"), "{e}");
     let e = parse_err(r#"{"bugs": ["ZOOKEEPER-9999"]}"#);
     assert!(e.starts_with("bad.json:") && e.contains("`bugs`") && e.contains("unknown bug flag `ZOOKEEPER-9999`"), "{e}");
+    let e = parse_err(r#"{"workload": {"kind": "queue"}}"#);
+    assert!(e.starts_with("bad.json:") && e.contains("`workload.kind`") && e.contains("`register` or `lock`"), "{e}");
+    let e = parse_err(r#"{"workload": {"kind": "lock", "hold_ms": [900, 100]}}"#);
+    assert!(e.contains("`workload.hold_ms`"), "{e}");
+    let e = parse_err(r#"{"clients": {"count": 3}, "nemesis": {"schedule": [{"at_s": 1, "action": "pause_client", "target": "7"}]}}"#);
+    assert!(e.contains("`nemesis.schedule[0]`") && e.contains("client number 1..=3"), "{e}");
     let e = parse_err(r#"{"checks": ["vibes"]}"#);
     assert!(e.contains("`checks`") && e.contains("vibes"), "{e}");
     let e = parse_err("{ not json");

@@ -4,6 +4,8 @@
 //! session that created the znode is active. When the session ends the znode is deleted";
 //! ZooKeeper paper §2.1. Historical break: ZOOKEEPER-2355 (an ephemeral survives on a replica).
 //!
+//! Reads include the lock recipe's `lock_watch` (its exists on the predecessor node).
+//!
 //! A read that observes the node (its stat's ephemeralOwner is the session, or its czxid is
 //! the ephemeral's) after the session ended is a violation — unless the reply header shows
 //! the serving replica had not yet applied the closeSession transaction: that is a stale
@@ -37,7 +39,8 @@ pub fn check(context: &Context, _options: &CheckOptions) -> CheckReport {
     let ends = session_ends(context);
     let mut observations = 0usize;
     for (id, op) in history.ops.iter().enumerate() {
-        if !op.kind.is_node_read() || op.outcome != Outcome::Ok || op.result.exists == Some(false) {
+        let read = op.kind.is_node_read() || op.kind == OpKind::LockWatch;
+        if !read || op.outcome != Outcome::Ok || op.result.exists == Some(false) {
             continue;
         }
         let owner = op.result.ephemeral_owner.or_else(|| {

@@ -6,6 +6,9 @@
 //! "ZooKeeper guarantees: Sequential Consistency ... Updates from a client will be applied in
 //! the order that they were sent"; a server refuses a client whose last zxid is ahead of it.
 //!
+//! Recipe-level ops (lock_acquire spans the recipe's own requests) are not requests and are
+//! left out.
+//!
 //! Why per session, across reconnects: the session, not the TCP connection, carries the
 //! guarantee (the client library replays pending requests in order and sends its last zxid).
 
@@ -48,7 +51,7 @@ fn check_reply_order(
     let mut latest: Option<OpId> = None; // op with the latest completion so far
     for &id in ids {
         let op = &history.ops[id as usize];
-        if op.outcome == Outcome::Unknown {
+        if op.outcome == Outcome::Unknown || op.kind.is_recipe() {
             continue;
         }
         if let Some(earlier) = latest {

@@ -257,6 +257,11 @@ impl<T: ClientTransport> ZooKeeper<T> {
         EventFuture { shared: self.shared.clone() }.await
     }
 
+    /// The next watch event or state change if one is already queued (never waits).
+    pub fn try_next_event(&self) -> Option<ClientEvent> {
+        lock(&self.shared).events.pop_front()
+    }
+
     /// `create`: the created path (sequential suffix included).
     pub async fn create(&self, path: &str, data: &[u8], acl: Vec<Acl>, mode: CreateMode) -> Result<String, Code> {
         let request = Request::Create { path: path.into(), data: data.to_vec(), acl, mode, ttl_ms: -1, with_stat: false };

@@ -10,10 +10,12 @@
 //!
 //! - [`core`]: [`ClientCore`], the connection state machine;
 //! - [`watches`]: the client's own watch registrations (`ZKWatchManager`);
-//! - [`api`]: a `ZooKeeper`-like async handle over any [`api::ClientTransport`].
+//! - [`api`]: a `ZooKeeper`-like async handle over any [`api::ClientTransport`];
+//! - [`recipes`]: ZooKeeper's recipes (locks, election, barriers, queues, ...) on that handle.
 
 pub mod api;
 pub mod core;
+pub mod recipes;
 pub mod watches;
 
 pub use self::core::{ClientAction, ClientConfig, ClientCore, KeeperState, OpId, ServerId};

@@ -65,6 +65,10 @@ pub enum OpKind {
     LockRelease,
     /// A write to a resource protected by a fencing token (`args.token`).
     FencedWrite,
+    /// The lock recipe's `exists(predecessor, watch)` that found the node: a read of another
+    /// session's ephemeral, judged by `ephemerals` only (its creator's create may be missing
+    /// from the history: a session that ended mid-create never learned its node's name).
+    LockWatch,
     Other(String),
 }
 
@@ -88,6 +92,7 @@ impl OpKind {
             "lock_acquire" => OpKind::LockAcquire,
             "lock_release" => OpKind::LockRelease,
             "fenced_write" => OpKind::FencedWrite,
+            "lock_watch" => OpKind::LockWatch,
             other => OpKind::Other(other.to_string()),
         }
     }
@@ -111,8 +116,15 @@ impl OpKind {
             OpKind::LockAcquire => "lock_acquire",
             OpKind::LockRelease => "lock_release",
             OpKind::FencedWrite => "fenced_write",
+            OpKind::LockWatch => "lock_watch",
             OpKind::Other(name) => name,
         }
+    }
+
+    /// A recipe-level op (the lock recipe's acquire and release, a write to a fenced resource):
+    /// many ZooKeeper requests or none, so not one request in a session's FIFO order.
+    pub fn is_recipe(&self) -> bool {
+        matches!(self, OpKind::LockAcquire | OpKind::LockRelease | OpKind::FencedWrite | OpKind::LockWatch)
     }
 
     /// setData in any of its spellings.

@@ -82,7 +82,8 @@ pub struct OpRecord {
     #[serde(default, deserialize_with = "de_opt_text")]
     pub server: Option<String>,
     /// create, delete, exists, get_data, set_data, get_children, multi, sync, read,
-    /// sync_read, write, cas, close_session, lock_acquire, lock_release, fenced_write.
+    /// sync_read, write, cas, close_session, lock_acquire, lock_release, fenced_write,
+    /// lock_watch.
     pub op: String,
     #[serde(default, alias = "key", skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,

@@ -6,6 +6,7 @@
 //! (`crate::checker`) without adding protocol logic of its own.
 
 pub mod cli;
+pub mod lock_workload;
 pub mod nemesis;
 pub mod recorder;
 pub mod runner;

@@ -8,9 +8,15 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use madsim::task::NodeId;
+
 use super::recorder::Recorder;
 use super::scenario::{Fault, Scenario, FAULT_KINDS};
 use crate::sim::cluster::Cluster;
+use crate::sim::net::Addr;
 use crate::zab::ServerId;
 
 /// Draws the random faults of a scenario into explicit ones; the result replays exactly.
@@ -55,6 +61,7 @@ fn random_fault(rng: &mut ChaCha8Rng, kind: &str, at_s: f64, duration_s: f64) ->
             f.kind = Some(kinds.choose(rng).expect("kinds").to_string());
         }
         "one_way" => f.target = Some(targets.choose(rng).expect("targets").to_string()),
+        "pause_client" | "isolate_client" => f.target = Some(["holder", "random"].choose(rng).expect("targets").to_string()),
         "latency" => {
             f.target = Some("random".into());
             f.value = Some(rng.gen_range(50.0..500.0));
@@ -74,6 +81,19 @@ pub struct Nemesis {
     rng: ChaCha8Rng,
     /// (time ms, undo) pending.
     pub undo: Vec<(i64, Undo)>,
+    /// The workload's client hosts, for client faults.
+    clients: Vec<ClientHost>,
+    /// The client (number) holding the lock now, if the workload says.
+    holder: Arc<Mutex<Option<usize>>>,
+    paused_clients: BTreeSet<usize>,
+}
+
+/// A workload client's host: its number (1-based), address and madsim node.
+#[derive(Clone, Debug)]
+pub struct ClientHost {
+    pub client: usize,
+    pub addr: Addr,
+    pub node: NodeId,
 }
 
 #[derive(Clone, Debug)]
@@ -83,11 +103,39 @@ pub enum Undo {
     Heal,
     RestartAll,
     Drift(ServerId),
+    ResumeClient(usize),
 }
 
 impl Nemesis {
     pub fn new(seed: u64) -> Nemesis {
-        Nemesis { rng: ChaCha8Rng::seed_from_u64(seed ^ 0x6170_706c_79), undo: Vec::new() }
+        Nemesis { rng: ChaCha8Rng::seed_from_u64(seed ^ 0x6170_706c_79), undo: Vec::new(), clients: Vec::new(), holder: Arc::default(), paused_clients: BTreeSet::new() }
+    }
+
+    /// Lets client faults reach the workload's hosts; `holder` names the lock holder.
+    pub fn with_clients(mut self, clients: Vec<ClientHost>, holder: Arc<Mutex<Option<usize>>>) -> Nemesis {
+        self.clients = clients;
+        self.holder = holder;
+        self
+    }
+
+    fn resolve_client(&mut self, target: Option<&str>) -> Option<ClientHost> {
+        let by_number = |n: usize, clients: &[ClientHost]| clients.iter().find(|c| c.client == n).cloned();
+        match target.unwrap_or("random") {
+            "holder" => match *self.holder.lock().expect("holder") {
+                Some(n) => by_number(n, &self.clients),
+                None => self.clients.choose(&mut self.rng).cloned(),
+            },
+            "random" => self.clients.choose(&mut self.rng).cloned(),
+            n => n.parse().ok().and_then(|n| by_number(n, &self.clients)),
+        }
+    }
+
+    fn resume_client(&mut self, client: usize) {
+        if self.paused_clients.remove(&client) {
+            if let Some(host) = self.clients.iter().find(|c| c.client == client) {
+                madsim::runtime::Handle::current().resume(host.node);
+            }
+        }
     }
 
     fn resolve(&mut self, cluster: &Cluster, target: Option<&str>) -> Option<ServerId> {
@@ -202,6 +250,22 @@ impl Nemesis {
                 }
                 recorder.nemesis(t_ns, "rolling_restart", None, &format!("one server every {gap_ms} ms"));
             }
+            "pause_client" => {
+                if let Some(host) = self.resolve_client(fault.target.as_deref()) {
+                    if self.paused_clients.insert(host.client) {
+                        madsim::runtime::Handle::current().pause(host.node);
+                    }
+                    recorder.nemesis(t_ns, "pause_client", None, &format!("client {}", host.client));
+                    self.schedule(until, Undo::ResumeClient(host.client));
+                }
+            }
+            "isolate_client" => {
+                if let Some(host) = self.resolve_client(fault.target.as_deref()) {
+                    cluster.conditions().partition(&[host.addr], &cluster.ids());
+                    recorder.nemesis(t_ns, "isolate_client", None, &format!("client {} cut from every server", host.client));
+                    self.schedule(until, Undo::Heal);
+                }
+            }
             other => tracing::warn!(action = other, "unknown nemesis action ignored"),
         }
     }
@@ -256,6 +320,11 @@ impl Nemesis {
             }
         });
         due.sort_by_key(|(at, _)| *at);
+        if all {
+            for client in self.paused_clients.clone() {
+                due.push((now_ms, Undo::ResumeClient(client)));
+            }
+        }
         let t_ns = (now_ms as u64) * 1_000_000;
         for (_, undo) in due {
             match undo {
@@ -278,6 +347,10 @@ impl Nemesis {
                     recorder.nemesis(t_ns, "restart_all", None, "");
                 }
                 Undo::Drift(id) => cluster.set_clock_rate(id, 1.0),
+                Undo::ResumeClient(client) => {
+                    self.resume_client(client);
+                    recorder.nemesis(t_ns, "resume_client", None, &format!("client {client}"));
+                }
             }
         }
     }

@@ -16,7 +16,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use super::nemesis::{plan, Nemesis};
+use super::lock_workload::{run_lock_client, FencedStore, LOCK_PATH};
+use super::nemesis::{plan, ClientHost, Nemesis};
 use super::recorder::Recorder;
 use super::scenario::{Fault, Scenario};
 use super::workload::{run_client, spawn_session, wait_connected, ClientPlan, WorkloadShared};
@@ -188,6 +189,9 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunOutcome {
 }
 
 fn key_paths(scenario: &Scenario) -> Vec<String> {
+    if scenario.workload.kind == "lock" {
+        return vec![LOCK_PATH.to_string()];
+    }
     (0..scenario.workload.keys).map(|i| format!("/k{i}")).collect()
 }
 
@@ -197,6 +201,8 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
         recorder: Mutex::new(Recorder::default()),
         stop: std::sync::atomic::AtomicBool::new(false),
         conditions: Arc::clone(&cluster.ctx.conditions),
+        store: Mutex::new(FencedStore::new(scenario.workload.fencing)),
+        lock_holder: Arc::default(),
     });
     let mut findings = Vec::new();
     let server_list: Vec<i64> = if scenario.clients.servers.is_empty() {
@@ -214,6 +220,7 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
     shared.recorder.lock().expect("recorder").meta = meta(&scenario, seed, &cluster, init);
     // Clients.
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x636c_6965_6e74);
+    let mut hosts = Vec::new();
     for client in 0..scenario.clients.count {
         let plan = ClientPlan {
             client: client + 1,
@@ -225,18 +232,30 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
             seed: rng.gen(),
         };
         let shared = Arc::clone(&shared);
-        madsim::runtime::Handle::current()
+        let addr = plan.addr;
+        let lock = scenario.workload.kind == "lock";
+        let node = madsim::runtime::Handle::current()
             .create_node()
             .name(format!("client-{}", client + 1))
             .ip(ip_of(plan.addr))
-            .init(move || run_client(plan.clone(), Arc::clone(&shared)))
+            .init(move || {
+                let (plan, shared) = (plan.clone(), Arc::clone(&shared));
+                async move {
+                    if lock {
+                        run_lock_client(plan, shared).await
+                    } else {
+                        run_client(plan, shared).await
+                    }
+                }
+            })
             .build();
+        hosts.push(ClientHost { client: client + 1, addr, node: node.id() });
     }
     // Safety phase: faults on schedule.
     let start = elapsed_ms();
     let faults = plan(&scenario, seed);
     let fault_count = faults.len();
-    let mut nemesis = Nemesis::new(seed);
+    let mut nemesis = Nemesis::new(seed).with_clients(hosts, Arc::clone(&shared.lock_holder));
     run_faults(&mut cluster, &shared, &mut nemesis, &faults, start, start + scenario.duration_s as i64 * 1_000).await;
     // Liveness phase: heal everything, the ensemble must serve and converge.
     {

@@ -65,7 +65,8 @@ pub struct ClientsSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkloadSpec {
-    /// `register` (read / write / cas / sync_read on a few keys).
+    /// `register` (read / write / cas / sync_read on a few keys) or `lock` (the lock recipe
+    /// on `/lock`, holders writing to a protected store; `keys` and the mix are unused).
     pub kind: String,
     pub keys: usize,
     /// Operations per second per client.
@@ -74,6 +75,11 @@ pub struct WorkloadSpec {
     pub write: f64,
     pub cas: f64,
     pub sync_read: f64,
+    /// `lock`: the protected store refuses writes whose fencing token (the lock node's czxid)
+    /// is lower than one it accepted. Off, a holder paused past its session timeout damages it.
+    pub fencing: bool,
+    /// `lock`: how long a holder keeps the lock, [min, max] ms (it writes every ~100 ms).
+    pub hold_ms: [u64; 2],
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -91,9 +97,10 @@ pub struct Fault {
     /// Simulated seconds after the workload starts.
     pub at_s: f64,
     /// kill | restart | pause | resume | partition | heal | one_way | latency | loss | drift
-    /// | power_loss | restart_all | rolling_restart
+    /// | power_loss | restart_all | rolling_restart | pause_client | isolate_client
     pub action: String,
-    /// `leader`, `follower`, `observer`, `random`, or a server id as text.
+    /// `leader`, `follower`, `observer`, `random`, or a server id as text; for the client
+    /// faults `holder` (the lock holder, else a random client), `random` or a client number.
     #[serde(default)]
     pub target: Option<String>,
     /// partition: `halves`, `isolate_leader`, `isolate_one`, `bridge`, `majority_minority`.
@@ -130,6 +137,9 @@ pub struct Expect {
 }
 
 pub const FAULT_KINDS: [&str; 9] = ["kill", "pause", "partition", "one_way", "latency", "loss", "drift", "power_loss", "rolling_restart"];
+/// Faults of client hosts: a stop-the-world pause (GC) of a client, or every link between a
+/// client and the servers cut. Allowed in `nemesis.random.kinds`, never drawn by swarm.
+pub const CLIENT_FAULT_KINDS: [&str; 2] = ["pause_client", "isolate_client"];
 pub const PARTITION_KINDS: [&str; 5] = ["halves", "isolate_leader", "isolate_one", "bridge", "majority_minority"];
 
 impl Default for Scenario {
@@ -179,7 +189,7 @@ impl Default for ClientsSpec {
 
 impl Default for WorkloadSpec {
     fn default() -> WorkloadSpec {
-        WorkloadSpec { kind: "register".into(), keys: 5, rate_per_client: 20.0, read: 0.4, write: 0.3, cas: 0.2, sync_read: 0.1 }
+        WorkloadSpec { kind: "register".into(), keys: 5, rate_per_client: 20.0, read: 0.4, write: 0.3, cas: 0.2, sync_read: 0.1, fencing: true, hold_ms: [100, 1_000] }
     }
 }
 
@@ -262,7 +272,7 @@ impl Scenario {
             return Err("field `liveness_s`: expected at least 1".into());
         }
         for (i, fault) in self.nemesis.schedule.iter().enumerate() {
-            validate_fault(fault, servers).map_err(|e| format!("field `nemesis.schedule[{i}]`: {e}"))?;
+            validate_fault(fault, servers, self.clients.count).map_err(|e| format!("field `nemesis.schedule[{i}]`: {e}"))?;
         }
         if let Some(r) = &self.nemesis.random {
             if r.interval_s[0] <= 0.0 || r.interval_s[0] > r.interval_s[1] {
@@ -271,8 +281,9 @@ impl Scenario {
             if r.duration_s[0] < 0.0 || r.duration_s[0] > r.duration_s[1] {
                 return Err(format!("field `nemesis.random.duration_s`: expected 0 <= min <= max, got {:?}", r.duration_s));
             }
-            if let Some(bad) = r.kinds.iter().find(|k| !FAULT_KINDS.contains(&k.as_str())) {
-                return Err(format!("field `nemesis.random.kinds`: unknown fault kind `{bad}` (known: {})", FAULT_KINDS.join(", ")));
+            let known = |k: &str| FAULT_KINDS.contains(&k) || CLIENT_FAULT_KINDS.contains(&k);
+            if let Some(bad) = r.kinds.iter().find(|k| !known(k.as_str())) {
+                return Err(format!("field `nemesis.random.kinds`: unknown fault kind `{bad}` (known: {}, {})", FAULT_KINDS.join(", "), CLIENT_FAULT_KINDS.join(", ")));
             }
             if r.kinds.is_empty() && !r.swarm {
                 return Err("field `nemesis.random.kinds`: expected at least one kind (or `swarm`: true)".into());
@@ -294,8 +305,11 @@ impl Scenario {
 
     fn validate_workload(&self) -> Result<(), String> {
         let w = &self.workload;
-        if w.kind != "register" {
-            return Err(format!("field `workload.kind`: expected `register`, got `{}`", w.kind));
+        if !matches!(w.kind.as_str(), "register" | "lock") {
+            return Err(format!("field `workload.kind`: expected `register` or `lock`, got `{}`", w.kind));
+        }
+        if w.hold_ms[0] > w.hold_ms[1] || w.hold_ms[1] > 600_000 {
+            return Err(format!("field `workload.hold_ms`: expected [min, max] with min <= max <= 600000, got {:?}", w.hold_ms));
         }
         if w.keys == 0 || w.keys > 1_000 {
             return Err(format!("field `workload.keys`: expected 1..=1000, got {}", w.keys));
@@ -315,9 +329,10 @@ impl Scenario {
     }
 }
 
-fn validate_fault(fault: &Fault, servers: u64) -> Result<(), String> {
-    const ACTIONS: [&str; 13] = [
+fn validate_fault(fault: &Fault, servers: u64, clients: usize) -> Result<(), String> {
+    const ACTIONS: [&str; 15] = [
         "kill", "restart", "pause", "resume", "partition", "heal", "one_way", "latency", "loss", "drift", "power_loss", "restart_all", "rolling_restart",
+        "pause_client", "isolate_client",
     ];
     if !ACTIONS.contains(&fault.action.as_str()) {
         return Err(format!("unknown action `{}` (known: {})", fault.action, ACTIONS.join(", ")));
@@ -325,7 +340,15 @@ fn validate_fault(fault: &Fault, servers: u64) -> Result<(), String> {
     if fault.at_s < 0.0 {
         return Err(format!("`at_s` must be >= 0, got {}", fault.at_s));
     }
-    if let Some(target) = &fault.target {
+    if CLIENT_FAULT_KINDS.contains(&fault.action.as_str()) {
+        if let Some(target) = &fault.target {
+            let named = matches!(target.as_str(), "holder" | "random");
+            let id_ok = target.parse::<usize>().is_ok_and(|id| id >= 1 && id <= clients);
+            if !named && !id_ok {
+                return Err(format!("`target`: expected holder, random or a client number 1..={clients}, got `{target}`"));
+            }
+        }
+    } else if let Some(target) = &fault.target {
         let named = matches!(target.as_str(), "leader" | "follower" | "observer" | "random");
         let id_ok = target.parse::<u64>().is_ok_and(|id| id >= 1 && id <= servers);
         if !named && !id_ok {

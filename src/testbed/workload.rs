@@ -40,6 +40,9 @@ pub struct WorkloadShared {
     pub recorder: Mutex<Recorder>,
     pub stop: AtomicBool,
     pub conditions: SharedConditions,
+    /// `lock` workload: the store the lock protects, and who holds the lock now.
+    pub store: Mutex<super::lock_workload::FencedStore>,
+    pub lock_holder: Arc<Mutex<Option<usize>>>,
 }
 
 fn now_ns() -> u64 {

@@ -456,13 +456,11 @@ impl QuorumPeer {
         };
         for session in expired {
             if keep_ephemerals {
-                // The bug: the session tracker forgets the session but no closeSession txn is
-                // proposed, so no replica's tree deletes its ephemerals. (An empty path list in
-                // the txn would not do: applying a closeSession also deletes the ephemerals the
-                // tree knows for the session, as ZooKeeper's `killSession` does.)
-                if let Some((_, sessions, _)) = self.leader_state_parts() {
-                    sessions.remove(session);
-                }
+                // The bug: the session is closed to its client (marked closing: reconnects and
+                // requests get SessionExpired) but no closeSession txn is proposed, so no
+                // replica ever deletes its ephemerals. (Emptying the txn's path list is not
+                // enough: like ZooKeeper's killSession, a replica also deletes the session's
+                // ephemerals it tracks locally.)
                 continue;
             }
             let Some(zxid) = self.next_zxid() else { return };
