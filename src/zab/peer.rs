@@ -246,6 +246,7 @@ impl QuorumPeer {
             keep_db_on_looking: false,
         };
         let digest = peer.db.tree.digest();
+        tracing::debug!(server = peer.config.my_id, zxid = %zxid_str(last), digest = format!("{digest:016x}"), "database loaded");
         peer.observe(Observation::Loaded { zxid: last, digest });
         peer.become_looking(now_ms);
         peer
@@ -486,6 +487,7 @@ impl QuorumPeer {
         self.db = ZkDatabase::load(&self.mirror, self.config.commit_log_count);
         self.fuzzy = None;
         let (zxid, digest) = (self.db.last_processed_zxid(), self.db.tree.digest());
+        tracing::debug!(server = self.config.my_id, zxid = %zxid_str(zxid), digest = format!("{digest:016x}"), "database reloaded from the log");
         self.observe(Observation::Loaded { zxid, digest });
     }
 
@@ -793,7 +795,15 @@ impl QuorumPeer {
             self.leader().handlers.remove(&sid);
             self.out.push(Action::ClosePeer { peer: sid });
         }
-        let active: Vec<ServerId> = self.leader_ref().handlers.keys().copied().collect();
+        // `LearnerHandler.ping` ignores a learner whose sending thread has not started: a PING
+        // must never reach a learner before its first sync packet.
+        let active: Vec<ServerId> = self
+            .leader_ref()
+            .handlers
+            .iter()
+            .filter(|(_, h)| matches!(h.phase, HandlerPhase::WaitingForNewLeaderAck | HandlerPhase::WaitingForEstablished | HandlerPhase::Active))
+            .map(|(id, _)| *id)
+            .collect();
         for sid in active {
             self.send(sid, PeerMessage::Ping { sessions: Vec::new() });
         }
@@ -896,6 +906,14 @@ impl QuorumPeer {
     fn sync_learner(&mut self, sid: ServerId) {
         let peer_last_zxid = self.leader_ref().handlers[&sid].peer_last_zxid;
         let (packets, current_zxid) = self.sync_packets(peer_last_zxid);
+        tracing::debug!(
+            server = self.config.my_id,
+            learner = sid,
+            peer_last_zxid = %zxid_str(peer_last_zxid),
+            mode = packets.first().map_or("DIFF", |p| p.kind()),
+            packets = packets.len(),
+            "syncing a learner"
+        );
         for msg in packets {
             self.send(sid, msg);
         }
