@@ -105,6 +105,12 @@ impl ZkDatabase {
         self.tree.last_processed_zxid
     }
 
+    /// `ZKDatabase.setlastProcessedZxid`: only the buggy ZOOKEEPER-2355 DIFF path claims a zxid
+    /// the tree has not reached.
+    pub fn set_last_processed_zxid(&mut self, zxid: Zxid) {
+        self.tree.last_processed_zxid = zxid;
+    }
+
     /// Applies a committed txn (`ZKDatabase.processTxn` + `addCommittedProposal`).
     pub fn apply(&mut self, entry: &Arc<TxnEntry>, events: &mut Vec<Notification>) -> ProcessTxnResult {
         let rc = self.tree.process_txn(&entry.header, &entry.txn, events);

@@ -1338,11 +1338,18 @@ impl QuorumPeer {
 
     fn learner_sync_first_packet(&mut self, now_ms: i64, msg: PeerMessage) {
         match msg {
-            PeerMessage::Diff { .. } => {
+            PeerMessage::Diff { zxid } => {
                 let s = self.sync_state();
                 s.mode = Some(SyncMode::Diff);
                 s.snapshot_needed = false;
                 s.write_to_txn_log = true;
+                if self.config.bugs.has(Bug::Zk2355) {
+                    // ZOOKEEPER-2355 (before commit 6971018): `setlastProcessedZxid(qp.getZxid())`
+                    // ran for every sync mode, so a DIFF claims the leader's last committed zxid
+                    // before any of its txns is applied. If the sync then fails and the tree is
+                    // kept, the next FOLLOWERINFO reports that zxid and the DIFF comes back empty.
+                    self.db.set_last_processed_zxid(zxid);
+                }
             }
             PeerMessage::Snap { snapshot } => {
                 self.db = ZkDatabase::from_snapshot(&snapshot, self.config.commit_log_count);
