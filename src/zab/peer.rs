@@ -1359,6 +1359,17 @@ impl QuorumPeer {
                 self.sync_state().mode = Some(SyncMode::Snap);
             }
             PeerMessage::Trunc { zxid } => {
+                if !self.mirror.can_truncate_to(zxid) {
+                    // The log does not reach back to `zxid` (it was purged below the oldest
+                    // snapshot kept), so the database cannot be rebuilt at the leader's zxid.
+                    // ZooKeeper exits here, its files untouched ("Not able to truncate the
+                    // log"); zksim leaves them untouched too and rejoins. Truncating anyway would
+                    // drop every snapshot, wiping committed txns this replica may be the last
+                    // quorum member to hold.
+                    tracing::warn!(server = self.config.my_id, zxid = %zxid_str(zxid), "cannot truncate the log to the leader's zxid");
+                    self.become_looking(now_ms);
+                    return;
+                }
                 self.truncate_log(zxid);
                 self.reload_database();
                 self.sync_state().mode = Some(SyncMode::Trunc);
