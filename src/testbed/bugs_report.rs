@@ -31,6 +31,8 @@ struct Search {
     /// Seeds run (all seeds below `first` and maybe a few above, run in parallel).
     swept: u64,
     wall_s: f64,
+    /// The first liveness failure seen on the way (a flag may only stall the ensemble).
+    first_liveness: Option<u64>,
 }
 
 /// Runs seeds in order (in parallel) until one ends in a safety violation; liveness failures
@@ -42,16 +44,20 @@ fn first_safety_violation(scenario: &Scenario, limit: u64, jobs: usize, options:
     probe.expect.check = None;
     let mut next = 0;
     let mut swept = 0;
+    let mut first_liveness = None;
     while next < limit {
         let seeds: Vec<u64> = (next..limit).collect();
         let (results, _) = run_seeds(&probe, &seeds, jobs, options, true, false);
         swept += results.len() as u64;
+        if first_liveness.is_none() {
+            first_liveness = results.iter().find(|r| r.verdict == "liveness_failure").map(|r| r.seed);
+        }
         if let Some(r) = results.iter().find(|r| r.verdict == "safety_violation") {
-            return Search { first: Some(r.seed), swept: r.seed + 1, wall_s: wall.elapsed().as_secs_f64() };
+            return Search { first: Some(r.seed), swept: r.seed + 1, wall_s: wall.elapsed().as_secs_f64(), first_liveness };
         }
         next = results.iter().map(|r| r.seed + 1).max().unwrap_or(limit);
     }
-    Search { first: None, swept, wall_s: wall.elapsed().as_secs_f64() }
+    Search { first: None, swept, wall_s: wall.elapsed().as_secs_f64(), first_liveness }
 }
 
 /// The first safety finding of a seed (the check that caught it, and its detail).
@@ -109,7 +115,14 @@ fn targeted_section(bug: Bug, args: &BugsReportArgs) -> Row {
             let _ = writeln!(text, "- reproduce: `{}`", reproduce_line(&path.display().to_string(), seed, &[]));
         }
         None => {
-            let _ = writeln!(text, "- NOT FOUND in {} seeds ({:.1} wall s)", found.swept, found.wall_s);
+            let _ = writeln!(text, "- NOT FOUND: no safety violation in {} seeds ({:.1} wall s)", found.swept, found.wall_s);
+            if let Some(seed) = found.first_liveness {
+                let _ = writeln!(
+                    text,
+                    "- the flag does stall the ensemble: first liveness failure at seed {seed} (`{}`)",
+                    reproduce_line(&path.display().to_string(), seed, &[])
+                );
+            }
         }
     }
     let mut clean = scenario.clone();
