@@ -114,6 +114,22 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         max_runs: usize,
     },
+    /// Regenerate reports/bugs.md: per bug flag, its targeted scenario's first failing seed,
+    /// the same seeds clean without the flag, the shrunk reproducer, and what the generic
+    /// swarm scenario finds.
+    BugsReport {
+        /// Seeds for each targeted sweep (and its clean sweep).
+        #[arg(long, default_value_t = 1000)]
+        seeds: u64,
+        /// Seeds of sim-scenarios/swarm.json per flag (0 skips it).
+        #[arg(long, default_value_t = 10_000)]
+        swarm_seeds: u64,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        #[arg(long, default_value = "reports/bugs.md")]
+        out: PathBuf,
+    },
     /// Shipped scenarios, bug flags, history checks and online invariants.
     List,
     /// Throughput of the simulator: simulated s and client ops per wall s, seeds per minute.
@@ -152,6 +168,11 @@ fn main() -> ExitCode {
         Some(Command::Replay { scenario, seed, bugs }) => code(zksim::testbed::cli::replay_command(&scenario, seed, &bugs)),
         Some(Command::Shrink { scenario, seed, bugs, out, max_runs }) => {
             code(zksim::testbed::cli::shrink_command(&scenario, seed, &bugs, out.as_deref(), max_runs))
+        }
+        Some(Command::BugsReport { seeds, swarm_seeds, jobs, out }) => {
+            let jobs = jobs.unwrap_or_else(zksim::testbed::cli::default_jobs);
+            let args = zksim::testbed::bugs_report::BugsReportArgs { seeds, swarm_seeds, jobs, out };
+            code(zksim::testbed::bugs_report::bugs_report_command(&args))
         }
         Some(Command::List) => code(zksim::testbed::cli::list_command()),
         Some(Command::Bench { seeds }) => code(zksim::testbed::cli::bench_command(seeds)),

@@ -6,7 +6,17 @@ use zksim::testbed::runner::{run, RunOptions, Verdict};
 use zksim::testbed::scenario::Scenario;
 
 /// (file, seed that shrink minimized).
-const SHRUNK: [(&str, u64); 3] = [("ack-before-fsync-shrunk", 0), ("commit-without-quorum-shrunk", 1), ("expiry-keeps-ephemerals-shrunk", 0)];
+const SHRUNK: [(&str, u64); 9] = [
+    ("ack-before-fsync-shrunk", 0),
+    ("commit-without-quorum-shrunk", 1),
+    ("ZOOKEEPER-1154-shrunk", 0),
+    ("ZOOKEEPER-2355-shrunk", 9),
+    ("ZOOKEEPER-2845-shrunk", 0),
+    ("ZOOKEEPER-3911-shrunk", 1),
+    ("ZOOKEEPER-4643-shrunk", 1),
+    ("ZOOKEEPER-4646-shrunk", 1),
+    ("expiry-keeps-ephemerals-shrunk", 0),
+];
 
 #[test]
 fn shrunk_bug_scenarios_fail_with_their_flag_and_pass_without_it() {

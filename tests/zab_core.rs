@@ -15,7 +15,7 @@ use zksim::wire::{ClientMessage, ConnectRequest, ConnectResponse, ServerMessage}
 use zksim::zab::database::{DiskMirror, ZkDatabase};
 use zksim::zab::peer::Observation;
 use zksim::zab::testkit::TestEnsemble;
-use zksim::zab::{make_zxid, PeerConfig, PeerMessage, ServerId, ServerState};
+use zksim::zab::{make_zxid, Bug, Bugs, PeerConfig, PeerMessage, ServerId, ServerState};
 
 // ====================================================================== helpers
 
@@ -537,6 +537,41 @@ fn leader_crash_between_diff_and_newleader_sends_the_follower_back_to_election()
     e.start(3);
     assert!(e.stabilize(10_000));
     assert_converged(&e);
+}
+
+/// Server 1 misses three writes, restarts, and receives the DIFF with them; the leader dies
+/// before NEWLEADER. Returns whether server 1 ends up holding the writes once everything
+/// has settled (`bugs` are switched on on every server).
+fn follower_keeps_the_diffs_txns_after_an_interrupted_sync(bugs: Bugs) -> bool {
+    let mut e = TestEnsemble::new(3, 0, |c| c.bugs = bugs.clone());
+    assert!(e.stabilize(10_000), "ensemble established");
+    assert_eq!(e.leader(), Some(3));
+    connect(&mut e, 3, 7);
+    e.crash(1);
+    write_all(&mut e, 3, 7, 1, &["/a", "/b", "/c"]);
+    let mark = e.delivered.len();
+    e.start(1);
+    let hold = |m: &zksim::zab::testkit::InFlight| !(m.to == 1 && m.msg.kind() == "NEWLEADER");
+    for _ in 0..200 {
+        while e.deliver_matching(hold) {}
+        if zab_kinds_since(&e, 1, mark).contains(&"DIFF") {
+            break;
+        }
+        e.advance(10);
+    }
+    e.crash(3);
+    assert!(e.stabilize(20_000));
+    ["/a", "/b", "/c"].iter().all(|path| e.peer(1).tree().node(path).is_some())
+}
+
+/// ZOOKEEPER-2355: the follower must not claim the DIFF's zxid before applying its txns
+/// (`setlastProcessedZxid` only for SNAP and TRUNC, commit 6971018), and must reload its
+/// database after the failed sync. With the flag, its next FOLLOWERINFO claims the leader's
+/// zxid, the DIFF comes back empty, and the three writes never reach it.
+#[test]
+fn interrupted_diff_does_not_advance_the_followers_last_processed_zxid() {
+    assert!(follower_keeps_the_diffs_txns_after_an_interrupted_sync(Bugs::none()));
+    assert!(!follower_keeps_the_diffs_txns_after_an_interrupted_sync(Bugs::none().with(Bug::Zk2355)), "the ZOOKEEPER-2355 flag shows");
 }
 
 // ====================================================================== persist before ACK

@@ -387,7 +387,7 @@ fn progress_wanted() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()
 }
 
-fn bad_input(e: impl std::fmt::Display) -> i32 {
+pub(crate) fn bad_input(e: impl std::fmt::Display) -> i32 {
     eprintln!("zksim: bad input: {e}");
     EXIT_BAD_INPUT
 }

@@ -5,6 +5,7 @@
 //! harness (`crate::sim`), the client library (`crate::client`) and the checker
 //! (`crate::checker`) without adding protocol logic of its own.
 
+pub mod bugs_report;
 pub mod cli;
 pub mod lock_workload;
 pub mod nemesis;

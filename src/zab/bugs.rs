@@ -14,7 +14,9 @@ pub enum Bug {
     /// ZOOKEEPER-1154: the leader sends DIFF where the follower holds an uncommitted txn of an
     /// old epoch inside the committed-log range (no TRUNC before the DIFF).
     Zk1154,
-    /// ZOOKEEPER-2355: a follower keeps its in-memory tree after a sync that failed midway.
+    /// ZOOKEEPER-2355: a DIFF sets the follower's last processed zxid to the leader's before
+    /// its txns are applied, and the follower keeps its in-memory tree after a sync that failed
+    /// midway, so the next sync is an empty DIFF.
     Zk2355,
     /// ZOOKEEPER-2845: the in-memory tree is kept across elections instead of reloaded from the
     /// log, so the leader's view of a peer's history lags its txn log.
@@ -74,7 +76,7 @@ impl Bug {
     pub fn description(self) -> &'static str {
         match self {
             Bug::Zk1154 => "leader sends DIFF instead of TRUNC+DIFF to a follower holding an old epoch's uncommitted txn: replicas diverge",
-            Bug::Zk2355 => "follower keeps its in-memory tree after a failed sync: an ephemeral survives on one replica",
+            Bug::Zk2355 => "DIFF sets the last processed zxid before applying, tree kept after a failed sync: the next DIFF is empty, replicas diverge",
             Bug::Zk2845 => "in-memory tree kept across elections lags the txn log: leader sends DIFF where TRUNC was needed",
             Bug::Zk3911 => "DIFF txns logged only after UPTODATE but NEWLEADER ACKed at once: an acknowledged write is lost",
             Bug::Zk4643 => "follower writes currentEpoch before persisting synced txns: a committed txn is truncated away",

@@ -53,6 +53,14 @@ impl DiskMirror {
         self.snapshots.retain(|s| s.last_zxid <= zxid);
     }
 
+    /// Whether `truncate(zxid)` leaves a database at exactly `zxid`: a snapshot at or below it
+    /// is kept (or none was ever taken) and the log reaches it.
+    pub fn can_truncate_to(&self, zxid: Zxid) -> bool {
+        let mut after = DiskMirror { snapshots: self.snapshots.clone(), log: self.log.clone(), ..DiskMirror::default() };
+        after.truncate(zxid);
+        after.last_logged_zxid() == zxid
+    }
+
     pub fn add_snapshot(&mut self, snapshot: Arc<Snapshot>) {
         self.snapshots.push(snapshot);
         if self.snapshots.len() > SNAP_RETAIN_COUNT {
@@ -103,6 +111,12 @@ impl ZkDatabase {
 
     pub fn last_processed_zxid(&self) -> Zxid {
         self.tree.last_processed_zxid
+    }
+
+    /// `ZKDatabase.setlastProcessedZxid`: only the buggy ZOOKEEPER-2355 DIFF path claims a zxid
+    /// the tree has not reached.
+    pub fn set_last_processed_zxid(&mut self, zxid: Zxid) {
+        self.tree.last_processed_zxid = zxid;
     }
 
     /// Applies a committed txn (`ZKDatabase.processTxn` + `addCommittedProposal`).

@@ -246,6 +246,7 @@ impl QuorumPeer {
             keep_db_on_looking: false,
         };
         let digest = peer.db.tree.digest();
+        tracing::debug!(server = peer.config.my_id, zxid = %zxid_str(last), digest = format!("{digest:016x}"), "database loaded");
         peer.observe(Observation::Loaded { zxid: last, digest });
         peer.become_looking(now_ms);
         peer
@@ -486,6 +487,7 @@ impl QuorumPeer {
         self.db = ZkDatabase::load(&self.mirror, self.config.commit_log_count);
         self.fuzzy = None;
         let (zxid, digest) = (self.db.last_processed_zxid(), self.db.tree.digest());
+        tracing::debug!(server = self.config.my_id, zxid = %zxid_str(zxid), digest = format!("{digest:016x}"), "database reloaded from the log");
         self.observe(Observation::Loaded { zxid, digest });
     }
 
@@ -793,7 +795,15 @@ impl QuorumPeer {
             self.leader().handlers.remove(&sid);
             self.out.push(Action::ClosePeer { peer: sid });
         }
-        let active: Vec<ServerId> = self.leader_ref().handlers.keys().copied().collect();
+        // `LearnerHandler.ping` ignores a learner whose sending thread has not started: a PING
+        // must never reach a learner before its first sync packet.
+        let active: Vec<ServerId> = self
+            .leader_ref()
+            .handlers
+            .iter()
+            .filter(|(_, h)| matches!(h.phase, HandlerPhase::WaitingForNewLeaderAck | HandlerPhase::WaitingForEstablished | HandlerPhase::Active))
+            .map(|(id, _)| *id)
+            .collect();
         for sid in active {
             self.send(sid, PeerMessage::Ping { sessions: Vec::new() });
         }
@@ -896,6 +906,14 @@ impl QuorumPeer {
     fn sync_learner(&mut self, sid: ServerId) {
         let peer_last_zxid = self.leader_ref().handlers[&sid].peer_last_zxid;
         let (packets, current_zxid) = self.sync_packets(peer_last_zxid);
+        tracing::debug!(
+            server = self.config.my_id,
+            learner = sid,
+            peer_last_zxid = %zxid_str(peer_last_zxid),
+            mode = packets.first().map_or("DIFF", |p| p.kind()),
+            packets = packets.len(),
+            "syncing a learner"
+        );
         for msg in packets {
             self.send(sid, msg);
         }
@@ -1320,11 +1338,18 @@ impl QuorumPeer {
 
     fn learner_sync_first_packet(&mut self, now_ms: i64, msg: PeerMessage) {
         match msg {
-            PeerMessage::Diff { .. } => {
+            PeerMessage::Diff { zxid } => {
                 let s = self.sync_state();
                 s.mode = Some(SyncMode::Diff);
                 s.snapshot_needed = false;
                 s.write_to_txn_log = true;
+                if self.config.bugs.has(Bug::Zk2355) {
+                    // ZOOKEEPER-2355 (before commit 6971018): `setlastProcessedZxid(qp.getZxid())`
+                    // ran for every sync mode, so a DIFF claims the leader's last committed zxid
+                    // before any of its txns is applied. If the sync then fails and the tree is
+                    // kept, the next FOLLOWERINFO reports that zxid and the DIFF comes back empty.
+                    self.db.set_last_processed_zxid(zxid);
+                }
             }
             PeerMessage::Snap { snapshot } => {
                 self.db = ZkDatabase::from_snapshot(&snapshot, self.config.commit_log_count);
@@ -1334,6 +1359,17 @@ impl QuorumPeer {
                 self.sync_state().mode = Some(SyncMode::Snap);
             }
             PeerMessage::Trunc { zxid } => {
+                if !self.mirror.can_truncate_to(zxid) {
+                    // The log does not reach back to `zxid` (it was purged below the oldest
+                    // snapshot kept), so the database cannot be rebuilt at the leader's zxid.
+                    // ZooKeeper exits here, its files untouched ("Not able to truncate the
+                    // log"); zksim leaves them untouched too and rejoins. Truncating anyway would
+                    // drop every snapshot, wiping committed txns this replica may be the last
+                    // quorum member to hold.
+                    tracing::warn!(server = self.config.my_id, zxid = %zxid_str(zxid), "cannot truncate the log to the leader's zxid");
+                    self.become_looking(now_ms);
+                    return;
+                }
                 self.truncate_log(zxid);
                 self.reload_database();
                 self.sync_state().mode = Some(SyncMode::Trunc);
