@@ -14,7 +14,7 @@ const SHRUNK: [(&str, u64); 9] = [
     ("ZOOKEEPER-2845-shrunk", 0),
     ("ZOOKEEPER-3911-shrunk", 1),
     ("ZOOKEEPER-4643-shrunk", 1),
-    ("ZOOKEEPER-4646-shrunk", 1),
+    ("ZOOKEEPER-4646-shrunk", 2),
     ("expiry-keeps-ephemerals-shrunk", 0),
 ];
 

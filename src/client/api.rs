@@ -355,11 +355,6 @@ impl<T: ClientTransport> ZooKeeper<T> {
         }
     }
 
-    /// The next watch event or state change if one has arrived, without waiting.
-    pub fn try_next_event(&self) -> Option<ClientEvent> {
-        lock(&self.shared).events.pop_front()
-    }
-
     /// `close`: ends the session; the driver returns afterwards.
     pub async fn close(&self) -> Result<(), Code> {
         let op = {

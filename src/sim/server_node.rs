@@ -49,6 +49,9 @@ pub struct ServerShared {
     pub node: Mutex<Option<madsim::task::NodeId>>,
     /// The server's hardware clock; it outlives the process, like a real one.
     pub clock: Mutex<DriftClock>,
+    /// Wakes the running process when its clock's rate changes (its sleep was computed with
+    /// the old rate).
+    rate_changed: Mutex<Option<mpsc::UnboundedSender<()>>>,
 }
 
 /// A local clock that runs at `rate` × true time from an anchor. Changing the rate takes effect
@@ -96,10 +99,13 @@ impl ServerShared {
     /// Drift from now on (takes effect at once, also on a running server).
     pub fn set_clock_rate(&self, rate: f64) {
         self.clock.lock().expect("clock").set_rate(elapsed_ms(), rate);
+        if let Some(tx) = self.rate_changed.lock().expect("rate_changed").as_ref() {
+            let _ = tx.unbounded_send(());
+        }
     }
 
     pub fn new(config: PeerConfig) -> ServerShared {
-        ServerShared { config, view: Mutex::new(ServerView::default()), node: Mutex::new(None), clock: Mutex::new(DriftClock::default()) }
+        ServerShared { config, view: Mutex::new(ServerView::default()), node: Mutex::new(None), clock: Mutex::new(DriftClock::default()), rate_changed: Mutex::new(None) }
     }
 
     /// The process is gone (killed): the view says so. The disk lost its unsynced bytes in
@@ -173,9 +179,6 @@ pub fn elapsed_ms() -> i64 {
     madsim::time::TimeHandle::current().elapsed().as_millis() as i64
 }
 
-/// A rate change is noticed within this much true time even by a sleeping server.
-const MAX_SLEEP_MS: u64 = 250;
-
 /// Group commit: one fsync in flight (it takes the disk's fsync latency, then syncs); syncs
 /// asked for meanwhile ride on the next one.
 #[derive(Default)]
@@ -224,6 +227,8 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
     let peer = QuorumPeer::new(shared.config.clone(), mirror, shared.local_ms());
     let endpoint = transport.endpoint();
     let (tx, mut rx) = mpsc::unbounded::<Packet>();
+    let (rate_tx, mut rate_rx) = mpsc::unbounded::<()>();
+    *shared.rate_changed.lock().expect("rate_changed") = Some(rate_tx);
     madsim::task::spawn(async move {
         while let Some(packet) = Transport::recv(&endpoint).await {
             if tx.unbounded_send(packet).is_err() {
@@ -255,7 +260,7 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
         node.publish_view();
         let deadline = node.next_deadline_local_ms();
         let clock = *node.shared.clock.lock().expect("clock");
-        let wait_ms = clock.true_ms_until(elapsed_ms(), deadline).min(MAX_SLEEP_MS);
+        let wait_ms = clock.true_ms_until(elapsed_ms(), deadline);
         let sleep = madsim::time::sleep(Duration::from_millis(wait_ms)).fuse();
         futures::pin_mut!(sleep);
         futures::select_biased! {
@@ -264,6 +269,7 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
                 None => return,
             },
             _ = sleep => node.on_time(),
+            _ = rate_rx.next() => {}
         }
     }
 }
