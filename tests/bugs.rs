@@ -6,7 +6,7 @@ use zksim::testbed::runner::{run, RunOptions, Verdict};
 use zksim::testbed::scenario::Scenario;
 
 /// (file, seed that shrink minimized).
-const SHRUNK: [(&str, u64); 9] = [
+const SHRUNK: [(&str, u64); 10] = [
     ("ack-before-fsync-shrunk", 0),
     ("commit-without-quorum-shrunk", 1),
     ("ZOOKEEPER-1154-shrunk", 0),
@@ -16,6 +16,7 @@ const SHRUNK: [(&str, u64); 9] = [
     ("ZOOKEEPER-4643-shrunk", 1),
     ("ZOOKEEPER-4646-shrunk", 2),
     ("expiry-keeps-ephemerals-shrunk", 0),
+    ("accept-client-ahead-shrunk", 4),
 ];
 
 #[test]
