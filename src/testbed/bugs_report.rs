@@ -106,15 +106,22 @@ fn targeted_section(bug: Bug, args: &BugsReportArgs) -> Row {
     let options = RunOptions { bugs: Vec::new(), fast_checks: true };
     let found = first_safety_violation(&scenario, args.seeds, args.jobs, &options);
     let _ = writeln!(text, "- targeted scenario: `{}` ({})", path.display(), scenario.description);
-    match found.first {
-        Some(seed) => {
+    let stall_expected = scenario.expect.outcome == "liveness";
+    match (found.first, found.first_liveness) {
+        (None, Some(seed)) if stall_expected => {
+            let _ = writeln!(text, "- no safety violation in {} seeds ({:.1} wall s); as the scenario expects, the flag stalls the ensemble", found.swept, found.wall_s);
+            let _ = writeln!(text, "- found (liveness): first liveness failure at seed {seed}");
+            let _ = writeln!(text, "- caught by: `liveness` (the run's liveness phase: no serving leader / no convergence after every fault healed)");
+            let _ = writeln!(text, "- reproduce: `{}`", reproduce_line(&path.display().to_string(), seed, &[]));
+        }
+        (Some(seed), _) => {
             let (check, detail) = safety_finding(&scenario, seed, &options);
             let _ = writeln!(text, "- found: seed {seed}, after {} seeds in {:.1} wall s", found.swept, found.wall_s);
             let _ = writeln!(text, "- caught by: `{check}`");
             let _ = writeln!(text, "- anomaly: {detail}");
             let _ = writeln!(text, "- reproduce: `{}`", reproduce_line(&path.display().to_string(), seed, &[]));
         }
-        None => {
+        (None, _) => {
             let _ = writeln!(text, "- NOT FOUND: no safety violation in {} seeds ({:.1} wall s)", found.swept, found.wall_s);
             if let Some(seed) = found.first_liveness {
                 let _ = writeln!(

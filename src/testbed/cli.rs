@@ -75,6 +75,8 @@ pub fn print_outcome(outcome: &RunOutcome, scenario: &Scenario) {
     let note = match (scenario.expect.outcome.as_str(), expected) {
         ("violation", true) => " (expected: the scenario must show an anomaly)",
         ("violation", false) => " (NOT as expected: the scenario should show an anomaly)",
+        ("liveness", true) => " (expected: the scenario must stall the ensemble)",
+        ("liveness", false) => " (NOT as expected: the scenario should stall the ensemble)",
         _ => "",
     };
     println!("verdict: {}{note}", outcome.verdict.name());

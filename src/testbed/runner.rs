@@ -95,6 +95,8 @@ impl RunOutcome {
                 self.verdict == Verdict::SafetyViolation
                     && scenario.expect.check.as_ref().is_none_or(|c| self.findings.iter().any(|f| &f.check == c))
             }
+            // A flag that can only stall the ensemble (no safety violation is reachable).
+            "liveness" => self.verdict == Verdict::LivenessFailure,
             _ => self.verdict == Verdict::Pass,
         }
     }

@@ -289,8 +289,8 @@ impl Scenario {
                 return Err("field `nemesis.random.kinds`: expected at least one kind (or `swarm`: true)".into());
             }
         }
-        if !matches!(self.expect.outcome.as_str(), "pass" | "violation") {
-            return Err(format!("field `expect.outcome`: expected `pass` or `violation`, got `{}`", self.expect.outcome));
+        if !matches!(self.expect.outcome.as_str(), "pass" | "violation" | "liveness") {
+            return Err(format!("field `expect.outcome`: expected `pass`, `violation` or `liveness`, got `{}`", self.expect.outcome));
         }
         for name in &self.checks {
             if name != "all" && !crate::checker::all_check_names().contains(&name.as_str()) {
