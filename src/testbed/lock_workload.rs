@@ -288,7 +288,15 @@ async fn lock_session(
             }
         }
         let invoke_ns = now_ns();
+        // The release's invocation ends the critical section: a release still unanswered when
+        // the run ends (a client cut off to the end, or never told its session expired) is
+        // recorded as unknown, not dropped — else the section would last to the end of the
+        // history and overlap every later (legitimate) grant.
+        let mut pending = lock_record("lock_release", client, process, zk, invoke_ns, "unknown");
+        pending.complete_ns = None;
+        shared.in_flight.lock().expect("in flight").insert(client, pending);
         let released = lock.release(&guard).await;
+        shared.in_flight.lock().expect("in flight").remove(&client);
         let mut record = lock_record("lock_release", client, process, zk, invoke_ns, if released.is_ok() { "ok" } else { "fail" });
         record.error = released.err().map(error_name);
         shared.recorder.lock().expect("recorder").op(record);

@@ -205,6 +205,7 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
         conditions: Arc::clone(&cluster.ctx.conditions),
         store: Mutex::new(FencedStore::new(scenario.workload.fencing)),
         lock_holder: Arc::default(),
+        in_flight: Mutex::default(),
     });
     let mut findings = Vec::new();
     let server_list: Vec<i64> = if scenario.clients.servers.is_empty() {
@@ -447,7 +448,10 @@ fn meta(scenario: &Scenario, seed: u64, cluster: &Cluster, init: BTreeMap<String
 }
 
 fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadShared, mut findings: Vec<Finding>, liveness_failed: bool) -> RunOutcome {
-    let recorder = shared.recorder.lock().expect("recorder");
+    let mut recorder = shared.recorder.lock().expect("recorder");
+    for (_, record) in std::mem::take(&mut *shared.in_flight.lock().expect("in flight")) {
+        recorder.op(record);
+    }
     let history = recorder.to_jsonl();
     let mut safety = false;
     for v in cluster.violations() {

@@ -43,6 +43,10 @@ pub struct WorkloadShared {
     /// `lock` workload: the store the lock protects, and who holds the lock now.
     pub store: Mutex<super::lock_workload::FencedStore>,
     pub lock_holder: Arc<Mutex<Option<usize>>>,
+    /// Ops invoked but not yet answered, per client (`lock` workload: a `lock_release`, whose
+    /// invocation ends the critical section). Whatever is left when the run ends goes into
+    /// the history as unknown (no completion), so the invocation is not lost.
+    pub in_flight: Mutex<std::collections::BTreeMap<i64, crate::history::record::OpRecord>>,
 }
 
 fn now_ns() -> u64 {
