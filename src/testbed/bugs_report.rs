@@ -231,7 +231,7 @@ pub fn bugs_report_command(args: &BugsReportArgs) -> i32 {
     let _ = writeln!(md, "# Historical bugs: does the testbed find them?\n");
     let _ = writeln!(
         md,
-        "Regenerate: `cargo run --release -- bugs-report --seeds {} --swarm-seeds {} --jobs {}`. Sweeps use fast checks (no black-box linearizability search); \"found\" means a safety violation (online invariant or history check), liveness failures do not count.\n",
+        "Regenerate: `cargo run --release -- bugs-report --seeds {} --swarm-seeds {} --jobs {}`. Sweeps use fast checks (no black-box linearizability search); \"found\" means a safety violation (online invariant or history check), liveness failures do not count, except for a flag whose scenario expects one (`expect.outcome = liveness`).\n",
         args.seeds, args.swarm_seeds, args.jobs
     );
     let _ = writeln!(md, "## Targeted scenarios (`sim-scenarios/bugs/`), seeds 0..{} each\n", args.seeds);
