@@ -22,9 +22,9 @@ use zksim::client::recipes::rwlock::ReadWriteLock;
 use zksim::client::recipes::{ensure_path, Events, RecipeError};
 use zksim::client::api::ZooKeeper;
 use zksim::client::{ClientConfig, KeeperState};
-use zksim::sim::client_node::{ClientEndpoint, SimClientTransport};
+use zksim::sim::client_node::{spawn_client_host, ClientEndpoint, SimClientTransport};
 use zksim::sim::cluster::{run_seeded, Cluster, ClusterConfig};
-use zksim::sim::net::{ip_of, SharedConditions, CLIENT_ADDR_BASE};
+use zksim::sim::net::{SharedConditions, CLIENT_ADDR_BASE};
 use zksim::testbed::workload::wait_connected;
 
 type Zk = ZooKeeper<SimClientTransport>;
@@ -82,19 +82,7 @@ where
     F: Fn(ClientEndpoint) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
 {
-    let addr = CLIENT_ADDR_BASE + index;
-    let conditions = Arc::clone(conditions);
-    let body = Arc::new(body);
-    madsim::runtime::Handle::current()
-        .create_node()
-        .name(format!("client-{index}"))
-        .ip(ip_of(addr))
-        .init(move || {
-            let (body, conditions) = (Arc::clone(&body), Arc::clone(&conditions));
-            async move { body(ClientEndpoint::bind(addr, conditions).await).await }
-        })
-        .build()
-        .id()
+    spawn_client_host(&format!("client-{index}"), CLIENT_ADDR_BASE + index, Arc::clone(conditions), body).0
 }
 
 /// Crashes, restarts and partitions servers (never clients) until `until_ms`, then heals.

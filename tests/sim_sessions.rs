@@ -24,9 +24,9 @@ use rand_chacha::ChaCha8Rng;
 use zksim::client::api::{ClientEvent, TransportEvent, TransportEvents, ZooKeeper};
 use zksim::client::{ClientConfig, KeeperState};
 use zksim::proto::{Acl, Code, CreateMode, EventType, Request, Response, Zxid};
-use zksim::sim::client_node::{ClientEndpoint, SimClientEvents, SimClientTransport};
+use zksim::sim::client_node::{spawn_client_host, ClientEndpoint, SimClientEvents, SimClientTransport};
 use zksim::sim::cluster::{run_seeded, Cluster, ClusterConfig};
-use zksim::sim::net::{ip_of, Addr, SharedConditions, CLIENT_ADDR_BASE};
+use zksim::sim::net::{Addr, SharedConditions, CLIENT_ADDR_BASE};
 use zksim::sim::server_node::elapsed_ms;
 use zksim::wire::ServerMessage;
 use zksim::zab::{Bug, Bugs, ServerId};
@@ -67,24 +67,7 @@ where
     F: Fn(ClientEndpoint) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = T> + 'static,
 {
-    let (tx, rx) = futures::channel::oneshot::channel();
-    let tx = Arc::new(Mutex::new(Some(tx)));
-    let body = Arc::new(body);
-    madsim::runtime::Handle::current()
-        .create_node()
-        .name(name)
-        .ip(ip_of(addr))
-        .init(move || {
-            let (tx, body, conditions) = (Arc::clone(&tx), Arc::clone(&body), Arc::clone(&conditions));
-            async move {
-                let out = body(ClientEndpoint::bind(addr, conditions).await).await;
-                if let Some(tx) = tx.lock().unwrap().take() {
-                    let _ = tx.send(out);
-                }
-            }
-        })
-        .build();
-    rx
+    spawn_client_host(name, addr, conditions, body).1
 }
 
 fn session(endpoint: &mut ClientEndpoint, servers: &[ServerId], session_timeout_ms: i32) -> Zk {

@@ -72,11 +72,7 @@ pub(super) fn replay(file: &str, plan: Plan, options: ReplayOptions, seed: u64) 
         Ok(Ok(report)) => Ok(report),
         Ok(Err(problem)) => Err(fail(format!("ensemble target, seed {seed}: {problem}"))),
         Err(panic) => {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "panic".into());
+            let message = crate::sim::cluster::panic_message(panic.as_ref());
             Err(fail(format!("ensemble target, seed {seed}: the simulation panicked: {message}")))
         }
     }

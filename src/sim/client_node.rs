@@ -169,3 +169,37 @@ impl ClientEndpoint {
         (transport, events)
     }
 }
+
+/// Starts a client host at `addr` on the cluster's network, running `body(endpoint)`; returns
+/// its madsim node (for client faults) and a receiver for what `body` returns. madsim may run
+/// `init` again on a restart; the result is sent once.
+pub fn spawn_client_host<T, F, Fut>(
+    name: &str,
+    addr: super::net::Addr,
+    conditions: SharedConditions,
+    body: F,
+) -> (madsim::task::NodeId, futures::channel::oneshot::Receiver<T>)
+where
+    T: Send + 'static,
+    F: Fn(ClientEndpoint) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = T> + 'static,
+{
+    let (tx, rx) = futures::channel::oneshot::channel();
+    let tx = std::sync::Arc::new(std::sync::Mutex::new(Some(tx)));
+    let body = std::sync::Arc::new(body);
+    let node = madsim::runtime::Handle::current()
+        .create_node()
+        .name(name)
+        .ip(super::net::ip_of(addr))
+        .init(move || {
+            let (tx, body, conditions) = (std::sync::Arc::clone(&tx), std::sync::Arc::clone(&body), std::sync::Arc::clone(&conditions));
+            async move {
+                let out = body(ClientEndpoint::bind(addr, conditions).await).await;
+                if let Some(tx) = tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                    let _ = tx.send(out);
+                }
+            }
+        })
+        .build();
+    (node.id(), rx)
+}

@@ -298,6 +298,15 @@ pub fn new_runtime(seed: u64) -> madsim::runtime::Runtime {
     rt
 }
 
+/// The text of a simulation thread's panic.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panic".into())
+}
+
 /// Runs `body` in a fresh madsim runtime seeded with `seed`, on its own thread (so no state of
 /// an earlier run on this thread leaks into this one).
 pub fn run_seeded<T: Send + 'static, F>(seed: u64, body: impl FnOnce() -> F + Send + 'static) -> T

@@ -28,11 +28,11 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::workload::{ClientPlan, WorkloadShared};
+use super::workload::{now_ns, session_config, state_name, ClientPlan, WorkloadShared};
 use crate::client::api::{ClientEvent, ZooKeeper};
 use crate::client::recipes::lock::{Lock, LockStep};
 use crate::client::recipes::{session_over, Events, RecipeError, Subscription};
-use crate::client::{ClientConfig, KeeperState};
+use crate::client::KeeperState;
 use crate::history::record::{ArgsRecord, OpRecord, ResultRecord, SessionRecord};
 use crate::proto::{Code, Stat};
 use crate::sim::client_node::{ClientEndpoint, SimClientTransport};
@@ -64,10 +64,6 @@ impl FencedStore {
 
 type Zk = ZooKeeper<SimClientTransport>;
 
-fn now_ns() -> u64 {
-    madsim::time::TimeHandle::current().elapsed().as_nanos() as u64
-}
-
 fn session_text(zk: &Zk) -> Option<String> {
     match zk.session_id() {
         0 => None,
@@ -82,13 +78,7 @@ pub async fn run_lock_client(plan: ClientPlan, shared: Arc<WorkloadShared>) {
     // A session that ended without an acknowledged close, and the lock nodes it created.
     let mut unclosed: Option<(Option<String>, Vec<String>)> = None;
     while !shared.stop.load(Ordering::Relaxed) {
-        let mut servers = plan.servers.clone();
-        for i in (1..servers.len()).rev() {
-            servers.swap(i, rng.gen_range(0..=i));
-        }
-        let mut config = ClientConfig::new(servers, plan.session_timeout_ms);
-        config.reconnect_delay_ms = rng.gen_range(0..200);
-        let (zk, driver) = endpoint.session(config);
+        let (zk, driver) = endpoint.session(session_config(&plan, &mut rng));
         let driver = madsim::task::spawn_local(driver.run());
         let events = Events::new(&zk);
         let hub = madsim::task::spawn_local(events.clone().run());
@@ -147,17 +137,10 @@ async fn record_states(zk: Zk, mut events: Subscription<SimClientTransport>, cli
     loop {
         let ClientEvent::State(state) = events.next().await else { continue };
         let name = match state {
-            KeeperState::SyncConnected => "connected",
-            KeeperState::Disconnected => "disconnected",
-            KeeperState::Expired => "expired",
-            KeeperState::Closed => "closed",
-            KeeperState::AuthFailed => "auth_failed",
-        };
-        let name = match state {
             // Recorded by the caller once the close or expiry is known to have completed.
             KeeperState::Closed => continue,
             KeeperState::Expired => "expiry_notified",
-            _ => name,
+            other => state_name(other),
         };
         let record = SessionRecord { client, session: session_text(&zk), t_ns: now_ns(), state: name.into(), zxid: None };
         shared.recorder.lock().expect("recorder").session(record);

@@ -24,7 +24,7 @@ use super::workload::{run_client, spawn_session, wait_connected, ClientPlan, Wor
 use crate::checker::{check_history, CheckOptions, Status};
 use crate::history::record::{FinalRecord, NodeRecord, ReplicaRecord};
 use crate::proto::{Acl, CreateMode};
-use crate::sim::client_node::ClientEndpoint;
+use crate::sim::client_node::{spawn_client_host, ClientEndpoint};
 use crate::sim::cluster::{Cluster, ClusterConfig};
 use crate::sim::net::{ip_of, Addr, SharedConditions, CLIENT_ADDR_BASE};
 use crate::sim::server_node::elapsed_ms;
@@ -159,11 +159,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunOutcome {
     let mut outcome = match result {
         Ok(outcome) => outcome,
         Err(panic) => {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "panic".into());
+            let message = crate::sim::cluster::panic_message(panic.as_ref());
             RunOutcome {
                 scenario: scenario.name.clone(),
                 seed,
@@ -348,24 +344,7 @@ where
     F: Fn(ClientEndpoint) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = T> + 'static,
 {
-    let (tx, rx) = futures::channel::oneshot::channel();
-    let tx = Arc::new(Mutex::new(Some(tx)));
-    let body = Arc::new(body);
-    madsim::runtime::Handle::current()
-        .create_node()
-        .name(name)
-        .ip(ip_of(addr))
-        .init(move || {
-            let (tx, body, conditions) = (Arc::clone(&tx), Arc::clone(&body), Arc::clone(&conditions));
-            async move {
-                let out = body(ClientEndpoint::bind(addr, conditions).await).await;
-                if let Some(tx) = tx.lock().expect("tx").take() {
-                    let _ = tx.send(out);
-                }
-            }
-        })
-        .build();
-    rx.await.ok()
+    spawn_client_host(name, addr, conditions, body).1.await.ok()
 }
 
 fn node_record(data: &[u8], stat: &crate::proto::Stat) -> NodeRecord {

@@ -49,7 +49,7 @@ pub struct WorkloadShared {
     pub in_flight: Mutex<std::collections::BTreeMap<i64, crate::history::record::OpRecord>>,
 }
 
-fn now_ns() -> u64 {
+pub(super) fn now_ns() -> u64 {
     madsim::time::TimeHandle::current().elapsed().as_nanos() as u64
 }
 
@@ -91,11 +91,7 @@ pub async fn run_client(plan: ClientPlan, shared: Arc<WorkloadShared>) {
     let mut counter = 0u64;
     let mut versions: BTreeMap<String, i32> = BTreeMap::new();
     while !shared.stop.load(Ordering::Relaxed) {
-        let mut servers = plan.servers.clone();
-        rotate_by_seed(&mut servers, &mut rng);
-        let mut config = ClientConfig::new(servers, plan.session_timeout_ms);
-        config.reconnect_delay_ms = rng.gen_range(0..200);
-        let (zk, driver) = endpoint.session(config);
+        let (zk, driver) = endpoint.session(session_config(&plan, &mut rng));
         let driver = madsim::task::spawn_local(driver.run());
         let events = madsim::task::spawn_local(record_events(zk.clone(), plan.client as i64, Arc::clone(&shared)));
         let process = shared.recorder.lock().expect("recorder").new_process();
@@ -103,6 +99,27 @@ pub async fn run_client(plan: ClientPlan, shared: Arc<WorkloadShared>) {
         let _ = zk.close().await;
         let _ = driver.await;
         events.abort();
+    }
+}
+
+/// A new session's configuration: the server list in an order drawn from the client's seed
+/// (ZooKeeper shuffles its host list) and a seeded reconnect delay.
+pub(super) fn session_config(plan: &ClientPlan, rng: &mut ChaCha8Rng) -> ClientConfig {
+    let mut servers = plan.servers.clone();
+    rotate_by_seed(&mut servers, rng);
+    let mut config = ClientConfig::new(servers, plan.session_timeout_ms);
+    config.reconnect_delay_ms = rng.gen_range(0..200);
+    config
+}
+
+/// The history's name of a session state.
+pub(super) fn state_name(state: KeeperState) -> &'static str {
+    match state {
+        KeeperState::SyncConnected => "connected",
+        KeeperState::Disconnected => "disconnected",
+        KeeperState::Expired => "expired",
+        KeeperState::Closed => "closed",
+        KeeperState::AuthFailed => "auth_failed",
     }
 }
 
@@ -117,13 +134,7 @@ fn rotate_by_seed(servers: &mut [i64], rng: &mut ChaCha8Rng) {
 async fn record_events(zk: ZooKeeper<SimClientTransport>, client: i64, shared: Arc<WorkloadShared>) {
     while let Some(event) = zk.next_event().await {
         let ClientEvent::State(state) = event else { continue };
-        let name = match state {
-            KeeperState::SyncConnected => "connected",
-            KeeperState::Disconnected => "disconnected",
-            KeeperState::Expired => "expired",
-            KeeperState::Closed => "closed",
-            KeeperState::AuthFailed => "auth_failed",
-        };
+        let name = state_name(state);
         let session = Some(format!("0x{:x}", zk.session_id()));
         shared.recorder.lock().expect("recorder").session(SessionRecord { client, session, t_ns: now_ns(), state: name.into(), zxid: None });
     }

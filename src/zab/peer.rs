@@ -812,8 +812,7 @@ impl QuorumPeer {
     }
 
     fn leader_give_up(&mut self, now_ms: i64, reason: &str) {
-        tracing::debug!(now = now_ms, server = self.config.my_id, reason, "leader gives up");
-        tracing::debug!(server = self.config.my_id, reason, "leader stepping down");
+        tracing::debug!(now = now_ms, server = self.config.my_id, reason, "leader stepping down");
         self.become_looking(now_ms);
     }
 

@@ -241,20 +241,10 @@ async fn find_protected<T: ClientTransport>(zk: &ZooKeeper<T>, dir: &str, marker
     // The server we reconnected to may not have applied the lost create yet (we never saw its
     // zxid): sync first, or we would create a second node.
     read_retrying(|| zk.sync(dir)).await?;
-    loop {
-        let children = match zk.get_children(dir, false).await {
-            Ok(children) => children,
-            Err(Code::ConnectionLoss | Code::OperationTimeout) => continue,
-            Err(code) => return Err(code.into()),
-        };
-        let Some(name) = children.into_iter().find(|c| c.starts_with(marker)) else { return Ok(None) };
-        match zk.exists(&format!("{dir}/{name}"), false).await {
-            Ok(Some(stat)) => return Ok(Some((name, stat))),
-            Ok(None) => return Ok(None),
-            Err(Code::ConnectionLoss | Code::OperationTimeout) => continue,
-            Err(code) => return Err(code.into()),
-        }
-    }
+    let children = read_retrying(|| zk.get_children(dir, false)).await?;
+    let Some(name) = children.into_iter().find(|c| c.starts_with(marker)) else { return Ok(None) };
+    let path = format!("{dir}/{name}");
+    Ok(read_retrying(|| zk.exists(&path, false)).await?.map(|stat| (name, stat)))
 }
 
 /// Deletes `path`, retrying across connection loss; a missing node counts as deleted.
