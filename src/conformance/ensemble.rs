@@ -30,7 +30,7 @@ use crate::client::api::{ClientEvent, ZooKeeper};
 use crate::client::{ClientConfig, KeeperState};
 use crate::proto::{Code, Request, Response, SessionId, WatchedEvent, Zxid};
 use crate::sim::client_node::{ClientEndpoint, SimClientTransport};
-use crate::sim::cluster::{new_runtime, Cluster, ClusterConfig};
+use crate::sim::cluster::{block_on_seed, Cluster, ClusterConfig};
 use crate::sim::net::{ip_of, Addr, SharedConditions, CLIENT_ADDR_BASE};
 use crate::sim::server_node::elapsed_ms;
 use crate::zab::{ServerId, ServerState};
@@ -65,7 +65,7 @@ pub(super) fn replay(file: &str, plan: Plan, options: ReplayOptions, seed: u64) 
     let result = std::thread::Builder::new()
         .name(format!("conformance-seed-{seed}"))
         .stack_size(64 << 20)
-        .spawn(move || new_runtime(seed).block_on(simulate(plan, options)))
+        .spawn(move || block_on_seed(seed, simulate(plan, options)))
         .map_err(|e| fail(format!("cannot start the simulation thread: {e}")))?
         .join();
     match result {
@@ -181,7 +181,7 @@ fn spawn_client(name: &str, addr: Addr, follower: ServerId, conditions: SharedCo
     // madsim's init must be re-runnable; this node is never restarted, so it takes the
     // receiver once.
     let rx = Arc::new(Mutex::new(Some(rx)));
-    madsim::runtime::Handle::current()
+    crate::sim::build_node(madsim::runtime::Handle::current()
         .create_node()
         .name(format!("trace-client-{name}"))
         .ip(ip_of(addr))
@@ -194,7 +194,7 @@ fn spawn_client(name: &str, addr: Addr, follower: ServerId, conditions: SharedCo
                 }
             }
         })
-        .build();
+        );
     tx
 }
 

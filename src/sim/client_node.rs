@@ -187,7 +187,7 @@ where
     let (tx, rx) = futures::channel::oneshot::channel();
     let tx = std::sync::Arc::new(std::sync::Mutex::new(Some(tx)));
     let body = std::sync::Arc::new(body);
-    let node = madsim::runtime::Handle::current()
+    let node = crate::sim::build_node(madsim::runtime::Handle::current()
         .create_node()
         .name(name)
         .ip(super::net::ip_of(addr))
@@ -200,6 +200,6 @@ where
                 }
             }
         })
-        .build();
+        );
     (node.id(), rx)
 }

@@ -107,13 +107,13 @@ impl Cluster {
         for id in config.server_ids() {
             let shared = Arc::new(ServerShared::new(config.peer_config(id)));
             let (s, c) = (Arc::clone(&shared), Arc::clone(&cluster.ctx));
-            let node = cluster
+            let node = crate::sim::build_node(cluster
                 .handle
                 .create_node()
                 .name(format!("server-{id}"))
                 .ip(ip_of(id))
                 .init(move || server_main(Arc::clone(&s), Arc::clone(&c)))
-                .build();
+                );
             *shared.node.lock().expect("node") = Some(node.id());
             cluster.nodes.insert(id, node);
             cluster.shared.insert(id, shared);
@@ -298,6 +298,16 @@ pub fn new_runtime(seed: u64) -> madsim::runtime::Runtime {
     rt
 }
 
+/// Runs `future` to completion in a fresh runtime for `seed` on this thread, then ends every
+/// task its nodes still have, so nothing of the run outlives it (see [`crate::sim::reap_nodes`]).
+pub fn block_on_seed<T>(seed: u64, future: impl std::future::Future<Output = T>) -> T {
+    new_runtime(seed).block_on(async move {
+        let out = future.await;
+        crate::sim::reap_nodes().await;
+        out
+    })
+}
+
 /// The text of a simulation thread's panic.
 pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
@@ -313,7 +323,7 @@ pub fn run_seeded<T: Send + 'static, F>(seed: u64, body: impl FnOnce() -> F + Se
 where
     F: std::future::Future<Output = T> + 'static,
 {
-    std::thread::spawn(move || new_runtime(seed).block_on(body()))
+    std::thread::spawn(move || block_on_seed(seed, body()))
     .join()
     .expect("simulation thread panicked")
 }

@@ -152,7 +152,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunOutcome {
         .name(format!("seed-{seed}"))
         .stack_size(64 << 20)
         .spawn(move || {
-            crate::sim::cluster::new_runtime(seed).block_on(simulate(s, seed, bugs))
+            crate::sim::cluster::block_on_seed(seed, simulate(s, seed, bugs))
         })
         .expect("spawn a simulation thread")
         .join();
@@ -233,7 +233,7 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
         let shared = Arc::clone(&shared);
         let addr = plan.addr;
         let lock = scenario.workload.kind == "lock";
-        let node = madsim::runtime::Handle::current()
+        let node = crate::sim::build_node(madsim::runtime::Handle::current()
             .create_node()
             .name(format!("client-{}", client + 1))
             .ip(ip_of(plan.addr))
@@ -247,7 +247,7 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
                     }
                 }
             })
-            .build();
+            );
         hosts.push(ClientHost { client: client + 1, addr, node: node.id() });
     }
     // Safety phase: faults on schedule.
