@@ -198,23 +198,32 @@ fn swarm_section(args: &BugsReportArgs) -> String {
         Err(e) => return format!("swarm scenario does not load: {e}\n"),
     };
     let _ = writeln!(text, "Generic `{}`, seeds 0..{} per flag, stop at the first safety violation.\n", path.display(), args.swarm_seeds);
-    let _ = writeln!(text, "| flag | first failing seed | seeds run | wall s |");
-    let _ = writeln!(text, "| --- | --- | --- | --- |");
-    let mut found = 0;
+    let _ = writeln!(text, "| flag | first failing seed | caught by | seeds run | first liveness failure | wall s | reproduce |");
+    let _ = writeln!(text, "| --- | --- | --- | --- | --- | --- | --- |");
+    let mut found = Vec::new();
     for bug in Bug::ALL {
         let options = RunOptions { bugs: vec![bug], fast_checks: true };
         let s = first_safety_violation(&scenario, args.swarm_seeds, args.jobs, &options);
-        let first = match s.first {
+        let (first, check, reproduce) = match s.first {
             Some(seed) => {
-                found += 1;
-                seed.to_string()
+                found.push(bug.name());
+                let (check, _) = safety_finding(&scenario, seed, &options);
+                (seed.to_string(), format!("`{check}`"), format!("`{}`", reproduce_line("swarm", seed, &[bug])))
             }
-            None => format!("not found in {}", args.swarm_seeds),
+            None => (format!("not found in {}", args.swarm_seeds), "—".into(), "—".into()),
         };
-        let _ = writeln!(text, "| {} | {first} | {} | {:.1} |", bug.name(), s.swept, s.wall_s);
-        eprintln!("bugs-report: swarm {} -> {first}", bug.name());
+        let liveness = s.first_liveness.map(|seed| seed.to_string()).unwrap_or_else(|| "—".into());
+        let _ = writeln!(text, "| {} | {first} | {check} | {} | {liveness} | {:.1} | {reproduce} |", bug.name(), s.swept, s.wall_s);
+        eprintln!("bugs-report: swarm {} -> {first} ({} seeds, {:.1} wall s)", bug.name(), s.swept, s.wall_s);
     }
-    let _ = writeln!(text, "\nThe swarm scenario finds {found} of {} flags within {} seeds.", Bug::ALL.len(), args.swarm_seeds);
+    let _ = writeln!(
+        text,
+        "\nThe swarm scenario finds {} of {} flags within {} seeds: {}.",
+        found.len(),
+        Bug::ALL.len(),
+        args.swarm_seeds,
+        if found.is_empty() { "none".to_string() } else { found.join(", ") }
+    );
     text
 }
 
@@ -234,6 +243,8 @@ pub fn bugs_report_command(args: &BugsReportArgs) -> i32 {
         "Regenerate: `cargo run --release -- bugs-report --seeds {} --swarm-seeds {} --jobs {}`. Sweeps use fast checks (no black-box linearizability search); \"found\" means a safety violation (online invariant or history check), liveness failures do not count, except for a flag whose scenario expects one (`expect.outcome = liveness`).\n",
         args.seeds, args.swarm_seeds, args.jobs
     );
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let _ = writeln!(md, "Machine: {cores} cores visible to the process; wall times are for `--jobs {}`.\n", args.jobs);
     let _ = writeln!(md, "## Targeted scenarios (`sim-scenarios/bugs/`), seeds 0..{} each\n", args.seeds);
     let mut rows = Vec::new();
     for bug in Bug::ALL {
