@@ -1365,7 +1365,13 @@ impl QuorumPeer {
                     // log"); zksim leaves them untouched too and rejoins. Truncating anyway would
                     // drop every snapshot, wiping committed txns this replica may be the last
                     // quorum member to hold.
-                    tracing::warn!(server = self.config.my_id, zxid = %zxid_str(zxid), "cannot truncate the log to the leader's zxid");
+                    tracing::warn!(
+                        server = self.config.my_id,
+                        zxid = %zxid_str(zxid),
+                        snapshots = ?self.mirror.snapshots.iter().map(|s| zxid_str(s.last_zxid)).collect::<Vec<_>>(),
+                        log = ?self.mirror.log.first().zip(self.mirror.log.last()).map(|(a, b)| (zxid_str(a.header.zxid), zxid_str(b.header.zxid))),
+                        "cannot truncate the log to the leader's zxid"
+                    );
                     self.become_looking(now_ms);
                     return;
                 }
