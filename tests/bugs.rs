@@ -10,7 +10,7 @@ const SHRUNK: [(&str, u64); 11] = [
     ("ack-before-fsync-shrunk", 0),
     ("commit-without-quorum-shrunk", 1),
     ("ZOOKEEPER-1154-shrunk", 0),
-    ("ZOOKEEPER-2355-shrunk", 9),
+    ("ZOOKEEPER-2355-shrunk", 17),
     ("ZOOKEEPER-2845-shrunk", 0),
     ("ZOOKEEPER-3911-shrunk", 1),
     ("ZOOKEEPER-4643-shrunk", 1),

@@ -143,8 +143,10 @@ pub fn mirror_from_recovered(recovered: Recovered) -> (DiskMirror, bool, bool) {
     let derived_accepted = recovered.accepted_epoch.is_none();
     let derived_current = recovered.current_epoch.is_none();
     let mirror = DiskMirror {
-        snapshots: recovered.snapshot.map(|(_, s)| Arc::new(s)).into_iter().collect(),
-        log: recovered.log.into_iter().map(Arc::new).collect(),
+        // Every snapshot and log record still on disk: a TRUNC after a restart can go below the
+        // newest snapshot, as it could before the restart.
+        snapshots: recovered.older_snapshots.into_iter().chain(recovered.snapshot.map(|(_, s)| s)).map(Arc::new).collect(),
+        log: recovered.older_log.into_iter().chain(recovered.log).map(Arc::new).collect(),
         accepted_epoch: recovered.accepted_epoch.unwrap_or(epoch_of_last_zxid),
         current_epoch: recovered.current_epoch.unwrap_or(epoch_of_last_zxid),
     };

@@ -36,6 +36,11 @@ pub struct Recovered {
     /// The highest zxid in the log, including txns at or below the snapshot
     /// (`FileTxnSnapLog.getLastLoggedZxid`).
     pub last_logged_zxid: Option<Zxid>,
+    /// Valid snapshots older than `snapshot` still on disk, oldest first, and the logged txns
+    /// at or below `snapshot` (from the oldest file kept): what a TRUNC below the newest
+    /// snapshot needs after a restart.
+    pub older_snapshots: Vec<Snapshot>,
+    pub older_log: Vec<TxnEntry>,
 }
 
 /// The tree and the sessions rebuilt from a [`Recovered`].
@@ -102,7 +107,8 @@ pub fn inspect(disk: &dyn Disk) -> Result<Recovered, StorageError> {
     let scan = scan_log(disk)?;
     let last_logged_zxid = scan.records.last().map(|r| r.entry.header.zxid);
     let after = snapshot.as_ref().map_or(Zxid::MIN, |(z, _)| *z);
-    let log: Vec<TxnEntry> = scan.records.into_iter().map(|r| r.entry).filter(|e| e.header.zxid > after).collect();
+    let older_snapshots = older_valid_snapshots(disk, after);
+    let (log, older_log): (Vec<TxnEntry>, Vec<TxnEntry>) = scan.records.into_iter().map(|r| r.entry).partition(|e| e.header.zxid > after);
     let truncated_tail_bytes = scan.tail.as_ref().map_or(0, |t| t.bytes);
     Ok(Recovered {
         snapshot,
@@ -113,7 +119,18 @@ pub fn inspect(disk: &dyn Disk) -> Result<Recovered, StorageError> {
         tail_damage: scan.tail,
         skipped_snapshots,
         last_logged_zxid,
+        older_snapshots,
+        older_log,
     })
+}
+
+/// The valid snapshots below `newest`, oldest first (invalid ones are left out).
+fn older_valid_snapshots(disk: &dyn Disk, newest: Zxid) -> Vec<Snapshot> {
+    super::snap_files::snapshot_files(disk)
+        .into_iter()
+        .filter(|(zxid, _)| *zxid < newest)
+        .filter_map(|(zxid, name)| disk.read(&name).and_then(|b| Snapshot::decode(&b).ok()).filter(|s| s.last_zxid == zxid))
+        .collect()
 }
 
 /// [`inspect`], then cuts the torn log tail away durably so later appends follow valid records.

@@ -61,13 +61,19 @@ impl DiskMirror {
         after.last_logged_zxid() == zxid
     }
 
+    /// Mirrors `Storage::write_snapshot`: the file is named by its zxid (a second snapshot at the
+    /// same zxid replaces the first), and the purge removes snapshots and the log before the
+    /// oldest kept one only once more than `SNAP_RETAIN_COUNT` exist. Trimming the log at every
+    /// snapshot made a learner unable to TRUNC below its only snapshot although its disk could
+    /// (a correct-build livelock, swarm seed 2023).
     pub fn add_snapshot(&mut self, snapshot: Arc<Snapshot>) {
+        self.snapshots.retain(|s| s.last_zxid != snapshot.last_zxid);
         self.snapshots.push(snapshot);
         if self.snapshots.len() > SNAP_RETAIN_COUNT {
             self.snapshots.remove(0);
+            let oldest = self.snapshots[0].last_zxid;
+            self.log.retain(|e| e.header.zxid > oldest);
         }
-        let oldest = self.snapshots[0].last_zxid;
-        self.log.retain(|e| e.header.zxid > oldest);
     }
 }
 
