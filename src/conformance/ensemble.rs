@@ -181,20 +181,21 @@ fn spawn_client(name: &str, addr: Addr, follower: ServerId, conditions: SharedCo
     // madsim's init must be re-runnable; this node is never restarted, so it takes the
     // receiver once.
     let rx = Arc::new(Mutex::new(Some(rx)));
-    crate::sim::build_node(madsim::runtime::Handle::current()
-        .create_node()
-        .name(format!("trace-client-{name}"))
-        .ip(ip_of(addr))
-        .init(move || {
-            let rx = rx.lock().unwrap_or_else(|p| p.into_inner()).take();
-            let conditions = Arc::clone(&conditions);
-            async move {
-                if let Some(rx) = rx {
-                    client_main(addr, conditions, follower, rx).await;
+    crate::sim::build_node(
+        madsim::runtime::Handle::current()
+            .create_node()
+            .name(format!("trace-client-{name}"))
+            .ip(ip_of(addr))
+            .init(move || {
+                let rx = rx.lock().unwrap_or_else(|p| p.into_inner()).take();
+                let conditions = Arc::clone(&conditions);
+                async move {
+                    if let Some(rx) = rx {
+                        client_main(addr, conditions, follower, rx).await;
+                    }
                 }
-            }
-        })
-        );
+            })
+    );
     tx
 }
 

@@ -187,19 +187,20 @@ where
     let (tx, rx) = futures::channel::oneshot::channel();
     let tx = std::sync::Arc::new(std::sync::Mutex::new(Some(tx)));
     let body = std::sync::Arc::new(body);
-    let node = crate::sim::build_node(madsim::runtime::Handle::current()
-        .create_node()
-        .name(name)
-        .ip(super::net::ip_of(addr))
-        .init(move || {
-            let (tx, body, conditions) = (std::sync::Arc::clone(&tx), std::sync::Arc::clone(&body), std::sync::Arc::clone(&conditions));
-            async move {
-                let out = body(ClientEndpoint::bind(addr, conditions).await).await;
-                if let Some(tx) = tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                    let _ = tx.send(out);
+    let node = crate::sim::build_node(
+        madsim::runtime::Handle::current()
+            .create_node()
+            .name(name)
+            .ip(super::net::ip_of(addr))
+            .init(move || {
+                let (tx, body, conditions) = (std::sync::Arc::clone(&tx), std::sync::Arc::clone(&body), std::sync::Arc::clone(&conditions));
+                async move {
+                    let out = body(ClientEndpoint::bind(addr, conditions).await).await;
+                    if let Some(tx) = tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                        let _ = tx.send(out);
+                    }
                 }
-            }
-        })
-        );
+            })
+    );
     (node.id(), rx)
 }

@@ -107,13 +107,14 @@ impl Cluster {
         for id in config.server_ids() {
             let shared = Arc::new(ServerShared::new(config.peer_config(id)));
             let (s, c) = (Arc::clone(&shared), Arc::clone(&cluster.ctx));
-            let node = crate::sim::build_node(cluster
-                .handle
-                .create_node()
-                .name(format!("server-{id}"))
-                .ip(ip_of(id))
-                .init(move || server_main(Arc::clone(&s), Arc::clone(&c)))
-                );
+            let node = crate::sim::build_node(
+                cluster
+                    .handle
+                    .create_node()
+                    .name(format!("server-{id}"))
+                    .ip(ip_of(id))
+                    .init(move || server_main(Arc::clone(&s), Arc::clone(&c)))
+            );
             *shared.node.lock().expect("node") = Some(node.id());
             cluster.nodes.insert(id, node);
             cluster.shared.insert(id, shared);

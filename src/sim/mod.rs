@@ -45,3 +45,29 @@ mod reaper {
     }
 }
 pub use reaper::{build_node, reap_nodes};
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    /// A task still waiting when the run ends must not outlive the run: whatever it owns is
+    /// dropped by the time `block_on_seed` returns.
+    #[test]
+    fn a_run_leaves_no_pending_task_behind() {
+        let witness = Arc::new(());
+        let held = Arc::clone(&witness);
+        std::thread::spawn(move || {
+            super::cluster::block_on_seed(1, async move {
+                let node = super::build_node(madsim::runtime::Handle::current().create_node().name("waiter"));
+                node.spawn(async move {
+                    let _held = held;
+                    std::future::pending::<()>().await
+                });
+                madsim::time::sleep(std::time::Duration::from_millis(10)).await;
+            })
+        })
+        .join()
+        .expect("simulation thread");
+        assert_eq!(Arc::strong_count(&witness), 1, "the pending task's state outlived its runtime");
+    }
+}

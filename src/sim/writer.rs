@@ -96,12 +96,13 @@ pub fn spawn_writer(config: WriterConfig, conditions: SharedConditions) -> Write
     assert!(config.addr >= super::net::CLIENT_ADDR_BASE && !config.servers.is_empty() && config.pipeline >= 1);
     let handle = WriterHandle::default();
     let h = handle.clone();
-    crate::sim::build_node(madsim::runtime::Handle::current()
-        .create_node()
-        .name(format!("writer-{}", config.addr))
-        .ip(super::net::ip_of(config.addr))
-        .init(move || writer_main(config.clone(), Arc::clone(&conditions), h.clone()))
-        );
+    crate::sim::build_node(
+        madsim::runtime::Handle::current()
+            .create_node()
+            .name(format!("writer-{}", config.addr))
+            .ip(super::net::ip_of(config.addr))
+            .init(move || writer_main(config.clone(), Arc::clone(&conditions), h.clone()))
+    );
     handle
 }
 

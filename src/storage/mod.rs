@@ -300,6 +300,24 @@ mod tests {
     }
 
     #[test]
+    fn recovery_reports_every_retained_snapshot_and_the_log_below_the_newest() {
+        let mut storage = Storage::new(MemDisk::new(), StorageConfig { txns_per_log_file: 2, snapshots_retained: 3 });
+        storage.append_txns(&(1..=6).map(entry).collect::<Vec<_>>()).unwrap();
+        let mut snapshot = Snapshot::of(&DataTree::new(), &[]);
+        for zxid in [2, 4] {
+            snapshot.last_zxid = zxid;
+            storage.write_snapshot(zxid, &snapshot).unwrap();
+        }
+        storage.sync_log();
+        storage.disk_mut().crash(None);
+        let recovered = storage.recover().unwrap();
+        assert_eq!(recovered.snapshot.as_ref().unwrap().0, 4);
+        assert_eq!(zxids(&recovered), vec![5, 6]);
+        assert_eq!(recovered.older_snapshots.iter().map(|s| s.last_zxid).collect::<Vec<_>>(), vec![2]);
+        assert_eq!(recovered.older_log.iter().map(|e| e.header.zxid).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    }
+
+    #[test]
     fn accepted_epoch_below_current_epoch_refuses_to_start() {
         let mut storage = Storage::new(MemDisk::new(), StorageConfig::default());
         storage.write_accepted_epoch(3);

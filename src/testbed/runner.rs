@@ -233,21 +233,22 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
         let shared = Arc::clone(&shared);
         let addr = plan.addr;
         let lock = scenario.workload.kind == "lock";
-        let node = crate::sim::build_node(madsim::runtime::Handle::current()
-            .create_node()
-            .name(format!("client-{}", client + 1))
-            .ip(ip_of(plan.addr))
-            .init(move || {
-                let (plan, shared) = (plan.clone(), Arc::clone(&shared));
-                async move {
-                    if lock {
-                        run_lock_client(plan, shared).await
-                    } else {
-                        run_client(plan, shared).await
+        let node = crate::sim::build_node(
+            madsim::runtime::Handle::current()
+                .create_node()
+                .name(format!("client-{}", client + 1))
+                .ip(ip_of(plan.addr))
+                .init(move || {
+                    let (plan, shared) = (plan.clone(), Arc::clone(&shared));
+                    async move {
+                        if lock {
+                            run_lock_client(plan, shared).await
+                        } else {
+                            run_client(plan, shared).await
+                        }
                     }
-                }
-            })
-            );
+                })
+        );
         hosts.push(ClientHost { client: client + 1, addr, node: node.id() });
     }
     // Safety phase: faults on schedule.

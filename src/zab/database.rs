@@ -166,3 +166,59 @@ impl ZkDatabase {
         Snapshot::of(&self.tree, &self.session_list())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::TxnHeader;
+
+    fn mirror_with_log(zxids: std::ops::RangeInclusive<Zxid>) -> DiskMirror {
+        let mut mirror = DiskMirror::default();
+        for zxid in zxids {
+            let header = TxnHeader { client_id: 1, cxid: 0, zxid, time_ms: 0 };
+            mirror.append(Arc::new(TxnEntry { header, txn: Txn::Check { path: "/".into(), version: 0 } }));
+        }
+        mirror
+    }
+
+    fn snapshot_at(zxid: Zxid) -> Arc<Snapshot> {
+        let mut snapshot = Snapshot::of(&DataTree::new(), &[]);
+        snapshot.last_zxid = zxid;
+        Arc::new(snapshot)
+    }
+
+    fn snapshot_zxids(mirror: &DiskMirror) -> Vec<Zxid> {
+        mirror.snapshots.iter().map(|s| s.last_zxid).collect()
+    }
+
+    #[test]
+    fn a_truncation_may_go_below_the_only_snapshot() {
+        let mut mirror = mirror_with_log(1..=5);
+        mirror.add_snapshot(snapshot_at(5));
+        assert!(mirror.can_truncate_to(4), "no snapshot was purged, so the log still starts at 1");
+        mirror.truncate(4);
+        assert_eq!((snapshot_zxids(&mirror), mirror.last_logged_zxid()), (vec![], 4));
+    }
+
+    #[test]
+    fn a_snapshot_at_the_same_zxid_replaces_the_earlier_one() {
+        let mut mirror = mirror_with_log(1..=6);
+        for zxid in [2, 4, 4, 4, 6] {
+            mirror.add_snapshot(snapshot_at(zxid));
+        }
+        assert_eq!(snapshot_zxids(&mirror), vec![2, 4, 6]);
+        assert!(mirror.can_truncate_to(1), "three distinct snapshots: nothing purged yet");
+    }
+
+    #[test]
+    fn the_log_before_the_oldest_kept_snapshot_goes_with_the_purge() {
+        let mut mirror = mirror_with_log(1..=10);
+        for zxid in [2, 4, 6, 8] {
+            mirror.add_snapshot(snapshot_at(zxid));
+        }
+        assert_eq!(snapshot_zxids(&mirror), vec![4, 6, 8]);
+        assert_eq!(mirror.log.first().map(|e| e.header.zxid), Some(5));
+        assert!(mirror.can_truncate_to(5));
+        assert!(!mirror.can_truncate_to(3), "below the oldest kept snapshot the log is gone");
+    }
+}
