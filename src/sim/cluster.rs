@@ -102,7 +102,7 @@ impl Cluster {
         let disks = SimDisk::current();
         disks.set_default_fsync_latency(Duration::from_millis(config.fsync_latency_ms));
         disks.set_torn_write_probability(config.torn_write_probability);
-        let ctx = Arc::new(RunContext { conditions, invariants: Mutex::new(Invariants::default()), trace: Mutex::new(TraceHash::default()) });
+        let ctx = Arc::new(RunContext { conditions, invariants: Mutex::new(Invariants::default()), trace: Mutex::new(TraceHash::default()), points: Mutex::default() });
         let mut cluster = Cluster { config: config.clone(), handle, nodes: BTreeMap::new(), shared: BTreeMap::new(), ctx, paused: BTreeMap::new(), down: Default::default() };
         for id in config.server_ids() {
             let shared = Arc::new(ServerShared::new(config.peer_config(id)));

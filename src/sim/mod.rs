@@ -10,6 +10,7 @@ pub mod client_node;
 pub mod cluster;
 #[cfg(madsim)]
 pub mod disk;
+pub mod fault_points;
 pub mod invariants;
 pub mod net;
 pub mod server_node;

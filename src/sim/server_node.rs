@@ -9,7 +9,7 @@
 //! [`Storage::recover`] over what survived and builds the peer from it, as ZooKeeper's
 //! `QuorumPeer.loadDataBase` does.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,6 +18,7 @@ use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
 
 use super::disk::{SimDisk, SimDiskHandle};
+use super::fault_points::{PointHub, Strike};
 use super::invariants::Invariants;
 use super::net::{Addr, Body, Channel, Delivery, Packet, SharedConditions, Transport};
 use crate::proto::Zxid;
@@ -26,7 +27,7 @@ use crate::tree::TxnEntry;
 use crate::wire::ServerMessage;
 use crate::zab::database::DiskMirror;
 use crate::zab::peer::{Action, QuorumPeer};
-use crate::zab::{PeerConfig, PeerMessage, ServerState};
+use crate::zab::{FaultPoint, Passage, PeerConfig, PeerMessage, ServerState};
 
 /// What the harness can see of a running server.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -158,6 +159,8 @@ pub struct RunContext {
     pub conditions: SharedConditions,
     pub invariants: Mutex<Invariants>,
     pub trace: Mutex<TraceHash>,
+    /// Fault points armed for the run, and the coverage they count.
+    pub points: Mutex<PointHub>,
 }
 
 /// A running hash of everything observable, to show two runs of a seed are identical.
@@ -202,6 +205,21 @@ struct Node {
     fsync: Fsync,
     client_addr: BTreeMap<u64, Addr>,
     batches: BTreeMap<(Addr, Channel), Vec<Outgoing>>,
+    /// Extra ms of the next fsync (a `delay_fsync` fault point fired).
+    fsync_extra_ms: u64,
+    /// Actions after a fault point that held this server: run once the runner applied the
+    /// fault (a paused server runs them when it resumes).
+    deferred: VecDeque<Action>,
+}
+
+/// What executing the peer's actions led to.
+#[derive(PartialEq, Eq)]
+enum Executed {
+    Done,
+    /// A fault point holds the rest of the actions (see [`Node::deferred`]).
+    Held,
+    /// The process is gone (exited, or crashed at a fault point).
+    Gone,
 }
 
 enum Outgoing {
@@ -249,6 +267,8 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
         fsync: Fsync::default(),
         client_addr: BTreeMap::new(),
         batches: BTreeMap::new(),
+        fsync_extra_ms: 0,
+        deferred: VecDeque::new(),
     };
     {
         let mut view = node.shared.view.lock().expect("view");
@@ -256,8 +276,16 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
         view.exited = None;
     }
     loop {
-        if !node.execute() {
-            return;
+        match node.execute() {
+            Executed::Gone => return,
+            Executed::Held => {
+                // The runner applies the fault at this instant; a millisecond later the server
+                // goes on (unless it was paused, then when it resumes).
+                node.publish_view();
+                madsim::time::sleep(Duration::from_millis(1)).await;
+                continue;
+            }
+            Executed::Done => {}
         }
         node.publish_view();
         let deadline = node.next_deadline_local_ms();
@@ -335,7 +363,9 @@ impl Node {
             self.fsync.queued = Some(token);
             return;
         }
-        let latency_ms = self.storage.disk().fsync_latency().as_millis() as i64;
+        let tail_ms = self.ctx.points.lock().expect("points").fsync_tail_ms();
+        let extra_ms = std::mem::take(&mut self.fsync_extra_ms) + tail_ms;
+        let latency_ms = self.storage.disk().fsync_latency().as_millis() as i64 + extra_ms as i64;
         self.fsync.inflight = Some((now + latency_ms, token));
     }
 
@@ -403,11 +433,12 @@ impl Node {
         }
     }
 
-    /// Executes the peer's actions in order; false when the process exits.
-    fn execute(&mut self) -> bool {
-        let actions = self.peer.drain_actions();
+    /// Executes the peer's actions in order (first those a fault point held).
+    fn execute(&mut self) -> Executed {
+        let mut actions = std::mem::take(&mut self.deferred);
+        actions.extend(self.peer.drain_actions());
         let now = self.now();
-        for action in actions {
+        while let Some(action) = actions.pop_front() {
             match action {
                 Action::Send { to, msg } => {
                     let channel = if msg.is_election() { Channel::Election } else { Channel::Zab };
@@ -444,16 +475,50 @@ impl Node {
                     self.flush_appends();
                     self.flush_all();
                     self.exit(reason);
-                    return false;
+                    return Executed::Gone;
+                }
+                Action::Point(passage) => {
+                    if let Some(stop) = self.at_point(now, passage, &mut actions) {
+                        return stop;
+                    }
+                }
+                Action::WriteSnapshot(snapshot) => {
+                    self.persist(Action::WriteSnapshot(snapshot));
+                    // Storage rolls the log at every snapshot (`FileTxnSnapLog.save` + roll).
+                    let roll = Passage { point: FaultPoint::LogRolled, peer: None };
+                    if let Some(stop) = self.at_point(now, roll, &mut actions) {
+                        return stop;
+                    }
                 }
                 other => self.persist(other),
             }
         }
         self.flush_appends();
         self.flush_all();
-        true
+        Executed::Done
     }
 
+    /// A passage: report it to the run's fault points and carry out a strike. `Some` when the
+    /// rest of `actions` must wait (held, kept in `deferred`) or never run (crashed).
+    fn at_point(&mut self, now: i64, passage: Passage, actions: &mut VecDeque<Action>) -> Option<Executed> {
+        let state = self.peer.state;
+        let strike = self.ctx.points.lock().expect("points").pass(now, self.id, state, passage)?;
+        if let Strike::DelayFsync(ms) = strike {
+            self.fsync_extra_ms += ms;
+            return None;
+        }
+        tracing::debug!(now, server = self.id, point = passage.point.name(), ?strike, "fault point fired");
+        self.ctx.trace.lock().expect("trace").add((now, self.id, "fault point", passage.point.name()));
+        // What was sent before the passage is on the wire.
+        self.flush_all();
+        if strike == Strike::Crash {
+            // Power fails here: the page cache is lost with the kill the runner applies now.
+            return Some(Executed::Gone);
+        }
+        self.flush_appends();
+        self.deferred = std::mem::take(actions);
+        Some(Executed::Held)
+    }
     fn trace_send(&self, now: i64, to: u64, kind: &'static str) {
         tracing::trace!(now, server = self.id, to, kind, "send");
         self.ctx.trace.lock().expect("trace").add((now, self.id, to, kind));

@@ -15,6 +15,8 @@ use madsim::task::NodeId;
 
 use super::recorder::Recorder;
 use super::scenario::{Fault, Scenario, FAULT_KINDS};
+use crate::sim::fault_points::{Firing, PointRule, POINT_ACTIONS};
+use crate::zab::FaultPoint;
 use crate::sim::cluster::Cluster;
 use crate::sim::net::Addr;
 use crate::zab::ServerId;
@@ -49,6 +51,39 @@ pub fn plan(scenario: &Scenario, seed: u64) -> Vec<Fault> {
     }
     faults.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
     faults
+}
+
+/// The fault points a run arms: the scenario's explicit rules plus those its seed draws.
+pub fn plan_points(scenario: &Scenario, seed: u64) -> Vec<PointRule> {
+    let mut rules = scenario.nemesis.points.clone();
+    let Some(r) = &scenario.nemesis.random_points else { return rules };
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6172_6d65_6421);
+    let points: Vec<FaultPoint> =
+        if r.points.is_empty() { FaultPoint::ALL.to_vec() } else { r.points.iter().filter_map(|p| FaultPoint::parse(p)).collect() };
+    let actions: Vec<&str> = if r.actions.is_empty() { POINT_ACTIONS.to_vec() } else { r.actions.iter().map(String::as_str).collect() };
+    let count = rng.gen_range(r.rules[0]..=r.rules[1]);
+    for _ in 0..count {
+        let point = *points.choose(&mut rng).expect("points");
+        let action = actions.choose(&mut rng).expect("actions").to_string();
+        let mut probability = rng.gen_range(r.probability[0]..=r.probability[1]);
+        if point.is_per_txn() {
+            probability /= 100.0;
+        }
+        let duration_s = (rng.gen_range(r.duration_s[0]..=r.duration_s[1]) * 10.0).round() / 10.0;
+        let max = rng.gen_range(r.max[0]..=r.max[1]);
+        let value = (action == "delay_fsync").then(|| rng.gen_range(100.0f64..2_000.0).round());
+        rules.push(PointRule {
+            on: point.name().to_string(),
+            server: None,
+            action,
+            nth: None,
+            probability: Some((probability * 10_000.0).round().max(1.0) / 10_000.0),
+            max: Some(max),
+            duration_s: Some(duration_s),
+            value,
+        });
+    }
+    rules
 }
 
 fn random_fault(rng: &mut ChaCha8Rng, kind: &str, at_s: f64, duration_s: f64) -> Fault {
@@ -267,6 +302,71 @@ impl Nemesis {
                 }
             }
             other => tracing::warn!(action = other, "unknown nemesis action ignored"),
+        }
+    }
+
+    /// Applies a fault point's firing: the struck server already stopped (a crash) or waits
+    /// (held) at its passage; this does the rest at the same instant and records it.
+    pub fn apply_firing(&mut self, cluster: &mut Cluster, recorder: &mut Recorder, firing: &Firing, now_ms: i64) {
+        let t_ns = (now_ms as u64) * 1_000_000;
+        let until = Some(now_ms + firing.duration_ms.max(0));
+        let at = firing.describe();
+        let server = firing.server;
+        let peer = firing.peer.filter(|&p| p != server && cluster.ids().contains(&p));
+        match firing.action.as_str() {
+            "kill" => {
+                cluster.kill(server);
+                recorder.nemesis(t_ns, "kill", Some(server), &at);
+                self.schedule(until, Undo::Restart(server));
+            }
+            "kill_pair" => {
+                cluster.kill(server);
+                recorder.nemesis(t_ns, "kill", Some(server), &at);
+                self.schedule(until, Undo::Restart(server));
+                if let Some(peer) = peer.filter(|&p| !cluster.is_down(p)) {
+                    cluster.kill(peer);
+                    recorder.nemesis(t_ns, "kill", Some(peer), &format!("{at}: its peer, down 3x as long"));
+                    self.schedule(Some(now_ms + 3 * firing.duration_ms.max(0)), Undo::Restart(peer));
+                }
+            }
+            "kill_peer" => {
+                if let Some(peer) = peer.filter(|&p| !cluster.is_down(p)) {
+                    cluster.kill(peer);
+                    recorder.nemesis(t_ns, "kill", Some(peer), &format!("{at}: its peer"));
+                    self.schedule(until, Undo::Restart(peer));
+                }
+            }
+            "power_loss" => {
+                for id in cluster.ids() {
+                    cluster.kill(id);
+                }
+                recorder.nemesis(t_ns, "power_loss", Some(server), &format!("{at}: every server killed"));
+                self.schedule(until, Undo::RestartAll);
+            }
+            "pause" => {
+                cluster.pause(server);
+                recorder.nemesis(t_ns, "pause", Some(server), &at);
+                self.schedule(until, Undo::Resume(server));
+            }
+            "isolate" => {
+                let others: Vec<ServerId> = cluster.ids().into_iter().filter(|&id| id != server).collect();
+                cluster.partition(&[server], &others);
+                recorder.nemesis(t_ns, "partition", Some(server), &format!("{at}: [{server}] | {others:?}"));
+                self.schedule(until, Undo::Heal);
+            }
+            "disconnect" => {
+                let other = peer.or_else(|| cluster.leader().filter(|&l| l != server));
+                if let Some(other) = other {
+                    cluster.partition(&[server], &[other]);
+                    recorder.nemesis(t_ns, "partition", Some(server), &format!("{at}: link s{server} - s{other} cut"));
+                    self.schedule(until, Undo::Heal);
+                }
+            }
+            "delay_fsync" => {
+                let ms = firing.value.unwrap_or(500.0);
+                recorder.nemesis(t_ns, "delay_fsync", Some(server), &format!("{at}: next fsync +{ms} ms"));
+            }
+            other => tracing::warn!(action = other, "unknown fault-point action ignored"),
         }
     }
 

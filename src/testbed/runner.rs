@@ -17,7 +17,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use super::lock_workload::{run_lock_client, FencedStore, LOCK_PATH};
-use super::nemesis::{plan, ClientHost, Nemesis};
+use super::nemesis::{plan, plan_points, ClientHost, Nemesis};
+use crate::sim::fault_points::{FsyncTail, PointRule};
 use super::recorder::Recorder;
 use super::scenario::{Fault, Scenario};
 use super::workload::{run_client, spawn_session, wait_connected, ClientPlan, WorkloadShared};
@@ -83,6 +84,11 @@ pub struct RunOutcome {
     pub trace_hash: String,
     pub leader_elections: u64,
     pub commits: u64,
+    /// Coverage probes: fault points passed, transitions between them per server
+    /// (`a>b`), and faults fired at a point (`fired:<point>:<action>`), with their counts.
+    pub coverage: BTreeMap<String, u64>,
+    /// Every fault-point firing, as the explicit rule that fires it again.
+    pub firings: Vec<PointRule>,
     #[serde(skip)]
     pub history: String,
 }
@@ -175,6 +181,8 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunOutcome {
                 trace_hash: String::new(),
                 leader_elections: 0,
                 commits: 0,
+                coverage: BTreeMap::new(),
+                firings: Vec::new(),
                 history: String::new(),
             }
         }
@@ -251,12 +259,19 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
         );
         hosts.push(ClientHost { client: client + 1, addr, node: node.id() });
     }
-    // Safety phase: faults on schedule.
+    // Safety phase: faults on schedule, and at the armed fault points.
     let start = elapsed_ms();
     let faults = plan(&scenario, seed);
     let fault_count = faults.len();
     let mut nemesis = Nemesis::new(seed).with_clients(hosts, Arc::clone(&shared.lock_holder));
-    run_faults(&mut cluster, &shared, &mut nemesis, &faults, start, start + scenario.duration_s as i64 * 1_000).await;
+    let (wake_tx, mut wake_rx) = futures::channel::mpsc::unbounded();
+    let tail = scenario.ensemble.fsync_tail.as_ref().map_or_else(FsyncTail::default, |t| FsyncTail { probability: t.probability, extra_ms: t.extra_ms });
+    cluster.ctx.points.lock().expect("points").configure(plan_points(&scenario, seed), tail, seed, wake_tx);
+    cluster.ctx.points.lock().expect("points").set_armed(true);
+    let end = start + scenario.duration_s as i64 * 1_000;
+    run_faults(&mut cluster, &shared, &mut nemesis, &faults, start, end, &mut wake_rx).await;
+    cluster.ctx.points.lock().expect("points").set_armed(false);
+    apply_firings(&mut cluster, &shared, &mut nemesis);
     // Liveness phase: heal everything, the ensemble must serve and converge.
     {
         let mut recorder = shared.recorder.lock().expect("recorder");
@@ -317,9 +332,19 @@ fn heal_all(cluster: &mut Cluster, recorder: &mut Recorder) {
     recorder.nemesis(now_ns, "heal", None, "liveness phase: everything healed");
 }
 
-async fn run_faults(cluster: &mut Cluster, shared: &WorkloadShared, nemesis: &mut Nemesis, faults: &[Fault], start: i64, end: i64) {
+async fn run_faults(
+    cluster: &mut Cluster,
+    shared: &WorkloadShared,
+    nemesis: &mut Nemesis,
+    faults: &[Fault],
+    start: i64,
+    end: i64,
+    fired: &mut futures::channel::mpsc::UnboundedReceiver<()>,
+) {
+    use futures::{FutureExt, StreamExt};
     let mut next = 0;
     loop {
+        apply_firings(cluster, shared, nemesis);
         let now = elapsed_ms();
         if now >= end {
             return;
@@ -334,7 +359,25 @@ async fn run_faults(cluster: &mut Cluster, shared: &WorkloadShared, nemesis: &mu
         }
         let next_fault = faults.get(next).map(|f| start + (f.at_s * 1_000.0) as i64).unwrap_or(end);
         let wake = next_fault.min(nemesis.next_undo_ms().unwrap_or(end)).min(end).max(now + 1);
-        madsim::time::sleep(Duration::from_millis((wake - now) as u64)).await;
+        let sleep = madsim::time::sleep(Duration::from_millis((wake - now) as u64)).fuse();
+        futures::pin_mut!(sleep);
+        futures::select_biased! {
+            _ = fired.next() => {}
+            _ = sleep => {}
+        }
+    }
+}
+
+/// Carries out the fault points that fired since the last call (at this instant).
+fn apply_firings(cluster: &mut Cluster, shared: &WorkloadShared, nemesis: &mut Nemesis) {
+    let firings = cluster.ctx.points.lock().expect("points").take_firings();
+    if firings.is_empty() {
+        return;
+    }
+    let now = elapsed_ms();
+    let mut recorder = shared.recorder.lock().expect("recorder");
+    for firing in &firings {
+        nemesis.apply_firing(cluster, &mut recorder, firing, now);
     }
 }
 
@@ -446,6 +489,10 @@ fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadSh
     } else {
         Verdict::Pass
     };
+    let (coverage, firings) = {
+        let points = cluster.ctx.points.lock().expect("points");
+        (points.coverage.clone(), points.fired.iter().map(|f| f.as_rule()).collect())
+    };
     let invariants = cluster.invariants();
     RunOutcome {
         scenario: scenario.name.clone(),
@@ -462,6 +509,8 @@ fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadSh
         trace_hash: format!("{:016x}", cluster.trace_hash()),
         leader_elections: invariants.established_count,
         commits: invariants.commits_observed,
+        coverage,
+        firings,
         history,
     }
 }

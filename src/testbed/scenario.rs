@@ -8,7 +8,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::zab::Bug;
+use crate::sim::fault_points::{PointRule, POINT_ACTIONS};
+use crate::zab::{Bug, FaultPoint};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -42,6 +43,17 @@ pub struct EnsembleSpec {
     pub snap_count: u64,
     pub commit_log_count: usize,
     pub fsync_latency_ms: u64,
+    /// A slow tail: each fsync takes `extra_ms` more with `probability` (none by default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fsync_tail: Option<FsyncTailSpec>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FsyncTailSpec {
+    pub probability: f64,
+    /// [min, max] extra ms of a slow fsync.
+    pub extra_ms: [u64; 2],
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -89,6 +101,36 @@ pub struct NemesisSpec {
     pub schedule: Vec<Fault>,
     /// Random faults drawn from the seed.
     pub random: Option<RandomFaults>,
+    /// Faults armed at named protocol moments (`zksim list` names the points).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub points: Vec<PointRule>,
+    /// Fault points armed from the seed (swarm style).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub random_points: Option<RandomPoints>,
+}
+
+/// How the seed arms fault points: how many rules, at which points, with which actions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RandomPoints {
+    /// [min, max] rules armed per run.
+    pub rules: [usize; 2],
+    /// Points to draw from (empty: every point).
+    pub points: Vec<String>,
+    /// Actions to draw from (empty: every fault-point action).
+    pub actions: Vec<String>,
+    /// [min, max] probability of a rule at each passage (per-txn points get a hundredth).
+    pub probability: [f64; 2],
+    /// [min, max] seconds a struck server stays down, paused or cut.
+    pub duration_s: [f64; 2],
+    /// [min, max] firings per rule.
+    pub max: [u64; 2],
+}
+
+impl Default for RandomPoints {
+    fn default() -> RandomPoints {
+        RandomPoints { rules: [1, 4], points: Vec::new(), actions: Vec::new(), probability: [0.05, 0.5], duration_s: [0.5, 6.0], max: [1, 2] }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -153,6 +195,8 @@ impl Default for Scenario {
             workload: WorkloadSpec::default(),
             duration_s: 60,
             nemesis: NemesisSpec {
+                points: Vec::new(),
+                random_points: None,
                 schedule: Vec::new(),
                 random: Some(RandomFaults {
                     interval_s: [4.0, 10.0],
@@ -171,7 +215,7 @@ impl Default for Scenario {
 
 impl Default for EnsembleSpec {
     fn default() -> EnsembleSpec {
-        EnsembleSpec { voters: 5, observers: 0, tick_time_ms: 500, init_limit: 10, sync_limit: 5, snap_count: 2_000, commit_log_count: 500, fsync_latency_ms: 2 }
+        EnsembleSpec { voters: 5, observers: 0, tick_time_ms: 500, init_limit: 10, sync_limit: 5, snap_count: 2_000, commit_log_count: 500, fsync_latency_ms: 2, fsync_tail: None }
     }
 }
 
@@ -195,7 +239,7 @@ impl Default for WorkloadSpec {
 
 impl Default for NemesisSpec {
     fn default() -> NemesisSpec {
-        NemesisSpec { schedule: Vec::new(), random: None }
+        NemesisSpec { schedule: Vec::new(), random: None, points: Vec::new(), random_points: None }
     }
 }
 
@@ -274,6 +318,17 @@ impl Scenario {
         for (i, fault) in self.nemesis.schedule.iter().enumerate() {
             validate_fault(fault, servers, self.clients.count).map_err(|e| format!("field `nemesis.schedule[{i}]`: {e}"))?;
         }
+        if let Some(t) = &e.fsync_tail {
+            if !(0.0..=1.0).contains(&t.probability) || t.extra_ms[0] > t.extra_ms[1] || t.extra_ms[1] > 60_000 {
+                return Err(format!("field `ensemble.fsync_tail`: expected a probability in [0, 1] and extra_ms [min, max] <= 60000, got {t:?}"));
+            }
+        }
+        for (i, rule) in self.nemesis.points.iter().enumerate() {
+            rule.validate(servers).map_err(|e| format!("field `nemesis.points[{i}]`: {e}"))?;
+        }
+        if let Some(r) = &self.nemesis.random_points {
+            validate_random_points(r)?;
+        }
         if let Some(r) = &self.nemesis.random {
             if r.interval_s[0] <= 0.0 || r.interval_s[0] > r.interval_s[1] {
                 return Err(format!("field `nemesis.random.interval_s`: expected 0 < min <= max, got {:?}", r.interval_s));
@@ -327,6 +382,29 @@ impl Scenario {
     pub fn bug_flags(&self) -> Vec<Bug> {
         self.bugs.iter().filter_map(|b| b.parse().ok()).collect()
     }
+}
+
+fn validate_random_points(r: &RandomPoints) -> Result<(), String> {
+    let field = "field `nemesis.random_points";
+    if r.rules[0] > r.rules[1] || r.rules[1] > 32 {
+        return Err(format!("{field}.rules`: expected [min, max] with min <= max <= 32, got {:?}", r.rules));
+    }
+    if let Some(bad) = r.points.iter().find(|p| FaultPoint::parse(p).is_none()) {
+        return Err(format!("{field}.points`: unknown fault point `{bad}` (see `zksim list`)"));
+    }
+    if let Some(bad) = r.actions.iter().find(|a| !POINT_ACTIONS.contains(&a.as_str())) {
+        return Err(format!("{field}.actions`: unknown fault-point action `{bad}` (known: {})", POINT_ACTIONS.join(", ")));
+    }
+    if !(r.probability[0] > 0.0 && r.probability[0] <= r.probability[1] && r.probability[1] <= 1.0) {
+        return Err(format!("{field}.probability`: expected 0 < min <= max <= 1, got {:?}", r.probability));
+    }
+    if !(r.duration_s[0] >= 0.0 && r.duration_s[0] <= r.duration_s[1] && r.duration_s[1] <= 3_600.0) {
+        return Err(format!("{field}.duration_s`: expected 0 <= min <= max <= 3600, got {:?}", r.duration_s));
+    }
+    if r.max[0] == 0 || r.max[0] > r.max[1] {
+        return Err(format!("{field}.max`: expected 1 <= min <= max, got {:?}", r.max));
+    }
+    Ok(())
 }
 
 fn validate_fault(fault: &Fault, servers: u64, clients: usize) -> Result<(), String> {

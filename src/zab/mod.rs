@@ -14,12 +14,14 @@
 pub mod bugs;
 pub mod database;
 pub mod election;
+pub mod fault_point;
 pub mod message;
 pub mod peer;
 pub mod serving;
 pub mod testkit;
 
 pub use bugs::{Bug, Bugs};
+pub use fault_point::{FaultPoint, Passage};
 pub use message::PeerMessage;
 pub use peer::{Action, QuorumPeer};
 

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use super::database::{DiskMirror, ZkDatabase};
 use super::election::{Election, ElectionOutput};
+use super::fault_point::{FaultPoint, Passage};
 use super::message::{Notification, PeerMessage, Vote};
 use super::serving::{ConnId, Serving};
 use super::{epoch_of, make_zxid, zxid_str, Bug, PeerConfig, ServerId, ServerState};
@@ -55,6 +56,9 @@ pub enum Action {
     Exit { reason: String },
     /// Something the invariant checker and the trace want to know.
     Observe(Observation),
+    /// The peer passes a named protocol moment: the shell may inject a fault right here,
+    /// after the actions before it and before those after it (see [`super::fault_point`]).
+    Point(Passage),
 }
 
 /// Facts for the simulation's invariant checks (`crate::sim::invariants`).
@@ -302,6 +306,11 @@ impl QuorumPeer {
         self.out.push(Action::Observe(o));
     }
 
+    /// Reports a passage of `point` (concerning `peer`, if any) to the shell.
+    pub(super) fn pass(&mut self, point: FaultPoint, peer: Option<ServerId>) {
+        self.out.push(Action::Point(Passage { point, peer }));
+    }
+
     pub(super) fn send(&mut self, to: ServerId, msg: PeerMessage) {
         debug_assert_ne!(to, self.config.my_id, "a peer never sends to itself");
         self.out.push(Action::Send { to, msg });
@@ -353,9 +362,11 @@ impl QuorumPeer {
     fn take_snapshot_now(&mut self) {
         let snapshot = Arc::new(self.db.snapshot());
         self.mirror.add_snapshot(Arc::clone(&snapshot));
+        self.pass(FaultPoint::SnapshotStarted, None);
         self.out.push(Action::WriteSnapshot(snapshot));
         self.logged_since_snapshot = 0;
         self.fuzzy = None;
+        self.pass(FaultPoint::SnapshotFinished, None);
     }
 
     /// Starts a fuzzy snapshot once enough txns were logged since the last one.
@@ -363,6 +374,7 @@ impl QuorumPeer {
         if self.fuzzy.is_none() && self.logged_since_snapshot >= self.snapshot_threshold {
             self.fuzzy = Some(FuzzySnapshot::begin(&self.db.tree, &self.db.session_list()));
             self.logged_since_snapshot = 0;
+            self.pass(FaultPoint::SnapshotStarted, None);
         }
     }
 
@@ -372,6 +384,7 @@ impl QuorumPeer {
             let snapshot = Arc::new(self.fuzzy.take().expect("walking").finish());
             self.mirror.add_snapshot(Arc::clone(&snapshot));
             self.out.push(Action::WriteSnapshot(snapshot));
+            self.pass(FaultPoint::SnapshotFinished, None);
         }
     }
 
@@ -407,6 +420,7 @@ impl QuorumPeer {
                 if !observer {
                     for zxid in acks {
                         self.send(leader, PeerMessage::Ack { zxid });
+                        self.pass(FaultPoint::AckSent, Some(leader));
                     }
                 }
                 self.maybe_ack_new_leader();
@@ -427,6 +441,7 @@ impl QuorumPeer {
             l.preparer.on_applied(entry.header.zxid);
         }
         self.on_applied_for_clients(entry, &rc, events);
+        self.pass(FaultPoint::CommitApplied, None);
         self.step_snapshot();
         self.maybe_begin_snapshot();
     }
@@ -492,11 +507,16 @@ impl QuorumPeer {
     }
 
     fn apply_election_output(&mut self, now_ms: i64, out: ElectionOutput) {
-        for (to, n) in out.send {
-            self.send(to, PeerMessage::Notification(n));
+        if !out.send.is_empty() {
+            for (to, n) in out.send {
+                self.send(to, PeerMessage::Notification(n));
+            }
+            self.pass(FaultPoint::VoteSent, None);
         }
         if let Some((vote, round)) = out.decided {
             self.current_vote = (vote, round);
+            let leader = (vote.leader != self.config.my_id).then_some(vote.leader);
+            self.pass(FaultPoint::LeaderChosen, leader);
             if vote.leader == self.config.my_id {
                 self.become_leader(now_ms);
             } else {
@@ -678,6 +698,7 @@ impl QuorumPeer {
             h.phase = HandlerPhase::WaitingForAckEpoch;
         }
         self.send(sid, PeerMessage::LeaderInfo { new_epoch: epoch });
+        self.pass(FaultPoint::LeaderInfoSent, Some(sid));
     }
 
     /// `waitForEpochAck` done: the leader takes the new epoch as current and syncs learners.
@@ -721,6 +742,7 @@ impl QuorumPeer {
         l.next_half_tick_ms = now_ms + config.tick_time_ms / 2;
         let (last_zxid, digest) = (self.db.last_processed_zxid(), self.db.tree.digest());
         self.observe(Observation::Established { epoch, last_zxid, digest });
+        self.pass(FaultPoint::LeaderEstablished, None);
         // ZOOKEEPER-1732: every member reports the same vote to newcomers.
         self.current_vote.0.peer_epoch = epoch;
         self.start_leader_sessions(now_ms);
@@ -854,6 +876,7 @@ impl QuorumPeer {
     }
 
     fn on_follower_info(&mut self, from: ServerId, accepted_epoch: i64, last_zxid: Zxid, observer: bool) {
+        self.pass(FaultPoint::FollowerInfoReceived, Some(from));
         let config = self.config.clone();
         let l = self.leader();
         let deadline = l.tick + config.init_limit_ticks + config.sync_limit_ticks;
@@ -884,6 +907,8 @@ impl QuorumPeer {
         }
         h.peer_last_zxid = last_zxid;
         h.phase = HandlerPhase::WaitingForEpochQuorum;
+        self.pass(FaultPoint::AckEpochReceived, Some(from));
+        let l = self.leader();
         if l.election_finished {
             self.sync_learner(from);
             return;
@@ -935,6 +960,7 @@ impl QuorumPeer {
         if let Some(h) = self.leader().handlers.get_mut(&sid) {
             h.phase = HandlerPhase::WaitingForNewLeaderAck;
         }
+        self.pass(FaultPoint::SyncPacketsQueued, Some(sid));
     }
 
     /// Chooses DIFF / TRUNC / TRUNC+DIFF / SNAP from the committed-log window, exactly as
@@ -1061,6 +1087,7 @@ impl QuorumPeer {
             }
             let p = l.outstanding.remove(&zxid).expect("present");
             l.last_committed = zxid;
+            self.pass(FaultPoint::QuorumReached, None);
             self.commit(p.entry);
         }
     }
@@ -1217,6 +1244,7 @@ impl QuorumPeer {
             observer: self.config.is_observer(),
         };
         self.send(leader, info);
+        self.pass(FaultPoint::FollowerInfoSent, Some(leader));
     }
 
     fn learner(&mut self) -> &mut LearnerState {
@@ -1270,6 +1298,8 @@ impl QuorumPeer {
     /// `registerWithLeader`: LEADERINFO → persist acceptedEpoch → ACKEPOCH.
     fn learner_discovery(&mut self, now_ms: i64, msg: PeerMessage) {
         let PeerMessage::LeaderInfo { new_epoch } = msg else { return };
+        let leader = self.learner_ref().leader;
+        self.pass(FaultPoint::LeaderInfoReceived, Some(leader));
         let accepted = self.mirror.accepted_epoch;
         let epoch_to_report = if new_epoch > accepted {
             let current = self.mirror.current_epoch;
@@ -1300,6 +1330,7 @@ impl QuorumPeer {
             l.leader
         };
         self.send(leader, PeerMessage::AckEpoch { current_epoch: epoch_to_report, last_zxid });
+        self.pass(FaultPoint::AckEpochSent, Some(leader));
     }
 
     fn sync_state(&mut self) -> &mut SyncState {
@@ -1312,13 +1343,18 @@ impl QuorumPeer {
             self.learner_sync_first_packet(now_ms, msg);
             return;
         }
+        let leader = Some(self.learner_ref().leader);
         match msg {
             PeerMessage::Proposal(entry) => {
                 let s = self.sync_state();
                 s.last_queued = entry.header.zxid;
                 s.packets_not_committed.push_back(entry);
+                self.pass(FaultPoint::SyncProposal, leader);
             }
-            PeerMessage::Commit { zxid } => self.learner_sync_commit(zxid),
+            PeerMessage::Commit { zxid } => {
+                self.learner_sync_commit(zxid);
+                self.pass(FaultPoint::SyncCommit, leader);
+            }
             PeerMessage::Inform(entry) => {
                 let s = self.sync_state();
                 if s.write_to_txn_log {
@@ -1336,6 +1372,7 @@ impl QuorumPeer {
     }
 
     fn learner_sync_first_packet(&mut self, now_ms: i64, msg: PeerMessage) {
+        let leader = Some(self.learner_ref().leader);
         match msg {
             PeerMessage::Diff { zxid } => {
                 let s = self.sync_state();
@@ -1349,6 +1386,7 @@ impl QuorumPeer {
                     // kept, the next FOLLOWERINFO reports that zxid and the DIFF comes back empty.
                     self.db.set_last_processed_zxid(zxid);
                 }
+                self.pass(FaultPoint::SyncDiff, leader);
             }
             PeerMessage::Snap { snapshot } => {
                 self.db = ZkDatabase::from_snapshot(&snapshot, self.config.commit_log_count);
@@ -1356,6 +1394,7 @@ impl QuorumPeer {
                 let digest = self.db.tree.digest();
                 self.observe(Observation::Loaded { zxid: snapshot.last_zxid, digest });
                 self.sync_state().mode = Some(SyncMode::Snap);
+                self.pass(FaultPoint::SyncSnap, leader);
             }
             PeerMessage::Trunc { zxid } => {
                 if !self.mirror.can_truncate_to(zxid) {
@@ -1378,6 +1417,7 @@ impl QuorumPeer {
                 self.truncate_log(zxid);
                 self.reload_database();
                 self.sync_state().mode = Some(SyncMode::Trunc);
+                self.pass(FaultPoint::SyncTrunc, leader);
             }
             other => {
                 tracing::warn!(server = self.config.my_id, kind = other.kind(), "unexpected first sync packet");
@@ -1408,12 +1448,15 @@ impl QuorumPeer {
     fn learner_on_new_leader(&mut self, zxid: Zxid) {
         let bugs = self.config.bugs.clone();
         let new_epoch = epoch_of(zxid);
+        let leader = Some(self.learner_ref().leader);
+        self.pass(FaultPoint::NewLeaderReceived, leader);
         if self.sync_state().snapshot_needed {
             self.take_snapshot_now();
         }
         if bugs.has(Bug::Zk4643) {
             // ZOOKEEPER-4643: the epoch is written before the txns are persisted.
             self.write_current_epoch(new_epoch);
+            self.pass(FaultPoint::CurrentEpochWritten, leader);
         }
         self.sync_state().write_to_txn_log = true;
         let observer = self.config.is_observer();
@@ -1423,6 +1466,7 @@ impl QuorumPeer {
                 self.learner_log_request(entry, false);
             }
             self.sync_log();
+            self.pass(FaultPoint::SyncTxnsLogged, leader);
         }
         let wait_for = if bugs.has(Bug::Zk3911) || bugs.has(Bug::Zk4646) { 0 } else { self.last_appended };
         self.sync_state().new_leader_wait = Some(wait_for);
@@ -1444,8 +1488,10 @@ impl QuorumPeer {
         let leader = l.leader;
         if !bugs.has(Bug::Zk4643) {
             self.write_current_epoch(new_epoch);
+            self.pass(FaultPoint::CurrentEpochWritten, Some(leader));
         }
         self.send(leader, PeerMessage::Ack { zxid: make_zxid(new_epoch, 0) });
+        self.pass(FaultPoint::NewLeaderAckSent, Some(leader));
     }
 
     /// UPTODATE: start serving; log what came after NEWLEADER and commit what was committed.
@@ -1454,6 +1500,8 @@ impl QuorumPeer {
             tracing::warn!(server = self.config.my_id, "UPTODATE before our NEWLEADER ACK");
             return;
         }
+        let leader = Some(self.learner_ref().leader);
+        self.pass(FaultPoint::UpToDateReceived, leader);
         let s = self.learner().sync.take().expect("in sync");
         self.learner().phase = LearnerPhase::Broadcast;
         // `updateElectionVote(newEpoch)` (ZOOKEEPER-1732): report the vote everyone reports.
@@ -1522,6 +1570,8 @@ impl QuorumPeer {
             PeerMessage::Proposal(entry) => {
                 self.learner_log_request(entry, true);
                 self.sync_log();
+                let leader = Some(self.learner_ref().leader);
+                self.pass(FaultPoint::ProposalLogged, leader);
                 if self.config.bugs.has(Bug::AckBeforeFsync) {
                     self.after_durable();
                 }

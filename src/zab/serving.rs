@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
+use super::fault_point::FaultPoint;
 use super::peer::{Action, Observation, QuorumPeer};
 use super::{Bug, PeerConfig, PeerMessage, ServerId};
 use crate::proto::{Code, Id, Request, Response, SessionId, Zxid, JUTE_MAX_BUFFER_BYTES};
@@ -400,8 +401,9 @@ impl QuorumPeer {
         let now = self.now_ms();
         let Some((_, sessions, owners)) = self.leader_state_parts() else { return false };
         let valid = sessions.touch(session, now);
-        if valid {
-            owners.insert(session, origin);
+        let moved = valid && owners.insert(session, origin).is_some_and(|previous| previous != origin);
+        if moved {
+            self.pass(FaultPoint::ConnectionMoved, Some(origin));
         }
         valid
     }
@@ -464,6 +466,7 @@ impl QuorumPeer {
                 continue;
             }
             let Some(zxid) = self.next_zxid() else { return };
+            self.pass(FaultPoint::SessionExpired, None);
             let header = TxnHeader { client_id: session, cxid: 0, zxid, time_ms: now_ms };
             let prepared = self.with_leader_prep(|preparer, sessions, _, tree| {
                 sessions.set_closing(session);
