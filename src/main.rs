@@ -82,6 +82,33 @@ enum Command {
         /// Also run the black-box linearizability search on every seed (slower).
         #[arg(long)]
         full_checks: bool,
+        /// Fail (exit 5) when one of these coverage probes never fired: fault point names,
+        /// `a>b` transitions, `fired:<point>:<action>`, or `points` for every fault point.
+        #[arg(long = "require-coverage")]
+        require_coverage: Vec<String>,
+    },
+    /// Coverage-guided search: keep runs that reached new coverage, mutate their fault plans,
+    /// stop at the first run not as expected and write the scenario that reproduces it.
+    Explore {
+        /// A file, a name in sim-scenarios/, or `default`.
+        scenario: String,
+        /// Most runs before giving up.
+        #[arg(long, default_value_t = 2_000)]
+        runs: usize,
+        /// Worker threads (default: available cores); results are the same for the same --jobs.
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// The search's own seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long = "bug")]
+        bugs: Vec<String>,
+        /// Where to write the scenario of a finding (default reports/explore/<name>-explore-<seed>.json).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Write the search's summary (runs, corpus, probes-vs-runs curve) as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
     /// Combine sweep summaries of shards into one table and JSON.
     Merge {
@@ -164,8 +191,13 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Some(Command::Sweep { scenario, seeds, jobs, shard, bugs, json, stop_on_first, full_checks }) => {
-            code(zksim::testbed::cli::sweep_command(&zksim::testbed::cli::SweepArgs { scenario, seeds, jobs, shard, bugs, json, stop_on_first, full_checks }))
+        Some(Command::Sweep { scenario, seeds, jobs, shard, bugs, json, stop_on_first, full_checks, require_coverage }) => {
+            let args = zksim::testbed::cli::SweepArgs { scenario, seeds, jobs, shard, bugs, json, stop_on_first, full_checks, require_coverage };
+            code(zksim::testbed::cli::sweep_command(&args))
+        }
+        Some(Command::Explore { scenario, runs, jobs, seed, bugs, out, json }) => {
+            let args = zksim::testbed::explore::ExploreArgs { scenario, runs, jobs, seed, bugs, out, json };
+            code(zksim::testbed::explore::explore_command(&args))
         }
         Some(Command::Merge { summaries, json }) => code(zksim::testbed::cli::merge_command(&summaries, json.as_deref())),
         Some(Command::Replay { scenario, seed, bugs }) => code(zksim::testbed::cli::replay_command(&scenario, seed, &bugs)),

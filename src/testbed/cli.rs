@@ -71,6 +71,10 @@ pub fn print_outcome(outcome: &RunOutcome, scenario: &Scenario) {
     for f in outcome.findings.iter().take(10) {
         println!("  {}: {}", f.check, f.detail);
     }
+    println!("{}", super::coverage::describe(&outcome.coverage));
+    for rule in &outcome.firings {
+        println!("  fault point fired: {}", serde_json::to_string(rule).expect("serializable"));
+    }
     let expected = outcome.as_expected(scenario);
     let note = match (scenario.expect.outcome.as_str(), expected) {
         ("violation", true) => " (expected: the scenario must show an anomaly)",
@@ -129,6 +133,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::coverage::{add_run, describe, merge_totals, missing, parse_required, ProbeTotal, EXIT_COVERAGE};
 use super::nemesis::plan;
 
 /// Parses `A..B` (B excluded), `A..=B` (B included) or a single seed `N`.
@@ -187,6 +192,12 @@ pub struct SeedResult {
     pub faults: usize,
     pub sim_ms: i64,
     pub wall_ms: u64,
+    /// Fault-point firings of the run.
+    #[serde(default)]
+    pub firings: usize,
+    /// The run's coverage probes (summed into the sweep's totals, not written per seed).
+    #[serde(skip)]
+    pub coverage: BTreeMap<String, u64>,
 }
 
 impl SeedResult {
@@ -204,6 +215,8 @@ impl SeedResult {
             faults: outcome.faults,
             sim_ms: outcome.sim_ms,
             wall_ms: outcome.wall_ms,
+            firings: outcome.firings.len(),
+            coverage: outcome.coverage.clone(),
         }
     }
 }
@@ -256,6 +269,14 @@ pub struct SweepSummary {
     pub wall_ms: u64,
     pub results: Vec<SeedResult>,
     pub counts: Counts,
+    /// Coverage probes over every seed: passages and seeds that reached each.
+    #[serde(default)]
+    pub coverage: BTreeMap<String, ProbeTotal>,
+    /// Probes `--require-coverage` asked for, and those of them that never fired.
+    #[serde(default)]
+    pub required_coverage: Vec<String>,
+    #[serde(default)]
+    pub missing_coverage: Vec<String>,
 }
 
 impl SweepSummary {
@@ -276,8 +297,25 @@ impl SweepSummary {
 
     /// 0 if every seed is as the scenario expects, else 1 (safety) / 2 (liveness) / 3 (crash),
     /// the lowest code among the unexpected seeds; a missing expected anomaly is 1.
+    /// With every seed as expected, [`EXIT_COVERAGE`] when a required probe never fired.
     pub fn exit_code(&self) -> i32 {
-        self.results.iter().filter(|r| !r.as_expected).map(|r| if r.exit_code == 0 { 1 } else { r.exit_code }).min().unwrap_or(0)
+        let verdicts = self.results.iter().filter(|r| !r.as_expected).map(|r| if r.exit_code == 0 { 1 } else { r.exit_code }).min().unwrap_or(0);
+        if verdicts == 0 && !self.missing_coverage.is_empty() {
+            return EXIT_COVERAGE;
+        }
+        verdicts
+    }
+
+    /// Sums the seeds' probes (a sweep), and judges the required ones.
+    pub fn total_coverage(&mut self) {
+        for r in &self.results {
+            add_run(&mut self.coverage, &r.coverage);
+        }
+        self.judge_coverage();
+    }
+
+    fn judge_coverage(&mut self) {
+        self.missing_coverage = missing(&self.required_coverage, &self.coverage);
     }
 
     /// The failing-seed table, reproduce lines and totals.
@@ -318,6 +356,12 @@ impl SweepSummary {
             if failing.len() > 5 {
                 println!("({} more failing seeds in the JSON summary)", failing.len() - 5);
             }
+        }
+        println!("{}", describe(&self.coverage));
+        if !self.missing_coverage.is_empty() {
+            println!("required coverage MISSING (exit {EXIT_COVERAGE}): {}", self.missing_coverage.join(", "));
+        } else if !self.required_coverage.is_empty() {
+            println!("required coverage: all {} probes fired", self.required_coverage.len());
         }
         let sim_s: f64 = self.results.iter().map(|r| r.sim_ms as f64 / 1000.0).sum();
         let wall_s = (self.wall_ms as f64 / 1000.0).max(1e-3);
@@ -389,6 +433,18 @@ fn progress_wanted() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()
 }
 
+/// A progress bar on a terminal (hidden elsewhere and when `CI` is set).
+pub(crate) fn progress_bar(len: u64, unit: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    if progress_wanted() {
+        let template = format!("{{elapsed_precise}} [{{bar:40}}] {{pos}}/{{len}} {unit}, {{per_sec}}, eta {{eta}} {{msg}}");
+        bar.set_style(indicatif::ProgressStyle::with_template(&template).unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()).progress_chars("=> "));
+    } else {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar
+}
+
 pub(crate) fn bad_input(e: impl std::fmt::Display) -> i32 {
     eprintln!("zksim: bad input: {e}");
     EXIT_BAD_INPUT
@@ -404,6 +460,8 @@ pub struct SweepArgs {
     pub json: Option<PathBuf>,
     pub stop_on_first: bool,
     pub full_checks: bool,
+    /// Probes that must fire (comma-separated names, `points` for every fault point).
+    pub require_coverage: Vec<String>,
 }
 
 pub fn default_jobs() -> usize {
@@ -431,6 +489,10 @@ pub fn sweep_command(args: &SweepArgs) -> i32 {
     if args.jobs == Some(0) {
         return bad_input("--jobs: expected at least 1");
     }
+    let required_coverage = match parse_required(&args.require_coverage) {
+        Ok(r) => r,
+        Err(e) => return bad_input(e),
+    };
     let seeds = shard_seeds(range.clone(), shard);
     let jobs = args.jobs.unwrap_or_else(default_jobs);
     let options = RunOptions { bugs: bugs.clone(), fast_checks: !args.full_checks };
@@ -451,8 +513,12 @@ pub fn sweep_command(args: &SweepArgs) -> i32 {
         wall_ms: wall.elapsed().as_millis() as u64,
         results,
         counts: Counts::default(),
+        coverage: BTreeMap::new(),
+        required_coverage,
+        missing_coverage: Vec::new(),
     };
     summary.recount();
+    summary.total_coverage();
     summary.print_report();
     let out = args.json.clone().unwrap_or_else(|| {
         let shard = shard.map(|(i, n)| format!("-shard-{i}-of-{n}")).unwrap_or_default();
@@ -507,12 +573,14 @@ pub fn merge_summaries(files: &[PathBuf]) -> Result<SweepSummary, String> {
                 m.wall_ms = m.wall_ms.max(s.wall_ms);
                 m.stopped_early |= s.stopped_early;
                 m.results.extend(s.results);
+                merge_totals(&mut m.coverage, &s.coverage);
                 m.merged_from.push(name);
             }
         }
     }
     let mut m = merged.expect("at least one file");
     m.recount();
+    m.judge_coverage();
     Ok(m)
 }
 
@@ -592,11 +660,16 @@ pub fn shrink(scenario: &Scenario, seed: u64, bugs: &[Bug], max_runs: usize) -> 
     current.bugs.dedup();
     current.nemesis.schedule = plan(scenario, seed);
     current.nemesis.random = None;
-    let before = (current.nemesis.schedule.len(), current.duration_s, current.clients.count);
+    // Fault points: exactly the firings of the failing run, each as the explicit rule that
+    // fires it again (rules that never fired change nothing: their decisions are private).
+    current.nemesis.points = original.firings.clone();
+    current.nemesis.random_points = None;
+    let before = (current.nemesis.schedule.len() + current.nemesis.points.len(), current.duration_s, current.clients.count);
     if !fails(&current, &mut runs) {
         return Err(format!(
-            "seed {seed}: the explicit fault plan ({} faults) does not fail the same way ({}: {}); cannot shrink",
+            "seed {seed}: the explicit fault plan ({} faults, {} fault-point firings) does not fail the same way ({}: {}); cannot shrink",
             current.nemesis.schedule.len(),
+            current.nemesis.points.len(),
             target.0.name(),
             target.1
         ));
@@ -614,6 +687,17 @@ pub fn shrink(scenario: &Scenario, seed: u64, bugs: &[Bug], max_runs: usize) -> 
             i -= 1;
             let mut c = current.clone();
             c.nemesis.schedule.remove(i);
+            if fails(&c, &mut runs) {
+                current = c;
+                progress = true;
+            }
+        }
+        // Drop fault-point firings, last first.
+        let mut i = current.nemesis.points.len();
+        while i > 0 && runs < max_runs {
+            i -= 1;
+            let mut c = current.clone();
+            c.nemesis.points.remove(i);
             if fails(&c, &mut runs) {
                 current = c;
                 progress = true;
@@ -655,7 +739,7 @@ pub fn shrink(scenario: &Scenario, seed: u64, bugs: &[Bug], max_runs: usize) -> 
             }
         }
     }
-    let after = (current.nemesis.schedule.len(), current.duration_s, current.clients.count);
+    let after = (current.nemesis.schedule.len() + current.nemesis.points.len(), current.duration_s, current.clients.count);
     current.name = format!("{}-{seed}-shrunk", scenario.name);
     current.description = format!(
         "shrunk from `{}` seed {seed}: fails with {} ({}); {} -> {} faults, {} -> {} s, {} -> {} clients",
@@ -704,6 +788,9 @@ pub fn shrink_command(scenario_arg: &str, seed: u64, bug_names: &[String], out: 
     for f in &result.scenario.nemesis.schedule {
         println!("  fault: {}", serde_json::to_string(f).expect("serializable"));
     }
+    for rule in &result.scenario.nemesis.points {
+        println!("  fault point: {}", serde_json::to_string(rule).expect("serializable"));
+    }
     println!("minimal scenario: {}", out.display());
     println!("reproduce: cargo run --release -- run {} --seed {seed}", out.display());
     0
@@ -735,6 +822,11 @@ pub fn list_command() -> i32 {
     for name in crate::checker::all_check_names() {
         println!("  {name}");
     }
+    println!("fault points (`on` of a `nemesis.points` rule; also coverage probes):");
+    for point in crate::zab::FaultPoint::ALL {
+        println!("  {}", point.name());
+    }
+    println!("fault-point actions: {}", crate::sim::fault_points::POINT_ACTIONS.join(", "));
     println!("online ZAB invariants (always on):");
     for (name, what) in crate::sim::invariants::INVARIANTS {
         println!("  {name:<28} {what}");

@@ -7,6 +7,8 @@
 
 pub mod bugs_report;
 pub mod cli;
+pub mod coverage;
+pub mod explore;
 pub mod lock_workload;
 pub mod nemesis;
 pub mod recorder;

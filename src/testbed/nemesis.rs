@@ -86,7 +86,7 @@ pub fn plan_points(scenario: &Scenario, seed: u64) -> Vec<PointRule> {
     rules
 }
 
-fn random_fault(rng: &mut ChaCha8Rng, kind: &str, at_s: f64, duration_s: f64) -> Fault {
+pub(crate) fn random_fault(rng: &mut ChaCha8Rng, kind: &str, at_s: f64, duration_s: f64) -> Fault {
     let targets = ["leader", "follower", "random"];
     let mut f = Fault { at_s, action: kind.to_string(), target: None, kind: None, value: None, duration_s: Some(duration_s) };
     match kind {
