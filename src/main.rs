@@ -156,6 +156,13 @@ enum Command {
         jobs: Option<usize>,
         #[arg(long, default_value = "reports/bugs.md")]
         out: PathBuf,
+        /// Most runs per flag and method of the generic comparison: (a) swarm, (b) fault-point
+        /// swarm, (c) explore (0 skips it).
+        #[arg(long, default_value_t = 2_000)]
+        generic_runs: usize,
+        /// Most wall seconds per flag and method of the generic comparison.
+        #[arg(long, default_value_t = 120.0)]
+        generic_time_limit_s: f64,
     },
     /// Shipped scenarios, bug flags, history checks and online invariants.
     List,
@@ -204,9 +211,9 @@ fn main() -> ExitCode {
         Some(Command::Shrink { scenario, seed, bugs, out, max_runs }) => {
             code(zksim::testbed::cli::shrink_command(&scenario, seed, &bugs, out.as_deref(), max_runs))
         }
-        Some(Command::BugsReport { seeds, swarm_seeds, jobs, out }) => {
+        Some(Command::BugsReport { seeds, swarm_seeds, jobs, out, generic_runs, generic_time_limit_s }) => {
             let jobs = jobs.unwrap_or_else(zksim::testbed::cli::default_jobs);
-            let args = zksim::testbed::bugs_report::BugsReportArgs { seeds, swarm_seeds, jobs, out };
+            let args = zksim::testbed::bugs_report::BugsReportArgs { seeds, swarm_seeds, jobs, out, generic_runs, generic_time_limit_s };
             code(zksim::testbed::bugs_report::bugs_report_command(&args))
         }
         Some(Command::List) => code(zksim::testbed::cli::list_command()),

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::cli::{bad_input, reproduce_line, run_seeds, SCENARIO_DIR};
+use super::generic_report::{generic_section, GenericArgs};
 use super::runner::{run, RunOptions, Verdict};
 use super::scenario::Scenario;
 use crate::zab::Bug;
@@ -23,6 +24,10 @@ pub struct BugsReportArgs {
     pub swarm_seeds: u64,
     pub jobs: usize,
     pub out: PathBuf,
+    /// Most runs per flag and method of the generic comparison (0 skips it).
+    pub generic_runs: usize,
+    /// Most wall seconds per flag and method of the generic comparison.
+    pub generic_time_limit_s: f64,
 }
 
 /// The first safety violation in `0..limit`, and how long the search took.
@@ -229,9 +234,6 @@ fn swarm_section(args: &BugsReportArgs) -> String {
 
 /// `zksim bugs-report [--seeds N] [--swarm-seeds N] [--jobs J] [--out FILE]`.
 pub fn bugs_report_command(args: &BugsReportArgs) -> i32 {
-    if args.seeds == 0 {
-        return bad_input("--seeds: expected at least 1");
-    }
     if args.jobs == 0 {
         return bad_input("--jobs: expected at least 1");
     }
@@ -240,14 +242,22 @@ pub fn bugs_report_command(args: &BugsReportArgs) -> i32 {
     let _ = writeln!(md, "# Historical bugs: does the testbed find them?\n");
     let _ = writeln!(
         md,
-        "Regenerate: `cargo run --release -- bugs-report --seeds {} --swarm-seeds {} --jobs {}`. Sweeps use fast checks (no black-box linearizability search); \"found\" means a safety violation (online invariant or history check), liveness failures do not count, except for a flag whose scenario expects one (`expect.outcome = liveness`).\n",
-        args.seeds, args.swarm_seeds, args.jobs
+        "Regenerate: `cargo run --release -- bugs-report --seeds {} --swarm-seeds {} --generic-runs {} --generic-time-limit-s {} --jobs {}` (0 skips a part). Sweeps use fast checks (no black-box linearizability search); \"found\" means a safety violation (online invariant or history check), liveness failures do not count, except for a flag whose scenario expects one (`expect.outcome = liveness`).\n",
+        args.seeds, args.swarm_seeds, args.generic_runs, args.generic_time_limit_s, args.jobs
     );
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let _ = writeln!(md, "Machine: {cores} cores visible to the process; wall times are for `--jobs {}`.\n", args.jobs);
-    let _ = writeln!(md, "## Targeted scenarios (`sim-scenarios/bugs/`), seeds 0..{} each\n", args.seeds);
+    if args.generic_runs > 0 {
+        let _ = writeln!(md, "## Generic exploration, no targeted scenario\n");
+        let generic = GenericArgs { runs: args.generic_runs, time_limit_s: args.generic_time_limit_s, jobs: args.jobs, seed: 1 };
+        let plot = args.out.with_file_name("coverage-swarm-vs-explore.svg");
+        md.push_str(&generic_section(&generic, &plot));
+    }
+    if args.seeds > 0 {
+        let _ = writeln!(md, "## Targeted scenarios (`sim-scenarios/bugs/`), seeds 0..{} each\n", args.seeds);
+    }
     let mut rows = Vec::new();
-    for bug in Bug::ALL {
+    for bug in Bug::ALL.into_iter().filter(|_| args.seeds > 0) {
         let row = targeted_section(bug, args);
         eprintln!("bugs-report: targeted {} done", row.bug.name());
         rows.push(row);

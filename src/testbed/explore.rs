@@ -66,8 +66,34 @@ pub struct ExploreConfig {
     /// Keep candidates that reach new coverage and mutate them (false: every run fresh, the
     /// plain fault-point swarm, for comparison).
     pub guided: bool,
-    /// Stop at the first run not as expected.
-    pub stop_on_first: bool,
+    /// What counts as a finding (the search stops at the first).
+    pub want: Want,
+    /// Give up after this much wall time (None: no limit).
+    pub time_limit_s: Option<f64>,
+}
+
+/// What the search is after.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Want {
+    /// Any run not as the scenario expects (`zksim explore`).
+    Unexpected,
+    /// A safety violation (liveness failures are passed over).
+    Safety,
+    /// A liveness failure (a flag that can only stall the ensemble).
+    Liveness,
+    /// Nothing: run them all (coverage curves, clean-build runs).
+    Nothing,
+}
+
+impl Want {
+    fn found(self, outcome: &RunOutcome, scenario: &Scenario) -> bool {
+        match self {
+            Want::Unexpected => !outcome.as_expected(scenario),
+            Want::Safety => outcome.verdict == super::runner::Verdict::SafetyViolation,
+            Want::Liveness => outcome.verdict == super::runner::Verdict::LivenessFailure,
+            Want::Nothing => false,
+        }
+    }
 }
 
 /// What a search found.
@@ -108,7 +134,7 @@ pub fn explore(base: &Scenario, config: &ExploreConfig, mut progress: impl FnMut
             for (probe, &count) in &outcome.coverage {
                 new |= reached.insert((probe.clone(), bucket(count)));
             }
-            if !outcome.as_expected(&candidate.scenario(base)) && config.stop_on_first {
+            if config.want.found(&outcome, &candidate.scenario(base)) {
                 curve.push((runs, probes.len()));
                 return ExploreResult { runs, corpus: corpus.len(), wall_ms: wall.elapsed().as_millis() as u64, curve, found: Some((candidate, outcome)) };
             }
@@ -118,6 +144,9 @@ pub fn explore(base: &Scenario, config: &ExploreConfig, mut progress: impl FnMut
         }
         curve.push((runs, probes.len()));
         progress(runs, corpus.len(), probes.len());
+        if config.time_limit_s.is_some_and(|limit| wall.elapsed().as_secs_f64() >= limit) {
+            break;
+        }
     }
     ExploreResult { runs, corpus: corpus.len(), wall_ms: wall.elapsed().as_millis() as u64, curve, found: None }
 }
@@ -252,7 +281,7 @@ pub fn explore_command(args: &ExploreArgs) -> i32 {
         return bad_input("--jobs and --runs: expected at least 1");
     }
     let jobs = args.jobs.unwrap_or_else(super::cli::default_jobs);
-    let config = ExploreConfig { runs: args.runs, jobs, seed: args.seed, bugs: bugs.clone(), guided: true, stop_on_first: true };
+    let config = ExploreConfig { runs: args.runs, jobs, seed: args.seed, bugs: bugs.clone(), guided: true, want: Want::Unexpected, time_limit_s: None };
     let bar = super::cli::progress_bar(args.runs as u64, "runs");
     let result = explore(&base, &config, |runs, corpus, probes| {
         bar.set_position(runs as u64);

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use super::database::DiskMirror;
+use super::fault_point::Passage;
 use super::peer::{Action, Observation, QuorumPeer};
 use super::{PeerConfig, PeerMessage, ServerId, ServerState};
 use crate::proto::Zxid;
@@ -66,6 +67,8 @@ pub struct TestEnsemble {
     pub cut: BTreeSet<(ServerId, ServerId)>,
     pub now_ms: i64,
     pub observations: Vec<(ServerId, Observation)>,
+    /// Every fault point passed, in order: (server, passage).
+    pub passages: Vec<(ServerId, Passage)>,
     pub client_out: Vec<(ServerId, u64, ServerMessage)>,
     pub exited: BTreeMap<ServerId, String>,
     /// Every peer message delivered, for transcripts: (from, to, kind).
@@ -89,6 +92,7 @@ impl TestEnsemble {
             cut: BTreeSet::new(),
             now_ms: 1_000,
             observations: Vec::new(),
+            passages: Vec::new(),
             client_out: Vec::new(),
             exited: BTreeMap::new(),
             delivered: Vec::new(),
@@ -180,6 +184,7 @@ impl TestEnsemble {
                     return;
                 }
                 Action::Observe(o) => self.observations.push((id, o)),
+                Action::Point(p) => self.passages.push((id, p)),
                 _ => {}
             }
         }
