@@ -167,13 +167,14 @@ fn independent_key_value_tuples_are_separate_registers() {
 
 #[test]
 fn independent_tuples_in_a_space_separated_log_too() {
+    // With Windows line ends, too.
     let log = "\
 INFO  jepsen.util - 0  :invoke  :write  [a 1]
 INFO  jepsen.util - 0  :ok      :write  [a 1]
 INFO  jepsen.util - 1  :invoke  :cas    [b [nil 2]]
 INFO  jepsen.util - 1  :fail    :cas    [b [nil 2]]
 ";
-    let history = parse_log(log);
+    let history = parse_log(&log.replace('\n', "\r\n"));
     let paths: Vec<&str> = history.ops.iter().map(|o| history.paths.name(o.path.unwrap())).collect();
     assert_eq!(paths, ["a", "b"]);
     assert_eq!(history.ops[0].args.value.as_deref(), Some("1"));

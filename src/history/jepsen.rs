@@ -53,7 +53,7 @@ pub fn parse_jepsen_log(file: &str, text: &str) -> Result<History, ParseError> {
     let mut events = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let line = (index + 1) as u32;
-        let Some(body) = log_body(raw) else {
+        let Some(body) = log_body(raw.trim_end()) else {
             continue;
         };
         events.extend(log_event(file, line, body)?);

@@ -49,7 +49,7 @@ pub fn reproduce_line(scenario_ref: &str, seed: u64, bugs: &[Bug]) -> String {
 /// The reproduce line of a run of a scenario that may carry its own seed: `--seed` only when
 /// the file does not already say that seed.
 pub fn reproduce_run_line(scenario_ref: &str, file_seed: Option<u64>, seed: u64, bugs: &[Bug]) -> String {
-    if file_seed == Some(seed) && scenario_ref != "default" {
+    if file_seed == Some(seed) {
         return with_bug_flags(format!("cargo run --release -- run {scenario_ref}"), bugs);
     }
     reproduce_line(scenario_ref, seed, bugs)
