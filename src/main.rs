@@ -47,8 +47,9 @@ enum Command {
     /// Run one seed of a scenario (a file, a name in sim-scenarios/, or `default`).
     Run {
         scenario: Option<String>,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
+        /// Default: the scenario file's `seed`, else 1.
+        #[arg(long)]
+        seed: Option<u64>,
         /// Put a historical bug back (repeatable; see `zksim list`).
         #[arg(long = "bug")]
         bugs: Vec<String>,
@@ -218,7 +219,7 @@ fn main() -> ExitCode {
         }
         Some(Command::List) => code(zksim::testbed::cli::list_command()),
         Some(Command::Bench { seeds }) => code(zksim::testbed::cli::bench_command(seeds)),
-        None => code(zksim::testbed::cli::run_command(None, 1, &[], None)),
+        None => code(zksim::testbed::cli::run_command(None, None, &[], None)),
         Some(Command::Run { scenario, seed, bugs, out }) => {
             code(zksim::testbed::cli::run_command(scenario.as_deref(), seed, &bugs, out.as_deref()))
         }

@@ -137,3 +137,66 @@ fn malformed_traces_get_errors_naming_file_step_and_problem() {
     let error = run_text("bad.json", &bad_op, ensemble(1)).unwrap_err().to_string();
     assert_eq!(error, "bad.json: step 1: unknown op `frobnicate`");
 }
+
+/// The golden trace as a recording through a follower of a 3-server ensemble gives it: every
+/// transaction's zxid in epoch 1, so `base_abs_zxid` is `0x100000002`. The recorded values
+/// stay relative to `/g`; only the initial tree's (absolute zxid 0, before any transaction)
+/// move, unless `shift_initial_tree` puts it in epoch 1 too (the whole trace shifted).
+fn golden_in_epoch_1(shift_initial_tree: bool) -> String {
+    let mut trace = golden_json();
+    let base = trace["meta"]["base_abs_zxid"].as_i64().unwrap();
+    let shifted_base = base + (1 << 32);
+    trace["meta"]["base_abs_zxid"] = serde_json::json!(shifted_base);
+    let shift = |rel: i64| -> i64 {
+        let abs = rel + base;
+        let abs = if abs == 0 && !shift_initial_tree { 0 } else { abs + (1 << 32) };
+        abs - shifted_base
+    };
+    let mut moved = 0;
+    for step in trace["steps"].as_array_mut().unwrap() {
+        shift_zxids(step, &shift, &mut moved);
+    }
+    assert!(shift_initial_tree || moved == 16, "the initial tree's 16 zxids moved ({moved})");
+    trace.to_string()
+}
+
+fn shift_zxids(value: &mut serde_json::Value, shift: &dyn Fn(i64) -> i64, moved: &mut usize) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                match (key.as_str(), v.as_i64()) {
+                    ("czxid" | "mzxid" | "pzxid" | "hdr_zxid", Some(rel)) => {
+                        *moved += usize::from(shift(rel) != rel);
+                        *v = serde_json::json!(shift(rel));
+                    }
+                    _ => shift_zxids(v, shift, moved),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| shift_zxids(v, shift, moved)),
+        _ => {}
+    }
+}
+
+#[test]
+fn a_trace_recorded_in_epoch_1_scores_as_a_standalone_recording_on_both_targets() {
+    for shift_initial_tree in [false, true] {
+        let trace = golden_in_epoch_1(shift_initial_tree);
+        assert!(trace.contains("\"base_abs_zxid\":4294967298"));
+        let standalone = run_text("epoch1.json", &trace, ReplayOptions::default()).unwrap();
+        require_all_matched(&standalone, &format!("epoch 1 (initial tree shifted: {shift_initial_tree}), standalone"));
+        let through_ensemble = run_text("epoch1.json", &trace, ensemble(1)).unwrap();
+        require_all_matched(&through_ensemble, &format!("epoch 1 (initial tree shifted: {shift_initial_tree}), ensemble"));
+    }
+}
+
+#[test]
+fn an_epoch_1_trace_still_catches_a_planted_zxid_difference() {
+    // Relating to each side's own base must not make zxids unchecked.
+    let mut trace: serde_json::Value = serde_json::from_str(&golden_in_epoch_1(false)).unwrap();
+    trace["steps"][20]["hdr_zxid"] = serde_json::json!(8);
+    trace["steps"][3]["result"]["stat"]["czxid"] = serde_json::json!(-1);
+    let report = run_text("planted.json", &trace.to_string(), ReplayOptions::default()).unwrap();
+    let steps: Vec<usize> = report.mismatches.iter().map(|m| m.step).collect();
+    assert_eq!(steps, vec![3, 20]);
+}

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use zksim::testbed::cli::{merge_summaries, parse_seeds, parse_shard, run_seeds, shard_seeds, shipped_scenarios, shrink, SweepSummary};
+use zksim::testbed::cli::{merge_summaries, parse_seeds, parse_shard, run_seed, run_seeds, shard_seeds, shipped_scenarios, shrink, SweepSummary};
 use zksim::testbed::runner::{run, RunOptions, Verdict};
 use zksim::testbed::scenario::Scenario;
 use zksim::zab::Bug;
@@ -192,6 +192,8 @@ fn malformed_scenarios_name_the_file_and_the_field() {
     assert!(e.contains("`nemesis.schedule[0]`") && e.contains("client number 1..=3"), "{e}");
     let e = parse_err(r#"{"checks": ["vibes"]}"#);
     assert!(e.contains("`checks`") && e.contains("vibes"), "{e}");
+    let e = parse_err(r#"{"seed": -1}"#);
+    assert!(e.starts_with("bad.json:") && e.contains("invalid value") && e.contains("line 1"), "{e}");
     let e = parse_err("{ not json");
     assert!(e.starts_with("bad.json: line 1"), "{e}");
 }
@@ -301,10 +303,12 @@ fn shrink_produces_a_smaller_scenario_that_still_fails() {
         result.before,
         result.after
     );
-    // The written file reproduces on its own, without --bug.
+    // The written file reproduces on its own, without --bug or --seed: it carries the seed.
+    assert_eq!(small.seed, Some(0));
     let text = serde_json::to_string_pretty(small).unwrap();
+    assert!(text.contains("\"seed\": 0"), "{text}");
     let reparsed = Scenario::parse("shrunk.json", &text).unwrap();
-    let again = run(&reparsed, 0, &RunOptions { bugs: Vec::new(), fast_checks: true });
+    let again = run(&reparsed, run_seed(None, &reparsed), &RunOptions { bugs: Vec::new(), fast_checks: true });
     assert!(!again.as_expected(&reparsed));
     assert_eq!(again.anomaly(), result.anomaly);
     // And a seed that passes cannot be shrunk.

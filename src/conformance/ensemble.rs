@@ -12,10 +12,9 @@
 //! server list is just the chosen follower; the replay (on the supervisor) hands each step to
 //! its client's node and awaits the answer, so steps run one at a time, in order. Reply header
 //! zxids are what kazoo (the recorder) reads as `last_zxid`: the reply's zxid, which an error
-//! reply carries too but only as the client's last seen zxid. Zxids are relative to the
-//! ensemble's own base: the zxid before the first step (the established epoch's zxid 0, the
-//! epoch being in the high 32 bits) plus the recording's `base_abs_zxid` (on the recording's
-//! fresh server the steps started at zxid 0).
+//! reply carries too but only as the client's last seen zxid. Zxids are related to the
+//! ensemble's own first created node (the zxid the first create's reply carries, in the
+//! established epoch), as the recording's are to its own (see the parent module).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -98,7 +97,7 @@ async fn simulate(plan: Plan, options: ReplayOptions) -> Result<ConformanceRepor
     // A new epoch's first txn is (epoch << 32) + 1, whatever the follower applied before.
     let view = cluster.view(follower);
     let before_first_step = view.last_zxid.max(view.current_epoch << 32);
-    let mut renderer = Renderer::new(before_first_step + plan.base_abs_zxid, plan.base_abs_zxid);
+    let mut renderer = Renderer::new(before_first_step, plan.base_abs_zxid);
     let mut clients: BTreeMap<String, mpsc::UnboundedSender<Envelope>> = BTreeMap::new();
     let mut report = ConformanceReport::default();
     let mut next_addr = CLIENT_ADDR_BASE + 1;
@@ -126,7 +125,9 @@ async fn simulate(plan: Plan, options: ReplayOptions) -> Result<ConformanceRepor
                         Ok((zxid, _)) => *zxid,
                         Err(_) => last_zxid,
                     };
-                    let got = renderer.outcome(step, request, result.map(|(_, response)| response));
+                    let result = result.map(|(_, response)| response);
+                    renderer.observe_reply(hdr, &result);
+                    let got = renderer.outcome(step, request, result);
                     let got_hdr = (!matches!(request, Request::CloseSession)).then(|| renderer.rel(hdr));
                     (got, got_hdr)
                 }

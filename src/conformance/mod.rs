@@ -4,9 +4,15 @@
 //!
 //! Why: ZooKeeper's recorded behaviour is the specification. Every step's result or error,
 //! every stat field, the reply header zxid and the watch events each client received must match.
-//! Children are compared as sets (the trace's own rule), and zxids relative to the zxid of the
-//! first node the trace creates; whether the raw child order also matches (zksim reproduces
-//! Java's hash-set order) is reported on the side.
+//! Children are compared as sets (the trace's own rule); whether the raw child order also
+//! matches (zksim reproduces Java's hash-set order) is reported on the side.
+//!
+//! Zxids: each side's are related to its own first created node (`/g`): the trace's through its
+//! `base_abs_zxid`, the run's through the zxid its first create got. Epochs are compared only
+//! where both sides' epoch structure matches: the initial tree (zxid 0, before any transaction)
+//! sits in epoch 0 on a server that never had an election and below the base's epoch on an
+//! ensemble, so it is related by the counter alone ([`relate`]). A trace recorded through an
+//! ensemble (`base_abs_zxid` in epoch 1 or later) thus scores as one from a standalone server.
 //!
 //! Two targets share the parsing, the requests, the rendering and the comparison here:
 //! - [`Target::Standalone`] ([`standalone`]): the standalone server core, called synchronously;
@@ -225,7 +231,8 @@ fn plan(file: &str, text: &str) -> Result<Plan, TraceError> {
     let mut steps = Vec::with_capacity(raw_steps.len());
     let mut connected = std::collections::BTreeSet::new();
     for (pos, raw) in raw_steps.iter().enumerate() {
-        let step = parse_step(file, pos, raw)?;
+        let mut step = parse_step(file, pos, raw)?;
+        relate_recorded(&mut step, base_abs_zxid);
         let action = StepArgs { file, step: &step }.action()?;
         if let Action::Connect { .. } = action {
             connected.insert(step.client.clone());
@@ -257,6 +264,46 @@ fn parse_step(file: &str, pos: usize, raw: &Value) -> Result<Step, TraceError> {
     };
     let args = raw.get("args").cloned().unwrap_or_else(|| json!({}));
     Ok(Step { index, client, op, args, expected, hdr_zxid })
+}
+
+// -------------------------------------------------------------------- zxids
+
+/// The low 32 bits of a zxid are a counter within the epoch in the high 32 bits.
+const COUNTER_MASK: i64 = 0xffff_ffff;
+
+/// An absolute zxid as the comparison sees it: its distance from `base`, the czxid of the
+/// side's first created node. The initial tree (zxid 0, or the base epoch's zxid 0, which is
+/// where a recording shifted whole into that epoch puts it) is related by the counter alone,
+/// since its epoch depends on how the server came up, not on what the steps did.
+fn relate(zxid: i64, base: i64) -> i64 {
+    let epoch_start = base & !COUNTER_MASK;
+    if zxid == 0 || zxid == epoch_start {
+        -(base & COUNTER_MASK)
+    } else {
+        zxid.saturating_sub(base)
+    }
+}
+
+/// Rewrites a step's recorded zxids (relative to the trace's `base_abs_zxid`) in [`relate`]'s
+/// terms, so both sides are compared alike.
+fn relate_recorded(step: &mut Step, base: i64) {
+    relate_stat_zxids(&mut step.expected, base);
+    step.hdr_zxid = step.hdr_zxid.map(|rel| relate(rel.saturating_add(base), base));
+}
+
+fn relate_stat_zxids(value: &mut Value, base: i64) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                match (key.as_str(), v.as_i64()) {
+                    ("czxid" | "mzxid" | "pzxid", Some(rel)) => *v = json!(relate(rel.saturating_add(base), base)),
+                    _ => relate_stat_zxids(v, base),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| relate_stat_zxids(v, base)),
+        _ => {}
+    }
 }
 
 // -------------------------------------------------------------------- requests
@@ -397,27 +444,38 @@ impl StepArgs<'_> {
 
 // -------------------------------------------------------------------- rendering
 
-/// Renders what a target returned in the trace's terms: zxids relative to the base, session ids
-/// by client name, kazoo's shapes for results and errors.
+/// Renders what a target returned in the trace's terms: zxids [`relate`]d to the run's first
+/// created node, session ids by client name, kazoo's shapes for results and errors.
 struct Renderer {
-    /// The absolute zxid of the trace's first created node on this target.
+    /// The absolute zxid of the first node created on this target; until a create succeeds,
+    /// where it is expected to be (see [`Renderer::new`]).
     base_abs_zxid: Zxid,
-    /// The recording's own base: zxid 0 (the initial tree, before any transaction: `/` and the
-    /// system nodes) renders as on the recording's fresh server, whatever epoch the target is in.
-    recorded_base_abs_zxid: Zxid,
+    base_known: bool,
     names: BTreeMap<SessionId, String>,
 }
 
 impl Renderer {
-    fn new(base_abs_zxid: Zxid, recorded_base_abs_zxid: Zxid) -> Renderer {
-        Renderer { base_abs_zxid, recorded_base_abs_zxid, names: BTreeMap::new() }
+    /// `before_first_step`: the target's zxid before the trace starts; the first node is expected
+    /// as many transactions later as the recording's was into its epoch.
+    fn new(before_first_step: Zxid, recorded_base_abs_zxid: Zxid) -> Renderer {
+        let expected = before_first_step + (recorded_base_abs_zxid & COUNTER_MASK);
+        Renderer { base_abs_zxid: expected, base_known: false, names: BTreeMap::new() }
     }
 
     fn rel(&self, zxid: Zxid) -> i64 {
-        if zxid == 0 {
-            -self.recorded_base_abs_zxid
-        } else {
-            zxid - self.base_abs_zxid
+        relate(zxid, self.base_abs_zxid)
+    }
+
+    /// Takes the run's base from its first successful create (its reply zxid is the czxid).
+    fn observe_reply(&mut self, zxid: Zxid, result: &Result<Response, Code>) {
+        let created = match result {
+            Ok(Response::Create { .. }) => true,
+            Ok(Response::Multi { results }) => results.iter().any(|r| matches!(r, OpResult::Create { .. })),
+            _ => false,
+        };
+        if created && !self.base_known {
+            self.base_abs_zxid = zxid;
+            self.base_known = true;
         }
     }
 

@@ -35,8 +35,8 @@ pub(super) fn replay(plan: &Plan, options: ReplayOptions) -> ConformanceReport {
     let mut replay = Replay {
         server: StandaloneServer::new(config, START_TIME_MS),
         clients: BTreeMap::new(),
-        // A fresh server: the recording's zxids are this server's.
-        renderer: Renderer::new(plan.base_abs_zxid, plan.base_abs_zxid),
+        // A fresh server, in epoch 0 at zxid 0.
+        renderer: Renderer::new(0, plan.base_abs_zxid),
         report: ConformanceReport::default(),
     };
     for planned in &plan.steps {
@@ -99,6 +99,7 @@ impl Replay {
                     }
                 }
                 ServerOutput::Reply { session: to, zxid, result, .. } if to == session => {
+                    self.renderer.observe_reply(zxid, &result);
                     hdr = Some(self.renderer.rel(zxid));
                     outcome = Some(self.renderer.outcome(step, request, result));
                 }

@@ -138,6 +138,18 @@ pub fn parse_edn(text: &str) -> Result<Edn, (usize, String)> {
     Ok(value)
 }
 
+/// Parses one EDN value at the start of `text` and returns it with the text after it (a
+/// Jepsen log line's value is followed by an optional message). Errors as [`parse_edn`].
+pub fn parse_edn_prefix(text: &str) -> Result<(Edn, &str), (usize, String)> {
+    let mut reader = Reader {
+        chars: text.char_indices().collect(),
+        pos: 0,
+    };
+    let value = reader.value()?;
+    let end = reader.chars.get(reader.pos).map_or(text.len(), |&(at, _)| at);
+    Ok((value, &text[end..]))
+}
+
 struct Reader {
     chars: Vec<(usize, char)>,
     pos: usize,
@@ -338,6 +350,15 @@ mod tests {
         let (column, problem) = parse_edn("{:a 1 :b}").unwrap_err();
         assert!(column > 1 && problem.contains("even"), "{column} {problem}");
         assert!(parse_edn("[1 2").unwrap_err().1.contains("missing"));
+    }
+
+    #[test]
+    fn a_prefix_value_leaves_the_rest() {
+        let (v, rest) = parse_edn_prefix("[3 0]  indeterminate: timed out").unwrap();
+        assert_eq!(v, Edn::Vector(vec![Edn::Int(3), Edn::Int(0)]));
+        assert_eq!(rest, "  indeterminate: timed out");
+        assert_eq!(parse_edn_prefix("nil").unwrap(), (Edn::Nil, ""));
+        assert!(parse_edn_prefix("[1 2").is_err());
     }
 
     #[test]

@@ -5,12 +5,17 @@
 //! log format, so the line number stands in for time: only the order of events matters to a
 //! linearizability search.
 //!
+//! Why lenient about layout: Jepsen versions separate a log line's fields by tabs or by runs
+//! of spaces, and may follow the value with an error message (`indeterminate: ...`); Porcupine
+//! reads them all, so a user's log must not be rejected for its whitespace. Histories of
+//! `jepsen.independent` tests carry `[key value]` tuples; each key becomes its own register.
+//!
 //! Mapping into the model: `:read` → `read`, `:write` → `write`, `:cas [from to]` →
 //! `cas_value` (value compare), `:cas-version [expected-version value]` → `cas` (ZooKeeper
 //! version compare). `:fail` → outcome fail, `:info` → unknown. Op maps may carry `:key`
 //! (a path), `:time` (ns), `:version`, `:mzxid`, `:zxid`, `:session` extras (our exporter writes them).
 
-use super::edn::{keyword_map, parse_edn, Edn};
+use super::edn::{keyword_map, parse_edn, parse_edn_prefix, Edn};
 use super::error::ParseError;
 use super::model::*;
 use std::collections::BTreeMap;
@@ -35,56 +40,92 @@ struct JepsenEvent {
     value: Edn,
     time_ns: u64,
     map: Option<Edn>,
+    /// The register, from a `jepsen.independent` `[key value]` tuple.
+    key: Option<String>,
+    /// A log line's text after the value (Jepsen's `:error`, e.g. `indeterminate: timed out`).
+    message: Option<String>,
 }
 
 /// Parses the old Jepsen log text format
-/// (`INFO  jepsen.util - <process>\t:<type>\t:<f>\t<value>`). Other log lines are skipped.
+/// (`INFO  jepsen.util - <process> :<type> :<f> <value> [<message>]`, fields separated by any
+/// run of spaces or tabs). Other log lines are skipped.
 pub fn parse_jepsen_log(file: &str, text: &str) -> Result<History, ParseError> {
     let mut events = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let line = (index + 1) as u32;
-        let Some(start) = raw.find("jepsen.util - ") else {
+        let Some(body) = log_body(raw.trim_end()) else {
             continue;
         };
-        let body = &raw[start + "jepsen.util - ".len()..];
         events.extend(log_event(file, line, body)?);
     }
     assemble(file, Format::JepsenLog, events)
 }
 
+/// Spaces or tabs between a log line's fields.
+const FIELD_GAP: [char; 2] = [' ', '\t'];
+
+/// The event part of a `jepsen.util - ...` log line (None for other lines).
+pub(crate) fn log_body(raw: &str) -> Option<&str> {
+    let at = raw.find("jepsen.util")?;
+    let after = &raw[at + "jepsen.util".len()..];
+    let dash = after.trim_start_matches(FIELD_GAP).strip_prefix('-')?;
+    Some(dash.trim_start_matches(FIELD_GAP))
+}
+
+/// Splits off the next field; the rest starts at the following field.
+fn next_field(text: &str) -> Option<(&str, &str)> {
+    let text = text.trim_start_matches(FIELD_GAP);
+    if text.is_empty() {
+        return None;
+    }
+    let end = text.find(FIELD_GAP).unwrap_or(text.len());
+    Some((&text[..end], text[end..].trim_start_matches(FIELD_GAP)))
+}
+
 fn log_event(file: &str, line: u32, body: &str) -> Result<Option<JepsenEvent>, ParseError> {
-    let fields: Vec<&str> = body.splitn(4, '\t').collect();
-    if fields.len() < 3 {
+    let fields = next_field(body).and_then(|(process, rest)| {
+        let (type_name, rest) = next_field(rest)?;
+        let (f, rest) = next_field(rest)?;
+        Some((process, type_name, f, rest))
+    });
+    let Some((process, type_name, f, rest)) = fields else {
         return Err(ParseError::new(
             file,
             line,
-            "expected <process> TAB :<type> TAB :<f> TAB <value>",
+            "expected <process> :<type> :<f> [<value>] (separated by spaces or tabs)",
         ));
-    }
-    let Ok(process) = fields[0].trim().parse::<i64>() else {
+    };
+    let Ok(process) = process.parse::<i64>() else {
         return Ok(None); // :nemesis and other non-client processes carry no register ops
     };
-    let event_type = event_type(fields[1].trim()).ok_or_else(|| {
-        ParseError::new(file, line, format!("unknown event type {:?}", fields[1]))
+    let event_type = event_type(type_name).ok_or_else(|| {
+        ParseError::new(file, line, format!("unknown event type {type_name:?}"))
     })?;
-    let f = fields[2].trim().trim_start_matches(':').to_string();
-    let value_text = fields.get(3).copied().unwrap_or("nil");
-    let value = parse_edn(value_text).map_err(|(col, problem)| {
-        ParseError::new(
-            file,
-            line,
-            format!("value {value_text:?}, column {col}: {problem}"),
-        )
-    })?;
+    let (value, message) = log_value(file, line, rest)?;
     Ok(Some(JepsenEvent {
         line,
         process,
         event_type,
-        f,
+        f: f.trim_start_matches(':').to_string(),
         value,
         time_ns: line as u64,
         map: None,
+        key: None,
+        message,
     }))
+}
+
+/// A log line's value (nil when absent) and the message after it, if any.
+fn log_value(file: &str, line: u32, text: &str) -> Result<(Edn, Option<String>), ParseError> {
+    let text = text.trim_end();
+    if text.is_empty() {
+        return Ok((Edn::Nil, None));
+    }
+    let (value, rest) = parse_edn_prefix(text).map_err(|(col, problem)| {
+        ParseError::new(file, line, format!("value {text:?}, column {col}: {problem}"))
+    })?;
+    let message = rest.trim_matches(FIELD_GAP);
+    Ok((value, (!message.is_empty()).then(|| message.to_string())))
 }
 
 fn event_type(text: &str) -> Option<EventType> {
@@ -159,11 +200,49 @@ fn edn_event(file: &str, line: u32, map: Edn) -> Result<Option<JepsenEvent>, Par
         value,
         time_ns,
         map: Some(map),
+        key: None,
+        message: None,
     }))
 }
 
+/// Whether a history is `jepsen.independent`'s: every invocation's value a `[key value]` tuple
+/// (for a cas, the value itself a pair), and no op map naming its `:key` otherwise.
+fn is_independent(events: &[JepsenEvent]) -> bool {
+    let mut invocations = events.iter().filter(|e| e.event_type == EventType::Invoke).peekable();
+    invocations.peek().is_some()
+        && invocations.all(|e| {
+            let named = e.map.as_ref().and_then(|m| m.get("key")).is_some();
+            match independent_tuple(&e.value) {
+                Some((_, inner)) if !named => {
+                    !matches!(e.f.as_str(), "cas" | "cas-version") || pair(inner).is_some()
+                }
+                _ => false,
+            }
+        })
+}
+
+/// `[key value]` with a scalar key.
+fn independent_tuple(value: &Edn) -> Option<(&Edn, &Edn)> {
+    let (key, inner) = pair(value)?;
+    matches!(key, Edn::Int(_) | Edn::Str(_) | Edn::Keyword(_) | Edn::Symbol(_)).then_some((key, inner))
+}
+
+/// Splits each event's `[key value]` tuple into its register and value.
+fn split_independent(events: &mut [JepsenEvent]) {
+    for event in events {
+        if let Some((key, inner)) = independent_tuple(&event.value) {
+            let (key, inner) = (key.as_value_text(), inner.clone());
+            event.key = key;
+            event.value = inner;
+        }
+    }
+}
+
 /// Pairs invocations with completions by process and builds the history.
-fn assemble(file: &str, format: Format, events: Vec<JepsenEvent>) -> Result<History, ParseError> {
+fn assemble(file: &str, format: Format, mut events: Vec<JepsenEvent>) -> Result<History, ParseError> {
+    if is_independent(&events) {
+        split_independent(&mut events);
+    }
     let mut history = History::new(file, format);
     let mut pending: BTreeMap<i64, JepsenEvent> = BTreeMap::new();
     for event in events {
@@ -234,7 +313,11 @@ fn build_op(
             ),
         ));
     }
-    let key = extra_text(invoke, "key").unwrap_or_else(|| REGISTER_PATH.to_string());
+    let key = invoke
+        .key
+        .clone()
+        .or_else(|| extra_text(invoke, "key"))
+        .unwrap_or_else(|| REGISTER_PATH.to_string());
     let path = Some(history.paths.intern(&key));
     let mut op = Op {
         line,
@@ -258,6 +341,7 @@ fn build_op(
             .and_then(|m| m.get("error"))
             .map(|e| e.to_string());
         op.error = reason
+            .or_else(|| completion.and_then(|c| c.message.clone()))
             .or_else(|| {
                 completion
                     .map(|c| c.value.to_string())

@@ -29,7 +29,7 @@ pub fn detect_format(file: &str, text: &str) -> Result<Format, ParseError> {
     if first.starts_with("{:") || first.starts_with("{ :") {
         return Ok(Format::JepsenEdn);
     }
-    if first.contains("jepsen.util - ") {
+    if super::jepsen::log_body(first).is_some() {
         return Ok(Format::JepsenLog);
     }
     if first.starts_with('{') {

@@ -82,8 +82,11 @@ fn one_line(s: &str, max: usize) -> String {
     }
 }
 
-/// The seed a shrunk scenario was minimized for (its description says `seed N`).
+/// The seed a shrunk scenario was minimized for: its `seed`, else its description's `seed N`.
 fn shrunk_seed(scenario: &Scenario) -> Option<u64> {
+    if scenario.seed.is_some() {
+        return scenario.seed;
+    }
     let d = &scenario.description;
     let at = d.find(" seed ")?;
     d[at + 6..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()

@@ -43,11 +43,28 @@ pub fn parse_bugs(names: &[String]) -> Result<Vec<Bug>, String> {
 
 /// The one command that reproduces a run.
 pub fn reproduce_line(scenario_ref: &str, seed: u64, bugs: &[Bug]) -> String {
-    let mut line = format!("cargo run --release -- run {scenario_ref} --seed {seed}");
+    with_bug_flags(format!("cargo run --release -- run {scenario_ref} --seed {seed}"), bugs)
+}
+
+/// The reproduce line of a run of a scenario that may carry its own seed: `--seed` only when
+/// the file does not already say that seed.
+pub fn reproduce_run_line(scenario_ref: &str, file_seed: Option<u64>, seed: u64, bugs: &[Bug]) -> String {
+    if file_seed == Some(seed) {
+        return with_bug_flags(format!("cargo run --release -- run {scenario_ref}"), bugs);
+    }
+    reproduce_line(scenario_ref, seed, bugs)
+}
+
+fn with_bug_flags(mut line: String, bugs: &[Bug]) -> String {
     for bug in bugs {
         line.push_str(&format!(" --bug {}", bug.name()));
     }
     line
+}
+
+/// The seed of `zksim run`: `--seed`, else the scenario file's `seed`, else 1.
+pub fn run_seed(flag: Option<u64>, scenario: &Scenario) -> u64 {
+    flag.or(scenario.seed).unwrap_or(1)
 }
 
 pub fn print_outcome(outcome: &RunOutcome, scenario: &Scenario) {
@@ -86,8 +103,9 @@ pub fn print_outcome(outcome: &RunOutcome, scenario: &Scenario) {
     println!("verdict: {}{note}", outcome.verdict.name());
 }
 
-/// `zksim run [SCENARIO] [--seed N] [--bug NAME]... [--out DIR]`.
-pub fn run_command(scenario_arg: Option<&str>, seed: u64, bug_names: &[String], out: Option<&Path>) -> i32 {
+/// `zksim run [SCENARIO] [--seed N] [--bug NAME]... [--out DIR]`; without `--seed`, the
+/// scenario's own `seed` (else 1).
+pub fn run_command(scenario_arg: Option<&str>, seed_flag: Option<u64>, bug_names: &[String], out: Option<&Path>) -> i32 {
     let (scenario, scenario_ref) = match resolve_scenario(scenario_arg) {
         Ok(s) => s,
         Err(e) => {
@@ -102,6 +120,7 @@ pub fn run_command(scenario_arg: Option<&str>, seed: u64, bug_names: &[String], 
             return EXIT_BAD_INPUT;
         }
     };
+    let seed = run_seed(seed_flag, &scenario);
     let outcome = run(&scenario, seed, &RunOptions { bugs: bugs.clone(), fast_checks: false });
     print_outcome(&outcome, &scenario);
     let dir = out.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("reports"));
@@ -109,7 +128,7 @@ pub fn run_command(scenario_arg: Option<&str>, seed: u64, bug_names: &[String], 
         Ok(path) => println!("history and summary: {}", path.display()),
         Err(e) => eprintln!("zksim: could not write the report under {}: {e}", dir.display()),
     }
-    println!("reproduce: {}", reproduce_line(&scenario_ref, seed, &bugs));
+    println!("reproduce: {}", reproduce_run_line(&scenario_ref, scenario.seed, seed, &bugs));
     if outcome.verdict != Verdict::Pass && !outcome.as_expected(&scenario) {
         return outcome.verdict.exit_code();
     }
@@ -741,6 +760,7 @@ pub fn shrink(scenario: &Scenario, seed: u64, bugs: &[Bug], max_runs: usize) -> 
     }
     let after = (current.nemesis.schedule.len() + current.nemesis.points.len(), current.duration_s, current.clients.count);
     current.name = format!("{}-{seed}-shrunk", scenario.name);
+    current.seed = Some(seed);
     current.description = format!(
         "shrunk from `{}` seed {seed}: fails with {} ({}); {} -> {} faults, {} -> {} s, {} -> {} clients",
         scenario.name,
@@ -792,7 +812,7 @@ pub fn shrink_command(scenario_arg: &str, seed: u64, bug_names: &[String], out: 
         println!("  fault point: {}", serde_json::to_string(rule).expect("serializable"));
     }
     println!("minimal scenario: {}", out.display());
-    println!("reproduce: cargo run --release -- run {} --seed {seed}", out.display());
+    println!("reproduce: {}", reproduce_run_line(&out.display().to_string(), result.scenario.seed, seed, &[]));
     0
 }
 

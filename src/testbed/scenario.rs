@@ -30,6 +30,10 @@ pub struct Scenario {
     pub expect: Expect,
     /// Bug flags (names from `zksim list`).
     pub bugs: Vec<String>,
+    /// The seed `zksim run FILE` uses when no `--seed` is given (shrink writes the seed it
+    /// minimized for, so the file alone reproduces the failure).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -209,6 +213,7 @@ impl Default for Scenario {
             checks: vec!["all".into()],
             expect: Expect::default(),
             bugs: Vec::new(),
+            seed: None,
         }
     }
 }
