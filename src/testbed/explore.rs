@@ -167,9 +167,11 @@ fn run_batch(base: &Scenario, batch: &[Candidate], jobs: usize, options: &RunOpt
     results.into_inner().expect("results").into_values().collect()
 }
 
-/// A fresh candidate while the corpus is small (and now and then), else a mutant.
+/// A fresh candidate while the corpus is small (and every other time: the scenario's own
+/// draws are a strong prior — with 20% fresh the search missed ZOOKEEPER-4643 in 1,354 runs
+/// that the unguided fault-point swarm found in 49), else a mutant.
 fn next_candidate(base: &Scenario, corpus: &[Candidate], guided: bool, rng: &mut ChaCha8Rng) -> Candidate {
-    if !guided || corpus.len() < 4 || rng.gen_bool(0.2) {
+    if !guided || corpus.len() < 4 || rng.gen_bool(0.5) {
         return Candidate::fresh(base, rng.gen());
     }
     // Newer entries reached newer coverage: favour them.

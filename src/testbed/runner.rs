@@ -148,6 +148,7 @@ pub fn cluster_config(scenario: &Scenario, bugs: &Bugs) -> ClusterConfig {
 /// Runs one seed of a scenario on a fresh thread with a fresh madsim runtime.
 pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunOutcome {
     let wall = Instant::now();
+    let scenario = &scenario.for_seed(seed);
     let mut bugs = Bugs::none();
     for bug in scenario.bug_flags().into_iter().chain(options.bugs.iter().copied()) {
         bugs = bugs.with(bug);

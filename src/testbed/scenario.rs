@@ -96,6 +96,9 @@ pub struct WorkloadSpec {
     pub fencing: bool,
     /// `lock`: how long a holder keeps the lock, [min, max] ms (it writes every ~100 ms).
     pub hold_ms: [u64; 2],
+    /// Swarm over workloads: the seed picks one of these kinds per run (overrides `kind`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub swarm_kinds: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -238,7 +241,7 @@ impl Default for ClientsSpec {
 
 impl Default for WorkloadSpec {
     fn default() -> WorkloadSpec {
-        WorkloadSpec { kind: "register".into(), keys: 5, rate_per_client: 20.0, read: 0.4, write: 0.3, cas: 0.2, sync_read: 0.1, fencing: true, hold_ms: [100, 1_000] }
+        WorkloadSpec { kind: "register".into(), keys: 5, rate_per_client: 20.0, read: 0.4, write: 0.3, cas: 0.2, sync_read: 0.1, fencing: true, hold_ms: [100, 1_000], swarm_kinds: Vec::new() }
     }
 }
 
@@ -368,6 +371,9 @@ impl Scenario {
         if !matches!(w.kind.as_str(), "register" | "lock") {
             return Err(format!("field `workload.kind`: expected `register` or `lock`, got `{}`", w.kind));
         }
+        if let Some(bad) = w.swarm_kinds.iter().find(|k| !matches!(k.as_str(), "register" | "lock")) {
+            return Err(format!("field `workload.swarm_kinds`: expected `register` or `lock`, got `{bad}`"));
+        }
         if w.hold_ms[0] > w.hold_ms[1] || w.hold_ms[1] > 600_000 {
             return Err(format!("field `workload.hold_ms`: expected [min, max] with min <= max <= 600000, got {:?}", w.hold_ms));
         }
@@ -382,6 +388,19 @@ impl Scenario {
             return Err("fields `workload.read/write/cas/sync_read`: expected non-negative weights with a positive sum".into());
         }
         Ok(())
+    }
+
+    /// The scenario as a run of `seed` uses it: a workload swarm resolved to one kind.
+    pub fn for_seed(&self, seed: u64) -> Scenario {
+        use rand::seq::SliceRandom;
+        use rand::SeedableRng;
+        let mut s = self.clone();
+        if !s.workload.swarm_kinds.is_empty() {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x776f_726b_6c6f_6164);
+            s.workload.kind = s.workload.swarm_kinds.choose(&mut rng).expect("non-empty").clone();
+            s.workload.swarm_kinds.clear();
+        }
+        s
     }
 
     pub fn bug_flags(&self) -> Vec<Bug> {
