@@ -883,5 +883,36 @@ pub fn bench_command(seeds: u64) -> i32 {
             ops as f64 / w
         );
     }
+    bench_fault_points(seeds);
     0
+}
+
+/// Runs per minute of the swarm, the same swarm with fault points armed, the fault-point swarm
+/// scenario and `explore` on it (all `--jobs 2`, correct build), and the cost ratio per
+/// simulated second of arming points.
+fn bench_fault_points(runs: u64) {
+    use super::explore::{explore, ExploreConfig, Want};
+    let Ok((swarm, _)) = resolve_scenario(Some("swarm")) else { return println!("swarm scenario missing") };
+    let Ok((generic, _)) = resolve_scenario(Some("explore")) else { return println!("explore scenario missing") };
+    let mut armed = swarm.clone();
+    armed.nemesis.random_points = Some(super::scenario::RandomPoints::default());
+    let list: Vec<u64> = (0..runs).collect();
+    let options = RunOptions { bugs: Vec::new(), fast_checks: true };
+    let mut per_sim_s = Vec::new();
+    for (label, scenario) in [("swarm", &swarm), ("swarm + fault points armed", &armed)] {
+        let wall = Instant::now();
+        let (results, _) = run_seeds(scenario, &list, 2, &options, false, false);
+        let w = wall.elapsed().as_secs_f64();
+        let sim: f64 = results.iter().map(|r| r.sim_ms as f64 / 1000.0).sum();
+        let fired: usize = results.iter().map(|r| r.firings).sum();
+        per_sim_s.push(w / sim.max(1e-9));
+        println!("{label}, {runs} seeds --jobs 2: {:.1} runs/min, {:.1} simulated s per wall s, {fired} fault-point firings", runs as f64 * 60.0 / w, sim / w);
+    }
+    println!("cost of arming fault points per simulated second: {:.2}x the plain swarm's", per_sim_s[1] / per_sim_s[0]);
+    for (label, guided) in [("fault-point swarm (explore.json, every run fresh)", false), ("explore (explore.json, guided)", true)] {
+        let config = ExploreConfig { runs: runs as usize, jobs: 2, seed: 1, bugs: Vec::new(), guided, want: Want::Nothing, time_limit_s: None };
+        let result = explore(&generic, &config, |_, _, _| {});
+        let w = result.wall_ms as f64 / 1000.0;
+        println!("{label}, {} runs --jobs 2: {:.1} runs/min, corpus {}, {} distinct probes", result.runs, result.runs as f64 * 60.0 / w.max(1e-3), result.corpus, result.curve.last().map_or(0, |c| c.1));
+    }
 }

@@ -59,7 +59,10 @@ pub fn describe<V>(reached: &BTreeMap<String, V>) -> String {
     if !never.is_empty() {
         line.push_str(&format!("; never: {}", never.join(", ")));
     }
-    if !fired.is_empty() {
+    if fired.len() > 6 {
+        let points: std::collections::BTreeSet<&str> = fired.iter().filter_map(|f| f.split(':').next()).collect();
+        line.push_str(&format!("; {} (point, action) faults fired, at {} points", fired.len(), points.len()));
+    } else if !fired.is_empty() {
         line.push_str(&format!("; faults fired at: {}", fired.join(", ")));
     }
     line
