@@ -107,8 +107,14 @@ impl RunOutcome {
         }
     }
 
+    /// The finding that decided the verdict: a safety violation's first non-liveness finding
+    /// (a run can fail both ways; the liveness note comes first in time).
     pub fn anomaly(&self) -> String {
-        match self.findings.first() {
+        let deciding = match self.verdict {
+            Verdict::SafetyViolation => self.findings.iter().find(|f| f.check != "liveness").or(self.findings.first()),
+            _ => self.findings.first(),
+        };
+        match deciding {
             Some(f) => f.check.clone(),
             None => self.verdict.name().to_lowercase(),
         }
