@@ -174,8 +174,11 @@ pub struct PointHub {
     armed: bool,
     /// Passages per (point, server) while armed: the `nth` of a firing.
     armed_passages: BTreeMap<(FaultPoint, ServerId), u64>,
-    /// Coverage: every probe's count over the whole run.
-    pub coverage: BTreeMap<String, u64>,
+    /// Coverage over the whole run, counted by enum (no allocation per passage; names are
+    /// made once, by [`PointHub::coverage`]).
+    point_counts: BTreeMap<FaultPoint, u64>,
+    transitions: BTreeMap<(FaultPoint, FaultPoint), u64>,
+    fired_counts: BTreeMap<(FaultPoint, String), u64>,
     /// The last point each server passed (for transition probes).
     last_point: BTreeMap<ServerId, FaultPoint>,
     pending: Vec<Firing>,
@@ -201,9 +204,9 @@ impl PointHub {
     /// A server passes a point in `state`: count it, and decide whether a fault strikes.
     pub fn pass(&mut self, time_ms: i64, server: ServerId, state: ServerState, passage: Passage) -> Option<Strike> {
         let point = passage.point;
-        *self.coverage.entry(point.name().to_string()).or_default() += 1;
+        *self.point_counts.entry(point).or_default() += 1;
         if let Some(prev) = self.last_point.insert(server, point) {
-            *self.coverage.entry(format!("{}>{}", prev.name(), point.name())).or_default() += 1;
+            *self.transitions.entry((prev, point)).or_default() += 1;
         }
         if !self.armed || self.rules.is_empty() || self.fired.len() >= MAX_FIRINGS_PER_RUN {
             return None;
@@ -244,7 +247,7 @@ impl PointHub {
             duration_ms: (rule.duration_s.unwrap_or(1.0) * 1_000.0) as i64,
             value: rule.value,
         };
-        *self.coverage.entry(format!("fired:{}:{}", point.name(), rule.action)).or_default() += 1;
+        *self.fired_counts.entry((point, rule.action.clone())).or_default() += 1;
         let strike = match rule.action.as_str() {
             "kill" | "kill_pair" | "power_loss" => Strike::Crash,
             "delay_fsync" => Strike::DelayFsync(rule.value.unwrap_or(500.0) as u64),
@@ -256,6 +259,14 @@ impl PointHub {
             let _ = wake.unbounded_send(());
         }
         Some(strike)
+    }
+
+    /// Every probe's count by name: `point`, `a>b`, `fired:<point>:<action>`.
+    pub fn coverage(&self) -> BTreeMap<String, u64> {
+        let mut out: BTreeMap<String, u64> = self.point_counts.iter().map(|(p, &n)| (p.name().to_string(), n)).collect();
+        out.extend(self.transitions.iter().map(|((a, b), &n)| (format!("{}>{}", a.name(), b.name()), n)));
+        out.extend(self.fired_counts.iter().map(|((p, action), &n)| (format!("fired:{}:{action}", p.name()), n)));
+        out
     }
 
     /// Firings the runner has not applied yet.
@@ -305,8 +316,8 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!((f[0].server, f[0].nth, f[0].peer), (2, 1, Some(3)), "nth counts per point and server");
         assert!(hub.take_firings().is_empty());
-        assert_eq!(hub.coverage["current_epoch_written"], 3);
-        assert_eq!(hub.coverage["fired:current_epoch_written:kill"], 1);
+        assert_eq!(hub.coverage()["current_epoch_written"], 3);
+        assert_eq!(hub.coverage()["fired:current_epoch_written:kill"], 1);
     }
 
     #[test]

@@ -498,7 +498,7 @@ fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadSh
     };
     let (coverage, firings) = {
         let points = cluster.ctx.points.lock().expect("points");
-        (points.coverage.clone(), points.fired.iter().map(|f| f.as_rule()).collect())
+        (points.coverage(), points.fired.iter().map(|f| f.as_rule()).collect())
     };
     let invariants = cluster.invariants();
     RunOutcome {
