@@ -835,7 +835,7 @@ pub fn list_command() -> i32 {
         }
     }
     println!("bug flags (--bug NAME, or `bugs` in a scenario):");
-    for bug in Bug::ALL {
+    for bug in Bug::every() {
         println!("  {:<24} {}", bug.name(), bug.description());
     }
     println!("history checks (`checks` in a scenario; `all` = every one):");

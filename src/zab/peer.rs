@@ -155,6 +155,9 @@ struct SyncState {
     /// NEWLEADER seen; the ACK waits for these zxids to be durable.
     new_leader_wait: Option<Zxid>,
     new_leader_acked: bool,
+    /// Uncommitted proposals logged at NEWLEADER; ACKed after UPTODATE, as ZooKeeper's
+    /// `packetsNotLogged` are (the leader's handler reads no ACK before the NEWLEADER ACK).
+    ack_after_up_to_date: Vec<Zxid>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -930,6 +933,9 @@ impl QuorumPeer {
     fn sync_learner(&mut self, sid: ServerId) {
         let peer_last_zxid = self.leader_ref().handlers[&sid].peer_last_zxid;
         let (packets, current_zxid) = self.sync_packets(peer_last_zxid);
+        if !self.config.bugs.has(Bug::StaleAckAcrossResync) {
+            self.forget_acks_above(sid, current_zxid);
+        }
         tracing::debug!(
             server = self.config.my_id,
             learner = sid,
@@ -961,6 +967,19 @@ impl QuorumPeer {
             h.phase = HandlerPhase::WaitingForNewLeaderAck;
         }
         self.pass(FaultPoint::SyncPacketsQueued, Some(sid));
+    }
+
+    /// A learner that syncs again holds nothing above `synced_zxid` once the sync packets are
+    /// applied (a TRUNC removes what it had logged and ACKed in its previous connection), so
+    /// its earlier ACKs of outstanding proposals above that point no longer stand for a copy
+    /// on its disk. It ACKs them again after UPTODATE, once `startForwarding`'s copies are
+    /// logged. ZooKeeper 3.8 keeps the stale ACKs (`Leader.processAck` never drops them): a
+    /// proposal ACKed by a follower that was then truncated can commit on that ACK and be
+    /// lost (`StaleAckAcrossResync`, found by `zksim explore`).
+    fn forget_acks_above(&mut self, sid: ServerId, synced_zxid: Zxid) {
+        for (_, p) in self.leader().outstanding.range_mut(synced_zxid + 1..) {
+            p.acks.remove(&sid);
+        }
     }
 
     /// Chooses DIFF / TRUNC / TRUNC+DIFF / SNAP from the committed-log window, exactly as
@@ -1326,6 +1345,7 @@ impl QuorumPeer {
                 last_queued: 0,
                 new_leader_wait: None,
                 new_leader_acked: false,
+                ack_after_up_to_date: Vec::new(),
             });
             l.leader
         };
@@ -1462,6 +1482,7 @@ impl QuorumPeer {
         let observer = self.config.is_observer();
         if !observer && !bugs.has(Bug::Zk3911) {
             let pending: Vec<Arc<TxnEntry>> = self.sync_state().packets_not_committed.drain(..).collect();
+            self.sync_state().ack_after_up_to_date = pending.iter().map(|e| e.header.zxid).collect();
             for entry in pending {
                 self.learner_log_request(entry, false);
             }
@@ -1515,6 +1536,7 @@ impl QuorumPeer {
                 }
             }
         } else {
+            self.learner().unacked.extend(s.ack_after_up_to_date);
             for entry in s.packets_not_committed {
                 self.learner_log_request(entry, true);
             }
@@ -1524,6 +1546,7 @@ impl QuorumPeer {
                     return;
                 }
             }
+            self.after_durable();
         }
     }
 
