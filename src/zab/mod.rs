@@ -11,19 +11,24 @@
 //! ACKEPOCH), synchronization (DIFF / TRUNC / SNAP, NEWLEADER, UPTODATE) and broadcast
 //! (PROPOSAL / ACK / COMMIT / INFORM). Names follow ZooKeeper's source.
 
+pub mod action;
 pub mod bugs;
 pub mod database;
 pub mod election;
 pub mod fault_point;
+pub mod leader;
+pub mod learner;
 pub mod message;
 pub mod peer;
+pub mod persistence;
 pub mod serving;
 pub mod testkit;
 
 pub use bugs::{Bug, Bugs};
 pub use fault_point::{FaultPoint, Passage};
 pub use message::PeerMessage;
-pub use peer::{Action, QuorumPeer};
+pub use action::{Action, ConnId, Observation};
+pub use peer::QuorumPeer;
 
 use crate::proto::Zxid;
 

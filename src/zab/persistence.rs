@@ -1,0 +1,153 @@
+//! `SyncRequestProcessor` and `FileTxnSnapLog` as the peer sees them: append to the txn log,
+//! fsync, truncate, snapshot (fuzzy, interleaved with commits), the epoch files, and applying a
+//! committed txn to the database.
+//!
+//! Why here: every role logs and applies; what is durable decides when an ACK may be sent
+//! (after fsync) and what a restarted server votes with. The mirror (`DiskMirror`) is updated
+//! in the same step as the action that writes the disk, so they never disagree.
+
+use std::sync::Arc;
+
+use crate::proto::Zxid;
+use crate::tree::TxnEntry;
+use crate::zab::action::{Action, Observation};
+use crate::zab::fault_point::FaultPoint;
+use crate::zab::message::PeerMessage;
+use crate::zab::peer::{QuorumPeer, Role};
+use crate::zab::Bug;
+use crate::tree::snapshot::FuzzySnapshot;
+
+/// Nodes a fuzzy snapshot walks per applied transaction.
+const FUZZY_SNAPSHOT_NODES_PER_STEP: usize = 64;
+
+impl QuorumPeer {
+    // ------------------------------------------------------------------ persistence
+
+    pub(in crate::zab) fn write_accepted_epoch(&mut self, epoch: i64) {
+        self.mirror.accepted_epoch = epoch;
+        self.out.push(Action::WriteAcceptedEpoch(epoch));
+    }
+
+    pub(in crate::zab) fn write_current_epoch(&mut self, epoch: i64) {
+        assert!(epoch <= self.mirror.accepted_epoch, "currentEpoch never passes acceptedEpoch");
+        self.mirror.current_epoch = epoch;
+        self.out.push(Action::WriteCurrentEpoch(epoch));
+    }
+
+    /// Appends a txn to the log (`SyncRequestProcessor`); durable after the next sync.
+    pub(in crate::zab) fn log_txn(&mut self, entry: &Arc<TxnEntry>) {
+        let zxid = entry.header.zxid;
+        if zxid <= self.mirror.last_logged_zxid() {
+            // Already in the log (a DIFF resending what a reloaded follower had).
+            return;
+        }
+        self.mirror.append(Arc::clone(entry));
+        self.out.push(Action::AppendLog(Arc::clone(entry)));
+        self.last_appended = zxid;
+        self.logged_since_snapshot += 1;
+    }
+
+    /// Requests an fsync of everything appended so far.
+    pub(in crate::zab) fn sync_log(&mut self) {
+        let token = self.next_sync_token;
+        self.next_sync_token += 1;
+        self.sync_tokens.push_back((token, self.last_appended));
+        self.out.push(Action::SyncLog { token });
+    }
+
+    pub(in crate::zab) fn truncate_log(&mut self, zxid: Zxid) {
+        self.mirror.truncate(zxid);
+        self.out.push(Action::TruncateLog { zxid });
+        self.sync_tokens.clear();
+        self.last_appended = self.mirror.last_logged_zxid();
+        self.durable_zxid = self.durable_zxid.min(self.last_appended);
+        self.fuzzy = None;
+    }
+
+    pub(in crate::zab) fn take_snapshot_now(&mut self) {
+        let snapshot = Arc::new(self.db.snapshot());
+        self.mirror.add_snapshot(Arc::clone(&snapshot));
+        self.pass(FaultPoint::SnapshotStarted, None);
+        self.out.push(Action::WriteSnapshot(snapshot));
+        self.logged_since_snapshot = 0;
+        self.fuzzy = None;
+        self.pass(FaultPoint::SnapshotFinished, None);
+    }
+
+    /// Starts a fuzzy snapshot once enough txns were logged since the last one.
+    pub(in crate::zab) fn maybe_begin_snapshot(&mut self) {
+        if self.fuzzy.is_none() && self.logged_since_snapshot >= self.snapshot_threshold {
+            self.fuzzy = Some(FuzzySnapshot::begin(&self.db.tree, &self.db.session_list()));
+            self.logged_since_snapshot = 0;
+            self.pass(FaultPoint::SnapshotStarted, None);
+        }
+    }
+
+    pub(in crate::zab) fn step_snapshot(&mut self) {
+        let Some(walk) = self.fuzzy.as_mut() else { return };
+        if walk.step(&self.db.tree, FUZZY_SNAPSHOT_NODES_PER_STEP) {
+            let snapshot = Arc::new(self.fuzzy.take().expect("walking").finish());
+            self.mirror.add_snapshot(Arc::clone(&snapshot));
+            self.out.push(Action::WriteSnapshot(snapshot));
+            self.pass(FaultPoint::SnapshotFinished, None);
+        }
+    }
+
+    /// The shell reports an fsync done: every append before `SyncLog{token}` is durable.
+    pub fn on_log_synced(&mut self, now_ms: i64, token: u64) {
+        self.now_ms = now_ms;
+        while let Some(&(t, zxid)) = self.sync_tokens.front() {
+            if t > token {
+                break;
+            }
+            self.sync_tokens.pop_front();
+            self.durable_zxid = self.durable_zxid.max(zxid);
+        }
+        self.after_durable();
+    }
+
+    pub(in crate::zab) fn after_durable(&mut self) {
+        let durable = self.durable_zxid;
+        let ack_before_fsync = self.config.bugs.has(Bug::AckBeforeFsync);
+        match &mut self.role {
+            Role::Leading(_) => self.leader_self_acks(durable),
+            Role::Learning(l) => {
+                let mut acks = Vec::new();
+                while let Some(&z) = l.unacked.front() {
+                    if z > durable && !ack_before_fsync {
+                        break;
+                    }
+                    l.unacked.pop_front();
+                    acks.push(z);
+                }
+                let leader = l.leader;
+                let observer = self.config.is_observer();
+                if !observer {
+                    for zxid in acks {
+                        self.send(leader, PeerMessage::Ack { zxid });
+                        self.pass(FaultPoint::AckSent, Some(leader));
+                    }
+                }
+                self.maybe_ack_new_leader();
+            }
+            Role::Looking => {}
+        }
+    }
+
+    // ------------------------------------------------------------------ applying
+
+    /// Applies a committed txn: tree, sessions, watches, local replies, snapshot walk.
+    pub(in crate::zab) fn apply_committed(&mut self, entry: &Arc<TxnEntry>) {
+        let mut events = Vec::new();
+        let rc = self.db.apply(entry, &mut events);
+        let digest = self.db.tree.digest();
+        self.observe(Observation::Committed { entry: Arc::clone(entry), digest });
+        if let Role::Leading(l) = &mut self.role {
+            l.preparer.on_applied(entry.header.zxid);
+        }
+        self.on_applied_for_clients(entry, &rc, events);
+        self.pass(FaultPoint::CommitApplied, None);
+        self.step_snapshot();
+        self.maybe_begin_snapshot();
+    }
+}

@@ -1,0 +1,170 @@
+//! Client connections: connect, session establishment through the leader, revalidation,
+//! disconnect.
+
+
+use crate::proto::SessionId;
+use crate::server::session_tracker::session_password;
+use crate::wire::{ClientMessage, ConnectRequest, ConnectResponse, ServerMessage};
+use crate::zab::action::{Action, ConnId};
+use crate::zab::peer::QuorumPeer;
+use crate::zab::serving::state::{Conn, PendingConnect};
+use crate::zab::{Bug, PeerMessage};
+
+impl QuorumPeer {
+    pub(in crate::zab) fn to_client(&mut self, conn: ConnId, msg: ServerMessage) {
+        self.out.push(Action::ToClient { conn, msg });
+    }
+
+    pub(in crate::zab) fn close_client(&mut self, conn: ConnId) {
+        if let Some(c) = self.serving.conns.remove(&conn) {
+            if let Some(session) = c.session {
+                if self.serving.session_conn.get(&session) == Some(&conn) {
+                    self.serving.session_conn.remove(&session);
+                    self.serving.queues.remove(&session);
+                    self.db.tree.remove_watcher(session);
+                }
+            }
+        }
+        self.serving.pending_connects.retain(|_, p| p.conn != conn);
+        self.out.push(Action::CloseClient { conn });
+    }
+
+    /// The server stops serving (it left following or leading): every client is cut off.
+    pub(in crate::zab) fn close_all_clients(&mut self) {
+        let conns: Vec<ConnId> = self.serving.conns.keys().copied().collect();
+        for conn in conns {
+            self.close_client(conn);
+        }
+        self.serving.queues.clear();
+        self.serving.pending_connects.clear();
+    }
+
+    /// A client opened a connection to this server.
+    pub fn on_client_connected(&mut self, now_ms: i64, conn: ConnId) {
+        self.set_now_ms(now_ms);
+        if !self.is_serving() {
+            // ZooKeeper refuses connections while its server is not running.
+            self.out.push(Action::CloseClient { conn });
+            return;
+        }
+        self.serving.conns.insert(conn, Conn { session: None, auth: Vec::new() });
+    }
+
+    /// The client's connection went away.
+    pub fn on_client_disconnected(&mut self, now_ms: i64, conn: ConnId) {
+        self.set_now_ms(now_ms);
+        if self.serving.conns.contains_key(&conn) {
+            self.close_client(conn);
+            // The shell knows; the CloseClient just pushed is harmless.
+        }
+    }
+
+    pub fn on_client_message(&mut self, now_ms: i64, conn: ConnId, msg: ClientMessage) {
+        // The leader stamps txns (ctime/mtime) and touches sessions with this clock.
+        self.set_now_ms(now_ms);
+        if !self.serving.conns.contains_key(&conn) {
+            return;
+        }
+        if !self.is_serving() {
+            self.close_client(conn);
+            return;
+        }
+        match msg {
+            ClientMessage::Connect(request) => self.on_connect_request(conn, request),
+            ClientMessage::Request { xid, request } => self.on_client_request(conn, xid, request),
+        }
+    }
+
+    // ------------------------------------------------------------------ connect
+
+    pub(in crate::zab) fn on_connect_request(&mut self, conn: ConnId, request: ConnectRequest) {
+        if request.last_zxid_seen > self.db.last_processed_zxid() && !self.config.bugs.has(Bug::AcceptClientAhead) {
+            // "Refusing session request for client as it has seen zxid ... our last zxid is ...".
+            self.close_client(conn);
+            return;
+        }
+        let timeout_ms = request.timeout_ms.clamp(self.serving.min_session_timeout_ms, self.serving.max_session_timeout_ms);
+        if request.session_id == 0 {
+            let session = self.serving.next_session_id;
+            self.serving.next_session_id += 1;
+            self.serving.pending_connects.insert(session, PendingConnect { conn, timeout_ms });
+            if self.is_leader() {
+                let me = self.config.my_id;
+                self.leader_create_session(me, session, timeout_ms);
+            } else {
+                self.send_to_leader(PeerMessage::CreateSession { session, timeout_ms });
+            }
+            return;
+        }
+        let session = request.session_id;
+        if session_password(session) != request.password {
+            self.refuse_session(conn, session);
+            return;
+        }
+        self.serving.pending_connects.insert(session, PendingConnect { conn, timeout_ms });
+        if self.is_leader() {
+            let me = self.config.my_id;
+            let valid = self.leader_revalidate(me, session);
+            self.on_revalidate_reply(session, valid);
+        } else {
+            self.send_to_leader(PeerMessage::Revalidate { session, timeout_ms });
+        }
+    }
+
+    pub(in crate::zab) fn send_to_leader(&mut self, msg: PeerMessage) {
+        if let Some(leader) = self.leader_id() {
+            self.send(leader, msg);
+        }
+    }
+
+    /// Expired or unknown session: timeout 0, then the connection closes.
+    pub(in crate::zab) fn refuse_session(&mut self, conn: ConnId, session: SessionId) {
+        let response = ConnectResponse { protocol_version: 0, timeout_ms: 0, session_id: session, password: [0; 16], read_only: false };
+        self.to_client(conn, ServerMessage::Connected(response));
+        self.close_client(conn);
+    }
+
+    pub(in crate::zab) fn finish_session_init(&mut self, session: SessionId) {
+        let Some(pending) = self.serving.pending_connects.remove(&session) else { return };
+        let conn = pending.conn;
+        if !self.serving.conns.contains_key(&conn) {
+            return;
+        }
+        if let Some(old) = self.serving.session_conn.insert(session, conn) {
+            if old != conn {
+                self.serving.queues.remove(&session);
+                self.out.push(Action::CloseClient { conn: old });
+                self.serving.conns.remove(&old);
+            }
+        }
+        self.serving.conns.get_mut(&conn).expect("checked").session = Some(session);
+        let timeout_ms = self.db.sessions.get(&session).copied().unwrap_or(pending.timeout_ms);
+        let response = ConnectResponse {
+            protocol_version: 0,
+            timeout_ms,
+            session_id: session,
+            password: session_password(session),
+            read_only: false,
+        };
+        self.to_client(conn, ServerMessage::Connected(response));
+        self.touch_session(session, timeout_ms);
+    }
+
+    /// The leader's answer to a reconnect (`Learner.validateSession`).
+    pub(in crate::zab) fn on_revalidate_reply(&mut self, session: SessionId, valid: bool) {
+        if valid {
+            self.finish_session_init(session);
+        } else if let Some(pending) = self.serving.pending_connects.remove(&session) {
+            self.refuse_session(pending.conn, session);
+        }
+    }
+
+    pub(in crate::zab) fn touch_session(&mut self, session: SessionId, timeout_ms: i32) {
+        let now = self.now_ms();
+        if let Some((_, sessions, _)) = self.leader_state_parts() {
+            sessions.touch(session, now);
+        } else {
+            self.learner_touch(session, timeout_ms);
+        }
+    }
+}
