@@ -40,6 +40,7 @@ pub struct StatPersisted {
 
 impl StatPersisted {
     pub fn created(zxid: Zxid, time_ms: i64, ephemeral_owner: i64) -> StatPersisted {
+        assert!(zxid >= 0, "a node is created by a transaction, zxid {zxid}");
         StatPersisted {
             czxid: zxid,
             mzxid: zxid,
@@ -71,6 +72,7 @@ const EPHEMERALS_INITIAL_CAPACITY: usize = 16;
 
 impl DataNode {
     fn new(data: Vec<u8>, acl: Arc<Vec<Acl>>, stat: StatPersisted) -> DataNode {
+        assert!(stat.cversion >= 0, "a node's child-creation counter is never negative");
         DataNode { data, acl, stat, children: None, digest: 0 }
     }
 
@@ -80,20 +82,25 @@ impl DataNode {
 
     /// Children in ZooKeeper's (Java hash-set) order.
     pub fn children(&self) -> Vec<String> {
-        self.children.as_ref().map_or_else(Vec::new, |c| c.iter_order().into_iter().map(String::from).collect())
+        let children: Vec<String> = self.children.as_ref().map_or_else(Vec::new, |c| c.iter_order().into_iter().map(String::from).collect());
+        assert_eq!(children.len(), self.num_children(), "the listing holds every child once");
+        children
     }
 
     fn add_child(&mut self, name: &str) -> bool {
+        assert!(!name.is_empty() && !name.contains('/'), "a child name is one path segment, not {name:?}");
         self.children.get_or_insert_with(|| Box::new(JavaHashSet::with_capacity(CHILDREN_INITIAL_CAPACITY))).insert(name)
     }
 
     fn remove_child(&mut self, name: &str) -> bool {
+        assert!(!name.is_empty() && !name.contains('/'), "a child name is one path segment, not {name:?}");
         self.children.as_mut().is_some_and(|c| c.remove(name))
     }
 
     /// The stat a client sees.
     pub fn copy_stat(&self) -> Stat {
-        let num_children = self.num_children() as i32;
+        let num_children = i32::try_from(self.num_children()).expect("a child count fits ZooKeeper's int");
+        assert!(self.stat.cversion >= 0, "child counts are never negative");
         let owner = self.stat.ephemeral_owner;
         Stat {
             czxid: self.stat.czxid,
@@ -114,6 +121,7 @@ impl DataNode {
 /// `DigestCalculator.calculateDigest` (digest version 2): CRC32 of the path, the data and the
 /// persisted stat fields; nodes under `/zookeeper/` do not count.
 fn node_digest(key: &str, data: &[u8], stat: &StatPersisted) -> u64 {
+    assert!(key.is_empty() || key.starts_with('/'), "tree keys are absolute paths, not {key:?}");
     if key.starts_with("/zookeeper/") {
         return 0;
     }
@@ -148,6 +156,7 @@ pub struct ProcessTxnResult {
 
 impl ProcessTxnResult {
     fn new(zxid: Zxid, kind: &'static str) -> ProcessTxnResult {
+        assert!(zxid >= 0, "a transaction has a zxid");
         ProcessTxnResult { zxid, err: Code::Ok, kind, path: String::new(), stat: None, multi_result: Vec::new() }
     }
 }
@@ -183,6 +192,7 @@ impl Default for DataTree {
 impl DataTree {
     /// No nodes at all: the start of `new` and of a snapshot restore.
     fn empty(last_processed_zxid: Zxid) -> DataTree {
+        assert!(last_processed_zxid >= 0, "a tree starts at a zxid");
         DataTree {
             nodes: FxHashMap::default(),
             ephemerals: FxHashMap::default(),
@@ -207,12 +217,14 @@ impl DataTree {
         let read_only = tree.intern_acl(Acl::read_unsafe());
         tree.link_system_child("/zookeeper", "config", read_only);
         tree.with_node_mut("/zookeeper/config", |n| n.stat.aversion = -1);
+        assert_eq!(tree.node_count(), 4, "/, /zookeeper, /zookeeper/quota, /zookeeper/config");
         tree
     }
 
     /// System nodes are linked without touching the parent's counters, as the Java constructor
     /// does (which is why `/zookeeper` reports cversion -2).
     fn link_system_child(&mut self, parent: &str, name: &str, acl: Arc<Vec<Acl>>) {
+        assert!(Self::is_special_path(&format!("{parent}/{name}")), "only system nodes are linked without a txn");
         self.nodes.get_mut(parent).expect("system parent exists").add_child(name);
         self.insert_node(format!("{parent}/{name}"), DataNode::new(Vec::new(), acl, StatPersisted::default()));
     }
@@ -223,6 +235,7 @@ impl DataTree {
         }
         let shared = Arc::new(acl.clone());
         self.acl_cache.insert(acl, shared.clone());
+        assert!(!shared.is_empty(), "a node always has an ACL (an empty one is InvalidACL in prepare)");
         shared
     }
 
@@ -230,6 +243,7 @@ impl DataTree {
     /// node behind, unlinked; the replayed create of that child then replaces it, exactly as
     /// ZooKeeper's `nodes.put` does.
     fn insert_node(&mut self, key: String, mut node: DataNode) {
+        assert!(key.is_empty() || self.nodes.contains_key(parent_key(&key)), "node {key} is inserted under an existing parent");
         node.digest = node_digest(&key, &node.data, &node.stat);
         self.digest = self.digest.wrapping_add(node.digest);
         if let Some(orphan) = self.nodes.insert(key.clone(), node) {
@@ -242,6 +256,7 @@ impl DataTree {
     fn with_node_mut<R>(&mut self, key: &str, change: impl FnOnce(&mut DataNode) -> R) -> Option<R> {
         let node = self.nodes.get_mut(key)?;
         let result = change(node);
+        assert!(node.stat.cversion >= 0, "child counts are never negative");
         let new_digest = node_digest(key, &node.data, &node.stat);
         self.digest = self.digest.wrapping_sub(node.digest).wrapping_add(new_digest);
         node.digest = new_digest;
@@ -280,6 +295,7 @@ impl DataTree {
         if header.zxid > self.last_processed_zxid {
             self.last_processed_zxid = header.zxid;
         }
+        assert_eq!(result.zxid, header.zxid, "the result names the txn applied");
         result
     }
 
@@ -335,6 +351,7 @@ impl DataTree {
         if let Err(err) = outcome {
             rc.err = err;
         }
+        assert!(rc.err != Code::Ok || !matches!(txn, Txn::Error { .. }), "an error txn never succeeds");
         rc
     }
 
@@ -342,6 +359,7 @@ impl DataTree {
     /// RolledBack), the failing one its error, later ones RuntimeInconsistency.
     fn process_multi(&mut self, header: &TxnHeader, txns: &[Txn], events: &mut Vec<Notification>) -> Vec<ProcessTxnResult> {
         let failed = txns.iter().any(|t| matches!(t, Txn::Error { .. }));
+        let (digest_before, nodes_before) = (self.digest, self.nodes.len());
         let mut post_failed = false;
         let mut results = Vec::with_capacity(txns.len());
         for sub in txns {
@@ -362,6 +380,9 @@ impl DataTree {
             };
             results.push(sub_rc);
         }
+        // A multi is all or nothing: a failed one leaves the tree exactly as it was.
+        assert!(!failed || (self.digest, self.nodes.len()) == (digest_before, nodes_before), "a failed multi changed the tree");
+        assert_eq!(results.len(), txns.len(), "one result per op");
         results
     }
 
@@ -403,12 +424,14 @@ impl DataTree {
         self.insert_node(path.to_string(), DataNode::new(data.to_vec(), acl, stat));
         self.track_owner(path, ephemeral_owner);
         let created = self.nodes[path].copy_stat();
+        assert!(self.nodes[parent].children.as_ref().is_some_and(|c| c.contains(name)), "a created node is linked to its parent");
         self.data_watches.trigger(path, EventType::NodeCreated, &[], events);
         self.child_watches.trigger(watch_path(parent), EventType::NodeChildrenChanged, &[], events);
         Ok(created)
     }
 
     fn track_owner(&mut self, path: &str, owner: i64) {
+        assert!(path.starts_with('/') || path.is_empty(), "owners track absolute paths");
         match ephemeral_type::get(owner) {
             EphemeralType::Container => {
                 self.containers.insert(path.to_string());
@@ -427,6 +450,7 @@ impl DataTree {
     }
 
     fn untrack_owner(&mut self, path: &str, owner: i64) {
+        assert!(path.starts_with('/') || path.is_empty(), "owners track absolute paths");
         match ephemeral_type::get(owner) {
             EphemeralType::Container => {
                 self.containers.remove(path);
@@ -460,6 +484,7 @@ impl DataTree {
         let node = self.nodes.remove(path).ok_or(Code::NoNode)?;
         self.digest = self.digest.wrapping_sub(node.digest);
         self.untrack_owner(path, node.stat.ephemeral_owner);
+        assert!(!self.nodes[parent].children.as_ref().is_some_and(|c| c.contains(name)), "a deleted node is unlinked from its parent");
         let fired = self.data_watches.trigger(path, EventType::NodeDeleted, &[], events);
         self.child_watches.trigger(path, EventType::NodeDeleted, &fired, events);
         self.child_watches.trigger(watch_path(parent), EventType::NodeChildrenChanged, &[], events);
@@ -478,6 +503,7 @@ impl DataTree {
                 n.copy_stat()
             })
             .ok_or(Code::NoNode)?;
+        assert!(stat.version == version && stat.mzxid == zxid, "setData stores the version and zxid it was given");
         self.data_watches.trigger(path, EventType::NodeDataChanged, &[], events);
         Ok(stat)
     }
@@ -488,6 +514,7 @@ impl DataTree {
             return Err(Code::NoNode);
         }
         let acl = self.intern_acl(acl.to_vec());
+        assert!(!acl.is_empty(), "a node always has an ACL (an empty one is InvalidACL in prepare)");
         self.with_node_mut(key, |n| {
             n.stat.aversion = version;
             n.acl = acl;
@@ -510,6 +537,7 @@ impl DataTree {
                 let _ = self.delete_node(&path, zxid, events);
             }
         }
+        assert!(self.ephemerals.get(&session).is_none_or(|s| s.is_empty()), "a closed session owns no ephemeral");
     }
 
     // ---------------------------------------------------------------- reads
@@ -518,6 +546,7 @@ impl DataTree {
     pub fn get_data(&mut self, path: &str, watcher: Option<WatcherId>) -> Result<(Vec<u8>, Stat), Code> {
         let node = self.node(path).ok_or(Code::NoNode)?;
         let result = (node.data.clone(), node.copy_stat());
+        assert_eq!(result.0.len() as i32, result.1.data_length, "the stat describes the data returned");
         if let Some(w) = watcher {
             self.data_watches.add_watch(path, w, WatcherMode::Standard);
         }
@@ -526,6 +555,7 @@ impl DataTree {
 
     /// `statNode` (exists): the watch is set whether or not the node exists.
     pub fn stat_node(&mut self, path: &str, watcher: Option<WatcherId>) -> Result<Stat, Code> {
+        assert!(path.starts_with('/'), "client paths are absolute, not {path:?}");
         if let Some(w) = watcher {
             self.data_watches.add_watch(path, w, WatcherMode::Standard);
         }
@@ -536,6 +566,7 @@ impl DataTree {
     pub fn get_children(&mut self, path: &str, watcher: Option<WatcherId>) -> Result<(Vec<String>, Stat), Code> {
         let node = self.node(path).ok_or(Code::NoNode)?;
         let result = (node.children(), node.copy_stat());
+        assert_eq!(result.0.len() as i32, result.1.num_children, "the stat counts the children listed");
         if let Some(w) = watcher {
             self.child_watches.add_watch(path, w, WatcherMode::Standard);
         }
@@ -544,6 +575,7 @@ impl DataTree {
 
     /// `getAllChildrenNumber`: every descendant, not only direct children.
     pub fn get_all_children_number(&self, path: &str) -> i32 {
+        assert!(!self.nodes.is_empty(), "the root always exists");
         if path == "/" {
             return self.nodes.len() as i32 - 1;
         }
@@ -569,6 +601,7 @@ impl DataTree {
         let mut out = Vec::new();
         for path in &self.containers {
             let node = &self.nodes[path.as_str()];
+            assert_eq!(ephemeral_type::get(node.stat.ephemeral_owner), EphemeralType::Container, "the container set holds containers");
             if node.stat.cversion > 0 && node.num_children() == 0 {
                 out.push(path.clone());
             }
@@ -591,6 +624,7 @@ impl DataTree {
             AddWatchMode::Persistent => WatcherMode::Persistent,
             AddWatchMode::PersistentRecursive => WatcherMode::PersistentRecursive,
         };
+        assert!(path.starts_with('/'), "watched paths are absolute, not {path:?}");
         self.data_watches.add_watch(path, watcher, mode);
         self.child_watches.add_watch(path, watcher, mode);
     }
@@ -607,6 +641,7 @@ impl DataTree {
         if !has_data && !has_child {
             return Err(Code::NoWatcher);
         }
+        assert!(data || child, "a watcher type selects at least one manager");
         if remove {
             if has_data {
                 self.data_watches.remove_watch(path, watcher);
@@ -622,6 +657,7 @@ impl DataTree {
     pub fn remove_watcher(&mut self, watcher: WatcherId) {
         self.data_watches.remove_watcher(watcher);
         self.child_watches.remove_watcher(watcher);
+        assert!(self.data_watches.watches_of(watcher).is_empty() && self.child_watches.watches_of(watcher).is_empty(), "a closed connection keeps no watch");
     }
 
     /// `DataTree.setWatches`: re-registration after a reconnect, given the last zxid the client
@@ -638,6 +674,7 @@ impl DataTree {
         watcher: WatcherId,
         events: &mut Vec<Notification>,
     ) {
+        let events_before = events.len();
         let fire = |events: &mut Vec<Notification>, event_type, path: &str| {
             events.push((watcher, WatchedEvent { event_type, path: path.to_string() }));
         };
@@ -668,6 +705,7 @@ impl DataTree {
         for path in persistent_recursive {
             self.add_watch(path, watcher, AddWatchMode::PersistentRecursive);
         }
+        assert!(events[events_before..].iter().all(|(w, _)| *w == watcher), "re-registration fires only the reconnecting watcher's events");
     }
 
     pub fn watch_count(&self) -> usize {
@@ -679,6 +717,7 @@ impl DataTree {
     /// One node's image for a snapshot (the client path, `/` for the root).
     pub fn node_image(&self, key: &str) -> Option<NodeImage> {
         let node = self.nodes.get(key)?;
+        assert!(!node.acl.is_empty(), "a node always has an ACL");
         Some(NodeImage {
             path: if key.is_empty() { "/".to_string() } else { key.to_string() },
             data: node.data.clone(),
@@ -716,6 +755,7 @@ impl DataTree {
         if !tree.nodes.contains_key("") {
             return Err("snapshot has no root node".into());
         }
+        assert_eq!(tree.node_count(), images.len(), "every image became one node");
         Ok(tree)
     }
 

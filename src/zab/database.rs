@@ -38,10 +38,7 @@ impl DiskMirror {
     }
 
     pub fn append(&mut self, entry: Arc<TxnEntry>) {
-        debug_assert!(
-            self.log.last().is_none_or(|last| last.header.zxid < entry.header.zxid),
-            "the txn log only grows in zxid order"
-        );
+        assert!(self.log.last().is_none_or(|last| last.header.zxid < entry.header.zxid), "the txn log only grows in zxid order");
         self.log.push(entry);
     }
 
@@ -51,11 +48,13 @@ impl DiskMirror {
     pub fn truncate(&mut self, zxid: Zxid) {
         self.log.retain(|e| e.header.zxid <= zxid);
         self.snapshots.retain(|s| s.last_zxid <= zxid);
+        assert!(self.last_logged_zxid() <= zxid, "nothing after {zxid:#x} remains");
     }
 
     /// Whether `truncate(zxid)` leaves a database at exactly `zxid`: a snapshot at or below it
     /// is kept (or none was ever taken) and the log reaches it.
     pub fn can_truncate_to(&self, zxid: Zxid) -> bool {
+        assert!(zxid >= 0, "a TRUNC names a zxid");
         let mut after = DiskMirror { snapshots: self.snapshots.clone(), log: self.log.clone(), ..DiskMirror::default() };
         after.truncate(zxid);
         after.last_logged_zxid() == zxid
@@ -74,6 +73,7 @@ impl DiskMirror {
             let oldest = self.snapshots[0].last_zxid;
             self.log.retain(|e| e.header.zxid > oldest);
         }
+        assert!(self.snapshots.len() <= SNAP_RETAIN_COUNT, "at most {SNAP_RETAIN_COUNT} snapshots are kept");
     }
 }
 
@@ -88,6 +88,7 @@ pub struct ZkDatabase {
 
 impl ZkDatabase {
     pub fn empty(commit_log_count: usize) -> ZkDatabase {
+        assert!(commit_log_count >= 1, "commitLogCount keeps at least one proposal");
         ZkDatabase { tree: DataTree::new(), sessions: BTreeMap::new(), committed_log: VecDeque::new(), commit_log_count }
     }
 
@@ -99,14 +100,18 @@ impl ZkDatabase {
         };
         let from = db.tree.last_processed_zxid;
         for entry in mirror.log.iter().filter(|e| e.header.zxid > from) {
+            // Read back in the order `append` asserted when it wrote them.
+            assert!(entry.header.zxid > db.last_processed_zxid(), "the log replays in zxid order");
             db.apply(entry, &mut Vec::new());
         }
+        assert_eq!(db.last_processed_zxid(), mirror.last_logged_zxid(), "a load ends at the last logged zxid");
         db
     }
 
     /// A database restored from a snapshot (SNAP sync, or load).
     pub fn from_snapshot(snapshot: &Snapshot, commit_log_count: usize) -> ZkDatabase {
         let tree = snapshot.restore().expect("snapshots in memory are valid");
+        assert_eq!(tree.last_processed_zxid, snapshot.last_zxid, "a restored tree starts at its snapshot's zxid");
         ZkDatabase {
             tree,
             sessions: snapshot.sessions.iter().copied().collect(),
@@ -122,6 +127,7 @@ impl ZkDatabase {
     /// `ZKDatabase.setlastProcessedZxid`: only the buggy ZOOKEEPER-2355 DIFF path claims a zxid
     /// the tree has not reached.
     pub fn set_last_processed_zxid(&mut self, zxid: Zxid) {
+        assert!(zxid >= self.tree.last_processed_zxid, "the buggy DIFF path claims a zxid ahead, never behind");
         self.tree.last_processed_zxid = zxid;
     }
 
@@ -143,6 +149,7 @@ impl ZkDatabase {
                 self.committed_log.pop_front();
             }
         }
+        assert!(self.committed_log.len() <= self.commit_log_count, "the committed log is bounded by commitLogCount");
         rc
     }
 
@@ -152,6 +159,7 @@ impl ZkDatabase {
 
     /// (minCommittedLog, maxCommittedLog); an empty window is the last processed zxid.
     pub fn committed_window(&self) -> (Zxid, Zxid) {
+        assert!(self.committed_log.len() <= self.commit_log_count, "the committed log is bounded by commitLogCount");
         match (self.committed_log.front(), self.committed_log.back()) {
             (Some(first), Some(last)) => (first.header.zxid, last.header.zxid),
             _ => (self.last_processed_zxid(), self.last_processed_zxid()),
@@ -163,7 +171,9 @@ impl ZkDatabase {
     }
 
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot::of(&self.tree, &self.session_list())
+        let snapshot = Snapshot::of(&self.tree, &self.session_list());
+        assert_eq!(snapshot.last_zxid, self.last_processed_zxid(), "a clean snapshot is at the tree's zxid");
+        snapshot
     }
 }
 

@@ -47,6 +47,7 @@ pub struct Election {
 
 impl Election {
     pub fn new(logical_clock: i64) -> Election {
+        assert!(logical_clock >= 0, "the logical clock counts rounds from 0");
         Election {
             logical_clock,
             proposal: NO_VOTE,
@@ -77,6 +78,7 @@ impl Election {
         self.elect_by_zxid_only = config.bugs.has(Bug::ElectByZxidOnly);
         let mut out = ElectionOutput::default();
         self.send_notifications(config, &mut out);
+        assert!(config.is_observer() || self.recv_set.contains_key(&config.my_id), "a voter counts its own vote");
         out
     }
 
@@ -89,12 +91,15 @@ impl Election {
             // Bug: epochs are not compared, so a server with a stale epoch but a long log wins.
             return new.zxid > current.zxid || (new.zxid == current.zxid && new.leader > current.leader);
         }
-        new.peer_epoch > current.peer_epoch
+        let better = new.peer_epoch > current.peer_epoch
             || (new.peer_epoch == current.peer_epoch
-                && (new.zxid > current.zxid || (new.zxid == current.zxid && new.leader > current.leader)))
+                && (new.zxid > current.zxid || (new.zxid == current.zxid && new.leader > current.leader)));
+        assert!(!(better && new == current), "a vote is never better than itself");
+        better
     }
 
     fn notification(&self) -> Notification {
+        assert!(self.logical_clock > 0, "notifications belong to a started round");
         Notification { vote: self.proposal, election_epoch: self.logical_clock, state: ServerState::Looking }
     }
 
@@ -102,15 +107,19 @@ impl Election {
     /// copy ZooKeeper sends to itself is counted at once.
     fn send_notifications(&mut self, config: &PeerConfig, out: &mut ElectionOutput) {
         let n = self.notification();
+        let queued = out.send.len();
         if !config.is_observer() {
             self.recv_set.insert(config.my_id, Received { vote: n.vote, election_epoch: n.election_epoch, state: n.state });
         }
         for &to in config.voters.iter().filter(|&&id| id != config.my_id) {
             out.send.push((to, n));
         }
+        let other_voters = config.voters.len() - usize::from(!config.is_observer());
+        assert_eq!(out.send.len() - queued, other_voters, "one notification per other voter");
     }
 
     fn update_proposal(&mut self, vote: Vote) {
+        assert!(vote != NO_VOTE, "an adopted proposal names a candidate");
         self.proposal = vote;
     }
 
@@ -121,6 +130,7 @@ impl Election {
             if now_ms >= deadline {
                 self.finalize_deadline_ms = None;
                 if self.proposal_has_quorum(config) {
+                    assert!(self.proposal != NO_VOTE, "nobody is elected by no vote");
                     out.decided = Some((self.proposal, self.logical_clock));
                     return out;
                 }
@@ -136,6 +146,7 @@ impl Election {
 
     /// The next time `on_timer` has something to do.
     pub fn next_deadline_ms(&self) -> i64 {
+        assert!(self.finalize_deadline_ms.is_none_or(|d| d > 0), "a finalize wait ends at a real time");
         self.finalize_deadline_ms.unwrap_or(i64::MAX).min(self.next_renotify_ms)
     }
 
@@ -145,11 +156,14 @@ impl Election {
             .iter()
             .filter(|(_, r)| r.vote == self.proposal && r.election_epoch == self.logical_clock)
             .map(|(id, _)| id);
-        config.is_quorum(agreeing)
+        let quorum = config.is_quorum(agreeing);
+        assert!(!(quorum && self.proposal == NO_VOTE), "voters never agree on no vote");
+        quorum
     }
 
     /// A notification arrived while we are looking.
     pub fn on_notification(&mut self, config: &PeerConfig, now_ms: i64, from: ServerId, n: Notification) -> ElectionOutput {
+        assert_ne!(from, config.my_id, "our own vote is counted without a message");
         let mut out = ElectionOutput::default();
         // Any arrival resets the re-notification backoff (`recvqueue.poll` returned something).
         self.next_renotify_ms = now_ms + self.notification_interval_ms;
@@ -189,6 +203,7 @@ impl Election {
             self.finalize_deadline_ms = None;
             self.send_notifications(config, out);
         }
+        assert_eq!(n.election_epoch, self.logical_clock, "only votes of the current round are counted");
         self.recv_set.insert(from, Received { vote: n.vote, election_epoch: n.election_epoch, state: n.state });
         if self.finalize_deadline_ms.is_none() && self.proposal_has_quorum(config) {
             self.finalize_deadline_ms = Some(now_ms + config.finalize_wait_ms);
@@ -197,6 +212,7 @@ impl Election {
 
     /// A vote from a server that already follows or leads (`outofelection`).
     fn on_decided_vote(&mut self, config: &PeerConfig, from: ServerId, n: Notification, out: &mut ElectionOutput) {
+        assert!(config.is_voter(n.vote.leader), "a decided server follows a voter, not {}", n.vote.leader);
         let received = Received { vote: n.vote, election_epoch: n.election_epoch, state: n.state };
         if n.election_epoch == self.logical_clock {
             self.recv_set.insert(from, received.clone());
@@ -214,12 +230,14 @@ impl Election {
 
     /// `Vote.equals` for decided votes compares leader and peer epoch only.
     fn decided_quorum(&self, config: &PeerConfig, set: &BTreeMap<ServerId, Received>, n: Notification) -> bool {
+        assert!(set.keys().all(|id| config.is_voter(*id)), "only voters' votes are kept");
         let agreeing = set.iter().filter(|(_, r)| r.vote.leader == n.vote.leader && r.vote.peer_epoch == n.vote.peer_epoch);
         config.is_quorum(agreeing.map(|(id, _)| id))
     }
 
     /// `checkLeader`: the leader we would follow must itself say it leads.
     fn check_leader(&self, config: &PeerConfig, set: &BTreeMap<ServerId, Received>, n: Notification) -> bool {
+        assert!(n.vote != NO_VOTE, "a decided vote names its leader");
         if n.vote.leader == config.my_id {
             return n.election_epoch == self.logical_clock;
         }

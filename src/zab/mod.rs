@@ -47,7 +47,8 @@ pub fn counter_of(zxid: Zxid) -> i64 {
 
 /// `ZxidUtils.makeZxid`.
 pub fn make_zxid(epoch: i64, counter: i64) -> Zxid {
-    debug_assert!((0..=0xffff_ffff).contains(&counter), "zxid counter out of range");
+    assert!((0..=0xffff_ffff).contains(&counter), "zxid counter out of range");
+    assert!(epoch >= 0, "epochs are non-negative");
     (epoch << 32) | counter
 }
 
@@ -126,6 +127,11 @@ impl PeerConfig {
         !self.is_voter(self.my_id)
     }
 
+    /// A voter or an observer of this ensemble.
+    pub fn is_member(&self, id: ServerId) -> bool {
+        self.is_voter(id) || self.observers.binary_search(&id).is_ok()
+    }
+
     /// Every other member, voters then observers.
     pub fn others(&self) -> impl Iterator<Item = ServerId> + '_ {
         self.voters.iter().chain(self.observers.iter()).copied().filter(move |&id| id != self.my_id)
@@ -133,7 +139,11 @@ impl PeerConfig {
 
     /// `QuorumMaj.containsQuorum`: more than half of the voters.
     pub fn is_quorum<'a>(&self, ids: impl IntoIterator<Item = &'a ServerId>) -> bool {
-        let count = ids.into_iter().filter(|id| self.is_voter(**id)).count();
+        let mut count = 0;
+        for id in ids {
+            assert!(self.is_member(*id), "a quorum is counted from members only, not server {id}");
+            count += usize::from(self.is_voter(*id));
+        }
         count * 2 > self.voters.len()
     }
 }

@@ -23,7 +23,7 @@ use std::collections::VecDeque;
 
 pub use super::action::{Action, Observation};
 use super::database::{DiskMirror, ZkDatabase};
-use super::election::{Election, ElectionOutput};
+use super::election::{Election, ElectionOutput, NO_VOTE};
 use super::fault_point::{FaultPoint, Passage};
 use super::leader::state::LeaderState;
 use super::learner::state::{LearnerPhase, LearnerState, SyncState, LEARNER_CONNECT_RETRY_MS};
@@ -72,8 +72,10 @@ impl QuorumPeer {
             mirror.accepted_epoch,
             mirror.current_epoch
         );
+        assert!(config.is_member(config.my_id), "server {} is not a member of its ensemble", config.my_id);
         let db = ZkDatabase::load(&mirror, config.commit_log_count);
         let last = db.last_processed_zxid();
+        assert_eq!(last, mirror.last_logged_zxid(), "a server starts from exactly what its data directory holds");
         let snapshot_threshold = config.snap_count / 2 + (config.my_id * 7919) % (config.snap_count / 2).max(1);
         let mut peer = QuorumPeer {
             serving: Serving::new(&config, now_ms),
@@ -126,13 +128,17 @@ impl QuorumPeer {
     pub fn leader_id(&self) -> Option<ServerId> {
         match &self.role {
             Role::Leading(_) => Some(self.config.my_id),
-            Role::Learning(l) => Some(l.leader),
+            Role::Learning(l) => {
+                assert!(self.config.is_voter(l.leader), "a learner follows a voter, not {}", l.leader);
+                Some(l.leader)
+            }
             Role::Looking => None,
         }
     }
 
     /// Whether the server answers clients (its ZooKeeperServer is running).
     pub fn is_serving(&self) -> bool {
+        assert_eq!(matches!(self.role, Role::Looking), self.state == ServerState::Looking, "the state names the role");
         match &self.role {
             Role::Leading(l) => l.established,
             Role::Learning(l) => l.phase == LearnerPhase::Broadcast,
@@ -141,10 +147,12 @@ impl QuorumPeer {
     }
 
     pub fn current_epoch(&self) -> i64 {
+        assert!(self.mirror.current_epoch <= self.mirror.accepted_epoch, "currentEpoch never passes acceptedEpoch");
         self.mirror.current_epoch
     }
 
     pub fn accepted_epoch(&self) -> i64 {
+        assert!(self.mirror.current_epoch <= self.mirror.accepted_epoch, "currentEpoch never passes acceptedEpoch");
         self.mirror.accepted_epoch
     }
 
@@ -158,7 +166,8 @@ impl QuorumPeer {
     }
 
     pub(in crate::zab) fn send(&mut self, to: ServerId, msg: PeerMessage) {
-        debug_assert_ne!(to, self.config.my_id, "a peer never sends to itself");
+        assert_ne!(to, self.config.my_id, "a peer never sends to itself");
+        assert!(self.config.is_member(to), "server {to} is not in the ensemble");
         self.out.push(Action::Send { to, msg });
     }
 
@@ -166,6 +175,10 @@ impl QuorumPeer {
 
     pub(in crate::zab) fn set_state(&mut self, state: ServerState) {
         tracing::debug!(now = self.now_ms, server = self.config.my_id, ?state, "state");
+        // Observers never lead nor follow; voters never observe.
+        let observer = self.config.is_observer();
+        assert!(!observer || matches!(state, ServerState::Looking | ServerState::Observing), "observer {} cannot be {state:?}", self.config.my_id);
+        assert!(observer || state != ServerState::Observing, "voter {} cannot observe", self.config.my_id);
         self.state = state;
         let epoch = self.mirror.current_epoch;
         self.observe(Observation::StateChanged { state, epoch });
@@ -176,6 +189,7 @@ impl QuorumPeer {
         self.shutdown_role();
         self.role = Role::Looking;
         self.set_state(ServerState::Looking);
+        assert_eq!(self.serving.connection_count(), 0, "a looking server serves no client");
         let initial = Vote { leader: self.config.my_id, zxid: self.last_logged_zxid_for_vote(), peer_epoch: self.mirror.current_epoch };
         let out = self.election.start(&self.config, now_ms, initial);
         self.apply_election_output(now_ms, out);
@@ -183,6 +197,15 @@ impl QuorumPeer {
 
     /// The zxid a vote carries: the last processed zxid of the database as loaded.
     pub(in crate::zab) fn last_logged_zxid_for_vote(&self) -> Zxid {
+        // The ZOOKEEPER-2845 fix: a vote carries what this server logged (the database was
+        // reloaded from its files when it left its role). The two flags keep a stale database.
+        let stale_db_allowed = self.config.bugs.has(Bug::Zk2845) || self.config.bugs.has(Bug::Zk2355);
+        assert!(
+            stale_db_allowed || self.db.last_processed_zxid() == self.mirror.last_logged_zxid(),
+            "vote zxid {} differs from the last logged {}",
+            zxid_str(self.db.last_processed_zxid()),
+            zxid_str(self.mirror.last_logged_zxid())
+        );
         self.db.last_processed_zxid()
     }
 
@@ -198,6 +221,7 @@ impl QuorumPeer {
         }
         let was_active = !matches!(previous, Role::Looking);
         self.close_all_clients();
+        assert_eq!(self.serving.connection_count(), 0, "leaving a role cuts every client off");
         if was_active {
             self.reload_database_on_shutdown();
         }
@@ -207,6 +231,7 @@ impl QuorumPeer {
     /// from its log, so its vote and its sync decisions use what it really logged.
     pub(in crate::zab) fn reload_database_on_shutdown(&mut self) {
         let keep = self.config.bugs.has(Bug::Zk2845) || (self.keep_db_on_looking && self.config.bugs.has(Bug::Zk2355));
+        assert!(matches!(self.role, Role::Looking), "the database is reloaded after the role is left");
         self.keep_db_on_looking = false;
         if keep {
             return;
@@ -218,6 +243,7 @@ impl QuorumPeer {
         self.db = ZkDatabase::load(&self.mirror, self.config.commit_log_count);
         self.fuzzy = None;
         let (zxid, digest) = (self.db.last_processed_zxid(), self.db.tree.digest());
+        assert_eq!(zxid, self.mirror.last_logged_zxid(), "a reload sees exactly what the data directory holds");
         tracing::debug!(server = self.config.my_id, zxid = %zxid_str(zxid), digest = format!("{digest:016x}"), "database reloaded from the log");
         self.observe(Observation::Loaded { zxid, digest });
     }
@@ -230,6 +256,8 @@ impl QuorumPeer {
             self.pass(FaultPoint::VoteSent, None);
         }
         if let Some((vote, round)) = out.decided {
+            assert!(self.config.is_voter(vote.leader), "only a voter leads, not {}", vote.leader);
+            assert!(matches!(self.role, Role::Looking), "an election decides only for a looking server");
             self.current_vote = (vote, round);
             let leader = (vote.leader != self.config.my_id).then_some(vote.leader);
             self.pass(FaultPoint::LeaderChosen, leader);
@@ -245,7 +273,8 @@ impl QuorumPeer {
 
     /// Time passes. The shell calls this at `next_deadline_ms()` at the latest.
     pub fn on_timer(&mut self, now_ms: i64) {
-        self.now_ms = now_ms;
+        self.set_now_ms(now_ms);
+        assert_eq!(matches!(self.role, Role::Looking), self.state == ServerState::Looking, "the state names the role");
         match &self.role {
             Role::Looking => {
                 let out = self.election.on_timer(&self.config, now_ms);
@@ -257,7 +286,7 @@ impl QuorumPeer {
     }
 
     pub fn next_deadline_ms(&self) -> i64 {
-        match &self.role {
+        let deadline_ms = match &self.role {
             Role::Looking => self.election.next_deadline_ms(),
             Role::Leading(l) => {
                 if l.established {
@@ -271,12 +300,15 @@ impl QuorumPeer {
                 let silence_deadline = l.last_heard_ms + self.learner_silence_limit_ms(l) + 1;
                 l.reconnect_at_ms.map_or(silence_deadline, |at| at.min(silence_deadline))
             }
-        }
+        };
+        assert!(deadline_ms > 0, "deadlines are absolute simulated times");
+        deadline_ms
     }
 
     /// A message from another server.
     pub fn on_message(&mut self, now_ms: i64, from: ServerId, msg: PeerMessage) {
-        self.now_ms = now_ms;
+        assert!(from != self.config.my_id && self.config.is_member(from), "a message from server {from}");
+        self.set_now_ms(now_ms);
         if let PeerMessage::Notification(n) = msg {
             self.on_notification(now_ms, from, n);
             return;
@@ -292,7 +324,8 @@ impl QuorumPeer {
 
     /// The ZAB connection to `peer` broke (or was replaced by a new one).
     pub fn on_peer_disconnected(&mut self, now_ms: i64, peer: ServerId) {
-        self.now_ms = now_ms;
+        assert_ne!(peer, self.config.my_id, "a server has no connection to itself");
+        self.set_now_ms(now_ms);
         match &mut self.role {
             Role::Leading(l) => {
                 l.handlers.remove(&peer);
@@ -311,6 +344,7 @@ impl QuorumPeer {
     }
 
     pub(in crate::zab) fn on_notification(&mut self, now_ms: i64, from: ServerId, n: Notification) {
+        assert!(self.config.is_member(n.vote.leader) || n.vote == NO_VOTE, "a vote names a member, not {}", n.vote.leader);
         if let Role::Looking = self.role {
             let out = self.election.on_notification(&self.config, now_ms, from, n);
             self.apply_election_output(now_ms, out);
@@ -370,12 +404,13 @@ impl QuorumPeer {
 
     /// Every event carries the time; the clock never goes back.
     pub(in crate::zab) fn set_now_ms(&mut self, now_ms: i64) {
-        debug_assert!(now_ms >= self.now_ms, "time goes forward");
+        assert!(now_ms >= self.now_ms, "time goes forward: {} after {}", now_ms, self.now_ms);
         self.now_ms = now_ms;
     }
 
     /// Leaves the current role at once (the leader's zxid counter would overflow).
     pub(in crate::zab) fn force_looking(&mut self) {
+        assert!(self.is_leader(), "only a leader's zxid counter can run out");
         let now = self.now_ms;
         self.become_looking(now);
     }

@@ -14,7 +14,7 @@ use crate::zab::action::{Action, Observation};
 use crate::zab::fault_point::FaultPoint;
 use crate::zab::message::PeerMessage;
 use crate::zab::peer::{QuorumPeer, Role};
-use crate::zab::Bug;
+use crate::zab::{zxid_str, Bug};
 use crate::tree::snapshot::FuzzySnapshot;
 
 /// Nodes a fuzzy snapshot walks per applied transaction.
@@ -24,12 +24,15 @@ impl QuorumPeer {
     // ------------------------------------------------------------------ persistence
 
     pub(in crate::zab) fn write_accepted_epoch(&mut self, epoch: i64) {
+        assert!(epoch > self.mirror.accepted_epoch, "acceptedEpoch only grows: {} -> {epoch}", self.mirror.accepted_epoch);
+        assert!(epoch >= self.mirror.current_epoch, "acceptedEpoch {epoch} below currentEpoch {}", self.mirror.current_epoch);
         self.mirror.accepted_epoch = epoch;
         self.out.push(Action::WriteAcceptedEpoch(epoch));
     }
 
     pub(in crate::zab) fn write_current_epoch(&mut self, epoch: i64) {
         assert!(epoch <= self.mirror.accepted_epoch, "currentEpoch never passes acceptedEpoch");
+        assert!(epoch >= self.mirror.current_epoch, "currentEpoch only grows: {} -> {epoch}", self.mirror.current_epoch);
         self.mirror.current_epoch = epoch;
         self.out.push(Action::WriteCurrentEpoch(epoch));
     }
@@ -41,14 +44,20 @@ impl QuorumPeer {
             // Already in the log (a DIFF resending what a reloaded follower had).
             return;
         }
+        assert!(zxid > self.last_appended, "the log grows in zxid order: {} after {}", zxid_str(zxid), zxid_str(self.last_appended));
         self.mirror.append(Arc::clone(entry));
         self.out.push(Action::AppendLog(Arc::clone(entry)));
         self.last_appended = zxid;
         self.logged_since_snapshot += 1;
+        assert_eq!(self.mirror.last_logged_zxid(), zxid, "the mirror ends with the txn just logged");
     }
 
     /// Requests an fsync of everything appended so far.
     pub(in crate::zab) fn sync_log(&mut self) {
+        assert!(
+            self.sync_tokens.back().is_none_or(|&(_, zxid)| zxid <= self.last_appended),
+            "an fsync never covers less than the one before it"
+        );
         let token = self.next_sync_token;
         self.next_sync_token += 1;
         self.sync_tokens.push_back((token, self.last_appended));
@@ -62,11 +71,14 @@ impl QuorumPeer {
         self.last_appended = self.mirror.last_logged_zxid();
         self.durable_zxid = self.durable_zxid.min(self.last_appended);
         self.fuzzy = None;
+        assert_eq!(self.mirror.last_logged_zxid(), zxid, "a TRUNC leaves the log ending exactly at the leader's zxid");
     }
 
     pub(in crate::zab) fn take_snapshot_now(&mut self) {
         let snapshot = Arc::new(self.db.snapshot());
+        assert_eq!(snapshot.last_zxid, self.db.last_processed_zxid(), "a clean snapshot is taken at the tree's zxid");
         self.mirror.add_snapshot(Arc::clone(&snapshot));
+        assert!(self.mirror.last_logged_zxid() >= snapshot.last_zxid, "the data directory holds the snapshot just written");
         self.pass(FaultPoint::SnapshotStarted, None);
         self.out.push(Action::WriteSnapshot(snapshot));
         self.logged_since_snapshot = 0;
@@ -76,6 +88,7 @@ impl QuorumPeer {
 
     /// Starts a fuzzy snapshot once enough txns were logged since the last one.
     pub(in crate::zab) fn maybe_begin_snapshot(&mut self) {
+        assert!(self.snapshot_threshold >= 1, "a snapshot follows at least one logged txn");
         if self.fuzzy.is_none() && self.logged_since_snapshot >= self.snapshot_threshold {
             self.fuzzy = Some(FuzzySnapshot::begin(&self.db.tree, &self.db.session_list()));
             self.logged_since_snapshot = 0;
@@ -87,6 +100,7 @@ impl QuorumPeer {
         let Some(walk) = self.fuzzy.as_mut() else { return };
         if walk.step(&self.db.tree, FUZZY_SNAPSHOT_NODES_PER_STEP) {
             let snapshot = Arc::new(self.fuzzy.take().expect("walking").finish());
+            assert!(snapshot.last_zxid <= self.db.last_processed_zxid(), "a fuzzy snapshot starts at a zxid the tree reached");
             self.mirror.add_snapshot(Arc::clone(&snapshot));
             self.out.push(Action::WriteSnapshot(snapshot));
             self.pass(FaultPoint::SnapshotFinished, None);
@@ -95,7 +109,8 @@ impl QuorumPeer {
 
     /// The shell reports an fsync done: every append before `SyncLog{token}` is durable.
     pub fn on_log_synced(&mut self, now_ms: i64, token: u64) {
-        self.now_ms = now_ms;
+        assert!(token < self.next_sync_token, "the shell answers only fsyncs it was asked for (token {token})");
+        self.set_now_ms(now_ms);
         while let Some(&(t, zxid)) = self.sync_tokens.front() {
             if t > token {
                 break;
@@ -103,6 +118,7 @@ impl QuorumPeer {
             self.sync_tokens.pop_front();
             self.durable_zxid = self.durable_zxid.max(zxid);
         }
+        assert!(self.durable_zxid <= self.last_appended, "durable only what was appended");
         self.after_durable();
     }
 
@@ -124,6 +140,9 @@ impl QuorumPeer {
                 let observer = self.config.is_observer();
                 if !observer {
                     for zxid in acks {
+                        // ZAB §IV-C: a follower acknowledges only what it has written to its log.
+                        assert!(zxid <= self.mirror.last_logged_zxid(), "ACK of {} that is not in the log", zxid_str(zxid));
+                        assert!(zxid <= durable || ack_before_fsync, "ACK of {} before its fsync", zxid_str(zxid));
                         self.send(leader, PeerMessage::Ack { zxid });
                         self.pass(FaultPoint::AckSent, Some(leader));
                     }
@@ -138,6 +157,13 @@ impl QuorumPeer {
 
     /// Applies a committed txn: tree, sessions, watches, local replies, snapshot walk.
     pub(in crate::zab) fn apply_committed(&mut self, entry: &Arc<TxnEntry>) {
+        let before = self.db.last_processed_zxid();
+        assert!(
+            entry.header.zxid > before || self.config.bugs.has(Bug::Zk2355),
+            "committed txns apply in zxid order: {} after {}",
+            zxid_str(entry.header.zxid),
+            zxid_str(before)
+        );
         let mut events = Vec::new();
         let rc = self.db.apply(entry, &mut events);
         let digest = self.db.tree.digest();

@@ -9,7 +9,7 @@ use crate::tree::TxnEntry;
 use crate::zab::fault_point::FaultPoint;
 use crate::zab::message::PeerMessage;
 use crate::zab::peer::{QuorumPeer, Role};
-use crate::zab::{Bug, ServerId};
+use crate::zab::{epoch_of, zxid_str, Bug, ServerId};
 use crate::server::session_tracker::SessionTracker;
 use crate::tree::prep::Preparer;
 use crate::zab::leader::state::{HandlerPhase, Proposal};
@@ -36,6 +36,7 @@ impl QuorumPeer {
             }
             return;
         }
+        assert!(config.is_voter(from), "only voters acknowledge proposals, not server {from}");
         if zxid <= l.last_committed {
             return;
         }
@@ -60,6 +61,8 @@ impl QuorumPeer {
                 return;
             }
             let p = l.outstanding.remove(&zxid).expect("present");
+            assert!(zxid > l.last_committed, "COMMITs go out in zxid order: {} after {}", zxid_str(zxid), zxid_str(l.last_committed));
+            assert_eq!(epoch_of(zxid), l.epoch.unwrap_or(-1), "a leader commits only its own epoch's proposals");
             l.last_committed = zxid;
             self.pass(FaultPoint::QuorumReached, None);
             self.commit(p.entry);
@@ -69,6 +72,7 @@ impl QuorumPeer {
     /// `Leader.commit` + `inform` + local apply, then answer pending syncs.
     pub(in crate::zab) fn commit(&mut self, entry: Arc<TxnEntry>) {
         let zxid = entry.header.zxid;
+        assert_eq!(self.leader_ref().last_committed, zxid, "commit() follows try_commit's bookkeeping");
         let targets: Vec<(ServerId, bool)> = self
             .leader_ref()
             .handlers
@@ -95,6 +99,7 @@ impl QuorumPeer {
 
     /// The leader's own ACKs, once its log write is durable.
     pub(in crate::zab) fn leader_self_acks(&mut self, durable: Zxid) {
+        assert!(durable <= self.last_appended, "the leader's ACK covers only what it appended");
         let my_id = self.config.my_id;
         let l = self.leader();
         while let Some(&z) = l.unsynced_own.front() {
@@ -115,6 +120,7 @@ impl QuorumPeer {
         let zxid = entry.header.zxid;
         let l = self.leader();
         assert!(zxid > l.last_proposed, "proposals get increasing zxids");
+        assert!(l.established && Some(epoch_of(zxid)) == l.epoch, "only an established leader proposes, in its epoch");
         l.last_proposed = zxid;
         l.outstanding.insert(zxid, Proposal { entry: Arc::clone(&entry), acks: BTreeSet::new() });
         l.unsynced_own.push_back(zxid);
@@ -145,12 +151,14 @@ impl QuorumPeer {
         if next & 0xffff_ffff == 0xffff_ffff {
             return None;
         }
+        assert_eq!(Some(epoch_of(next)), l.epoch, "zxids carry the leader's epoch");
         Some(next)
     }
 
     /// `processSync`: answered once everything proposed before it is committed.
     pub(in crate::zab) fn leader_process_sync(&mut self, origin: ServerId, session: i64, cxid: i32) {
         let l = self.leader();
+        assert!(l.established, "sync is processed by an established leader");
         if l.outstanding.is_empty() {
             self.send_sync_done(origin, session, cxid);
         } else {
@@ -160,6 +168,7 @@ impl QuorumPeer {
     }
 
     pub(in crate::zab) fn send_sync_done(&mut self, origin: ServerId, session: i64, cxid: i32) {
+        assert!(self.config.is_member(origin), "a sync came from server {origin}");
         if origin == self.config.my_id {
             self.on_sync_done(session, cxid);
         } else {
@@ -169,6 +178,7 @@ impl QuorumPeer {
 
     pub(in crate::zab) fn on_learner_ping(&mut self, now_ms: i64, sessions: Vec<(i64, i32)>) {
         let l = self.leader();
+        assert!(sessions.iter().all(|(id, _)| *id != 0), "a learner reports real sessions");
         for (id, _timeout) in sessions {
             l.sessions.touch(id, now_ms);
         }

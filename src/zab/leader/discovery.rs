@@ -23,6 +23,7 @@ impl QuorumPeer {
             return;
         }
         let epoch = l.proposed_epoch;
+        assert!(l.connecting.contains(&config.my_id), "the leader's own acceptedEpoch counts toward the new epoch");
         l.epoch = Some(epoch);
         l.last_proposed = make_zxid(epoch, 0);
         l.phase_deadline_ms = now_ms + config.init_limit_ticks * config.tick_time_ms;
@@ -39,6 +40,7 @@ impl QuorumPeer {
     }
 
     pub(in crate::zab) fn send_leader_info(&mut self, sid: ServerId, epoch: i64) {
+        assert_eq!(self.leader_ref().epoch, Some(epoch), "LEADERINFO announces the epoch this leader fixed");
         if let Some(h) = self.leader().handlers.get_mut(&sid) {
             h.phase = HandlerPhase::WaitingForAckEpoch;
         }
@@ -56,6 +58,7 @@ impl QuorumPeer {
         }
         l.election_finished = true;
         let epoch = l.epoch.expect("epoch fixed before epoch acks");
+        assert!(l.electing.contains(&config.my_id), "the leader's own epoch ACK is part of the quorum");
         l.phase_deadline_ms = now_ms + config.init_limit_ticks * config.tick_time_ms;
         self.write_current_epoch(epoch);
         let ready: Vec<ServerId> = self
@@ -81,6 +84,7 @@ impl QuorumPeer {
         if l.established || !config.is_quorum(&l.new_leader_acks) {
             return;
         }
+        assert!(l.election_finished, "NEWLEADER ACKs count only after the epoch is current");
         l.established = true;
         let epoch = l.epoch.expect("established with an epoch");
         l.tick = 0;
@@ -90,6 +94,7 @@ impl QuorumPeer {
         self.pass(FaultPoint::LeaderEstablished, None);
         // ZOOKEEPER-1732: every member reports the same vote to newcomers.
         self.current_vote.0.peer_epoch = epoch;
+        assert_eq!(self.mirror.current_epoch, epoch, "an established leader's currentEpoch is its epoch");
         self.start_leader_sessions(now_ms);
         let waiting: Vec<ServerId> = self
             .leader_ref()
@@ -107,12 +112,14 @@ impl QuorumPeer {
     pub(in crate::zab) fn start_leader_sessions(&mut self, now_ms: i64) {
         let sessions = self.db.session_list();
         let l = self.leader();
+        assert!(l.established, "the session tracker starts with the established leader");
         for (id, timeout) in sessions {
             l.sessions.track_session(id, timeout, now_ms);
         }
     }
 
     pub(in crate::zab) fn send_up_to_date(&mut self, sid: ServerId) {
+        assert!(self.leader_ref().established, "UPTODATE comes only from an established leader");
         if let Some(h) = self.leader().handlers.get_mut(&sid) {
             h.phase = HandlerPhase::Active;
         }
@@ -122,6 +129,7 @@ impl QuorumPeer {
     pub(in crate::zab) fn on_follower_info(&mut self, from: ServerId, accepted_epoch: i64, last_zxid: Zxid, observer: bool) {
         self.pass(FaultPoint::FollowerInfoReceived, Some(from));
         let config = self.config.clone();
+        assert_eq!(observer, !config.is_voter(from), "server {from} says it is {} an observer", if observer { "" } else { "not" });
         let l = self.leader();
         let deadline = l.tick + config.init_limit_ticks + config.sync_limit_ticks;
         l.handlers.insert(
@@ -149,6 +157,7 @@ impl QuorumPeer {
         if h.phase != HandlerPhase::WaitingForAckEpoch {
             return;
         }
+        assert!(l.epoch.is_some(), "ACKEPOCH answers a LEADERINFO, sent only once the epoch is fixed");
         h.peer_last_zxid = last_zxid;
         h.phase = HandlerPhase::WaitingForEpochQuorum;
         self.pass(FaultPoint::AckEpochReceived, Some(from));

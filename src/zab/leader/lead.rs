@@ -15,6 +15,7 @@ impl QuorumPeer {
     // ================================================================== leader
 
     pub(in crate::zab) fn become_leader(&mut self, now_ms: i64) {
+        assert!(self.config.is_voter(self.config.my_id), "only a voter leads");
         self.set_state(ServerState::Leading);
         // `zk.loadData()` ends with a clean snapshot.
         self.take_snapshot_now();
@@ -46,6 +47,7 @@ impl QuorumPeer {
             unsynced_own: VecDeque::new(),
         };
         leader.last_committed = self.db.last_processed_zxid();
+        assert!(leader.summary.0 < proposed_epoch, "the epoch to propose is beyond the leader's current epoch");
         self.role = Role::Leading(Box::new(leader));
         self.try_fix_epoch();
     }
@@ -53,6 +55,7 @@ impl QuorumPeer {
     pub(in crate::zab) fn leader_on_timer(&mut self, now_ms: i64) {
         let (established, deadline) = {
             let l = self.leader_ref();
+            assert!(!l.established || (l.epoch.is_some() && l.election_finished), "an established leader fixed its epoch and finished discovery");
             (l.established, l.phase_deadline_ms)
         };
         if !established && now_ms >= deadline {
@@ -82,6 +85,7 @@ impl QuorumPeer {
         let mut synced: BTreeSet<ServerId> =
             l.handlers.iter().filter(|(_, h)| !h.observer && tick <= h.tick_of_next_ack_deadline).map(|(id, _)| *id).collect();
         synced.insert(config.my_id);
+        assert!(synced.iter().all(|id| config.is_voter(*id)), "the synced quorum is drawn from voters only");
         if !l.tick_skip && !config.is_quorum(&synced) {
             self.leader_give_up(now_ms, "not sufficient followers synced");
             return false;
@@ -110,11 +114,13 @@ impl QuorumPeer {
     }
 
     pub(in crate::zab) fn leader_give_up(&mut self, now_ms: i64, reason: &str) {
+        assert_eq!(self.state, ServerState::Leading, "only a leader steps down");
         tracing::debug!(now = now_ms, server = self.config.my_id, reason, "leader stepping down");
         self.become_looking(now_ms);
     }
 
     pub(in crate::zab) fn leader_on_message(&mut self, now_ms: i64, from: ServerId, msg: PeerMessage) {
+        assert!(!matches!(msg, PeerMessage::Notification(_)), "election notifications are handled before the role");
         let deadline = {
             let l = self.leader_ref();
             if l.established {

@@ -15,8 +15,14 @@ use crate::zab::leader::state::HandlerPhase;
 impl QuorumPeer {
     /// `LearnerHandler.syncFollower` + `startForwarding` + NEWLEADER.
     pub(in crate::zab) fn sync_learner(&mut self, sid: ServerId) {
+        assert!(self.leader_ref().election_finished, "learners are synced only once the new epoch is current");
         let peer_last_zxid = self.leader_ref().handlers[&sid].peer_last_zxid;
         let (packets, current_zxid) = self.sync_packets(peer_last_zxid);
+        assert!(
+            matches!(packets.first(), Some(PeerMessage::Diff { .. } | PeerMessage::Trunc { .. } | PeerMessage::Snap { .. })),
+            "a sync opens with DIFF, TRUNC or SNAP"
+        );
+        assert!(current_zxid <= self.db.last_processed_zxid(), "a sync never brings a learner past the leader");
         if !self.config.bugs.has(Bug::StaleAckAcrossResync) {
             self.forget_acks_above(sid, current_zxid);
         }
@@ -61,6 +67,7 @@ impl QuorumPeer {
     /// proposal ACKed by a follower that was then truncated can commit on that ACK and be
     /// lost (`StaleAckAcrossResync`, found by `zksim explore`).
     pub(in crate::zab) fn forget_acks_above(&mut self, sid: ServerId, synced_zxid: Zxid) {
+        assert_ne!(sid, self.config.my_id, "the leader's own ACKs stand: its log is not truncated by a sync");
         for (_, p) in self.leader().outstanding.range_mut(synced_zxid + 1..) {
             p.acks.remove(&sid);
         }
@@ -73,6 +80,7 @@ impl QuorumPeer {
         let last_processed = self.db.last_processed_zxid();
         let (min_committed, max_committed) = self.db.committed_window();
         let is_peer_new_epoch_zxid = peer_last_zxid & 0xffff_ffff == 0;
+        assert!(min_committed <= max_committed && max_committed <= last_processed, "the committed window ends at or before the tree");
         let mut packets = Vec::new();
         if last_processed == peer_last_zxid {
             packets.push(PeerMessage::Diff { zxid: peer_last_zxid });
@@ -141,6 +149,7 @@ impl QuorumPeer {
         if need_op_packet {
             return None;
         }
+        assert!(queued_zxid <= last_committed, "only committed proposals are queued for a sync");
         Some((packets, queued_zxid))
     }
 }

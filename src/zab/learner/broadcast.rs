@@ -11,13 +11,19 @@ use crate::zab::action::Action;
 use crate::zab::fault_point::FaultPoint;
 use crate::zab::message::PeerMessage;
 use crate::zab::peer::{QuorumPeer, Role};
+use crate::zab::learner::state::LearnerPhase;
 use crate::zab::{zxid_str, Bug};
 
 impl QuorumPeer {
     /// `FollowerZooKeeperServer.logRequest`: into the log and the pending queue.
     pub(in crate::zab) fn learner_log_request(&mut self, entry: Arc<TxnEntry>, ack: bool) {
         self.log_txn(&entry);
+        assert!(entry.header.zxid <= self.mirror.last_logged_zxid(), "a pending txn is in the log");
         let l = self.learner();
+        assert!(
+            l.pending_txns.back().is_none_or(|last| last.header.zxid < entry.header.zxid),
+            "pending txns are queued in zxid order"
+        );
         l.pending_txns.push_back(entry.clone());
         if ack {
             l.unacked.push_back(entry.header.zxid);
@@ -41,18 +47,21 @@ impl QuorumPeer {
             Some(_) => {
                 let entry = self.learner().pending_txns.pop_front().expect("head");
                 self.apply_committed(&entry);
+                assert!(self.db.last_processed_zxid() == zxid || self.config.bugs.has(Bug::Zk2355), "a COMMIT applies exactly the txn it names");
                 true
             }
         }
     }
 
     pub(in crate::zab) fn observer_commit(&mut self, entry: Arc<TxnEntry>) {
+        assert!(self.config.is_observer(), "only observers apply INFORMs");
         self.log_txn(&entry);
         self.sync_log();
         self.apply_committed(&entry);
     }
 
     pub(in crate::zab) fn learner_broadcast(&mut self, msg: PeerMessage) {
+        assert_eq!(self.learner_ref().phase, LearnerPhase::Broadcast, "broadcast follows UPTODATE");
         match msg {
             PeerMessage::Proposal(entry) => {
                 self.learner_log_request(entry, true);
@@ -78,10 +87,12 @@ impl QuorumPeer {
         let l = self.learner();
         let sessions: Vec<(i64, i32)> = std::mem::take(&mut l.touched).into_iter().collect();
         let leader = l.leader;
+        assert!(sessions.iter().all(|(id, _)| *id != 0), "only real sessions are touched");
         self.send(leader, PeerMessage::Ping { sessions });
     }
 
     pub(in crate::zab) fn learner_touch(&mut self, session: i64, timeout_ms: i32) {
+        assert_ne!(session, 0, "a client's session has an id");
         if let Role::Learning(l) = &mut self.role {
             l.touched.insert(session, timeout_ms);
         }

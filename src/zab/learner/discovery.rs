@@ -14,6 +14,7 @@ impl QuorumPeer {
     // ================================================================== learner
 
     pub(in crate::zab) fn become_learner(&mut self, now_ms: i64, leader: ServerId) {
+        assert!(leader != self.config.my_id && self.config.is_voter(leader), "a learner follows another voter, not {leader}");
         let state = if self.config.is_observer() { ServerState::Observing } else { ServerState::Following };
         self.set_state(state);
         self.role = Role::Learning(Box::new(LearnerState {
@@ -31,6 +32,7 @@ impl QuorumPeer {
     }
 
     pub(in crate::zab) fn send_follower_info(&mut self, leader: ServerId) {
+        assert_eq!(self.learner_ref().phase, LearnerPhase::Discovery, "FOLLOWERINFO opens discovery");
         let info = PeerMessage::FollowerInfo {
             accepted_epoch: self.mirror.accepted_epoch,
             last_zxid: self.db.last_processed_zxid(),
@@ -49,6 +51,7 @@ impl QuorumPeer {
             }
         }
         let l = self.learner_ref();
+        assert!(l.last_heard_ms <= now_ms, "the leader was not heard from in the future");
         if now_ms - l.last_heard_ms > self.learner_silence_limit_ms(l) {
             tracing::debug!(server = self.config.my_id, leader = l.leader, "leader silent, back to election");
             self.keep_db_on_looking = l.phase == LearnerPhase::Sync;
@@ -58,6 +61,7 @@ impl QuorumPeer {
 
     /// How long the leader may be silent: syncLimit once synced, initLimit before.
     pub(in crate::zab) fn learner_silence_limit_ms(&self, l: &LearnerState) -> i64 {
+        assert!(self.sync_limit_ms() > 0 && self.init_limit_ms() > 0, "silence limits are positive");
         if l.phase == LearnerPhase::Broadcast || l.sync.as_ref().is_some_and(|s| s.new_leader_acked) {
             self.sync_limit_ms()
         } else {
@@ -66,6 +70,7 @@ impl QuorumPeer {
     }
 
     pub(in crate::zab) fn learner_on_message(&mut self, now_ms: i64, msg: PeerMessage) {
+        assert!(!matches!(msg, PeerMessage::Notification(_)), "election notifications are handled before the role");
         self.learner().last_heard_ms = now_ms;
         match self.learner_ref().phase {
             LearnerPhase::Discovery => self.learner_discovery(now_ms, msg),
@@ -92,8 +97,13 @@ impl QuorumPeer {
             return;
         };
         let last_zxid = self.db.last_processed_zxid();
+        assert!(self.mirror.accepted_epoch >= new_epoch, "ACKEPOCH only after acceptedEpoch is persisted");
         let leader = {
             let l = self.learner();
+            // The leader answered: a retry still pending from a refused attempt is moot (it
+            // re-sent FOLLOWERINFO in the middle of the sync; found by the assertion in
+            // `send_follower_info`, explore seeds 72 and 87).
+            l.reconnect_at_ms = None;
             l.phase = LearnerPhase::Sync;
             l.new_epoch = new_epoch;
             l.sync = Some(SyncState {

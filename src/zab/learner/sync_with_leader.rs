@@ -18,6 +18,7 @@ use crate::zab::learner::state::{LearnerPhase, SyncMode};
 impl QuorumPeer {
     /// `syncWithLeader`.
     pub(in crate::zab) fn learner_sync(&mut self, now_ms: i64, msg: PeerMessage) {
+        assert_eq!(self.learner_ref().phase, LearnerPhase::Sync, "syncWithLeader runs between ACKEPOCH and UPTODATE");
         if self.sync_state().mode.is_none() {
             self.learner_sync_first_packet(now_ms, msg);
             return;
@@ -26,6 +27,7 @@ impl QuorumPeer {
         match msg {
             PeerMessage::Proposal(entry) => {
                 let s = self.sync_state();
+                assert!(entry.header.zxid > s.last_queued, "sync proposals arrive in zxid order");
                 s.last_queued = entry.header.zxid;
                 s.packets_not_committed.push_back(entry);
                 self.pass(FaultPoint::SyncProposal, leader);
@@ -54,6 +56,7 @@ impl QuorumPeer {
         let leader = Some(self.learner_ref().leader);
         match msg {
             PeerMessage::Diff { zxid } => {
+                assert!(zxid >= self.db.last_processed_zxid(), "a DIFF brings the learner forward, to {}", zxid_str(zxid));
                 let s = self.sync_state();
                 s.mode = Some(SyncMode::Diff);
                 s.snapshot_needed = false;
@@ -69,6 +72,7 @@ impl QuorumPeer {
             }
             PeerMessage::Snap { snapshot } => {
                 self.db = ZkDatabase::from_snapshot(&snapshot, self.config.commit_log_count);
+                assert_eq!(self.db.last_processed_zxid(), snapshot.last_zxid, "a SNAP puts the learner at the snapshot's zxid");
                 self.fuzzy = None;
                 let digest = self.db.tree.digest();
                 self.observe(Observation::Loaded { zxid: snapshot.last_zxid, digest });
@@ -95,6 +99,7 @@ impl QuorumPeer {
                 }
                 self.truncate_log(zxid);
                 self.reload_database();
+                assert_eq!(self.db.last_processed_zxid(), zxid, "a TRUNC puts the learner at the leader's zxid");
                 self.sync_state().mode = Some(SyncMode::Trunc);
                 self.pass(FaultPoint::SyncTrunc, leader);
             }
@@ -107,6 +112,7 @@ impl QuorumPeer {
 
     pub(in crate::zab) fn learner_sync_commit(&mut self, zxid: Zxid) {
         let s = self.sync_state();
+        assert!(zxid <= s.last_queued, "a COMMIT during sync follows its PROPOSAL ({})", zxid_str(zxid));
         if s.write_to_txn_log {
             s.packets_committed.push_back(zxid);
             return;
@@ -127,6 +133,7 @@ impl QuorumPeer {
     pub(in crate::zab) fn learner_on_new_leader(&mut self, zxid: Zxid) {
         let bugs = self.config.bugs.clone();
         let new_epoch = epoch_of(zxid);
+        assert_eq!(new_epoch, self.learner_ref().new_epoch, "NEWLEADER names the epoch LEADERINFO announced");
         let leader = Some(self.learner_ref().leader);
         self.pass(FaultPoint::NewLeaderReceived, leader);
         if self.sync_state().snapshot_needed {
@@ -170,6 +177,7 @@ impl QuorumPeer {
             self.write_current_epoch(new_epoch);
             self.pass(FaultPoint::CurrentEpochWritten, Some(leader));
         }
+        assert_eq!(self.mirror.current_epoch, new_epoch, "the NEWLEADER ACK follows the currentEpoch write");
         self.send(leader, PeerMessage::Ack { zxid: make_zxid(new_epoch, 0) });
         self.pass(FaultPoint::NewLeaderAckSent, Some(leader));
     }
@@ -181,6 +189,7 @@ impl QuorumPeer {
             return;
         }
         let leader = Some(self.learner_ref().leader);
+        assert_eq!(self.mirror.current_epoch, self.learner_ref().new_epoch, "a learner serves only in the epoch it acknowledged");
         self.pass(FaultPoint::UpToDateReceived, leader);
         let s = self.learner().sync.take().expect("in sync");
         self.learner().phase = LearnerPhase::Broadcast;

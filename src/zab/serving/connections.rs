@@ -12,6 +12,10 @@ use crate::zab::{Bug, PeerMessage};
 
 impl QuorumPeer {
     pub(in crate::zab) fn to_client(&mut self, conn: ConnId, msg: ServerMessage) {
+        let c = self.serving.conns.get_mut(&conn).expect("a message goes to a connection this server holds");
+        if let ServerMessage::Reply { xid, zxid, .. } = &msg {
+            c.record_reply(*xid, *zxid);
+        }
         self.out.push(Action::ToClient { conn, msg });
     }
 
@@ -26,6 +30,7 @@ impl QuorumPeer {
             }
         }
         self.serving.pending_connects.retain(|_, p| p.conn != conn);
+        assert!(!self.serving.session_conn.values().any(|&c| c == conn), "no session stays bound to a closed connection");
         self.out.push(Action::CloseClient { conn });
     }
 
@@ -37,6 +42,7 @@ impl QuorumPeer {
         }
         self.serving.queues.clear();
         self.serving.pending_connects.clear();
+        assert!(self.serving.conns.is_empty() && self.serving.session_conn.is_empty(), "every client is cut off");
     }
 
     /// A client opened a connection to this server.
@@ -47,7 +53,8 @@ impl QuorumPeer {
             self.out.push(Action::CloseClient { conn });
             return;
         }
-        self.serving.conns.insert(conn, Conn { session: None, auth: Vec::new() });
+        let fresh = self.serving.conns.insert(conn, Conn::new()).is_none();
+        assert!(fresh, "the shell numbers connections uniquely ({conn})");
     }
 
     /// The client's connection went away.
@@ -57,6 +64,7 @@ impl QuorumPeer {
             self.close_client(conn);
             // The shell knows; the CloseClient just pushed is harmless.
         }
+        assert!(!self.serving.conns.contains_key(&conn), "a disconnected client is forgotten");
     }
 
     pub fn on_client_message(&mut self, now_ms: i64, conn: ConnId, msg: ClientMessage) {
@@ -69,6 +77,7 @@ impl QuorumPeer {
             self.close_client(conn);
             return;
         }
+        assert!(self.leader_id().is_some(), "a serving server has a leader");
         match msg {
             ClientMessage::Connect(request) => self.on_connect_request(conn, request),
             ClientMessage::Request { xid, request } => self.on_client_request(conn, xid, request),
@@ -83,6 +92,7 @@ impl QuorumPeer {
             self.close_client(conn);
             return;
         }
+        assert!(self.serving.conns[&conn].session.is_none(), "one handshake per connection");
         let timeout_ms = request.timeout_ms.clamp(self.serving.min_session_timeout_ms, self.serving.max_session_timeout_ms);
         if request.session_id == 0 {
             let session = self.serving.next_session_id;
@@ -112,6 +122,7 @@ impl QuorumPeer {
     }
 
     pub(in crate::zab) fn send_to_leader(&mut self, msg: PeerMessage) {
+        assert!(!self.is_leader(), "the leader handles its own clients' requests in place");
         if let Some(leader) = self.leader_id() {
             self.send(leader, msg);
         }
@@ -122,6 +133,7 @@ impl QuorumPeer {
         let response = ConnectResponse { protocol_version: 0, timeout_ms: 0, session_id: session, password: [0; 16], read_only: false };
         self.to_client(conn, ServerMessage::Connected(response));
         self.close_client(conn);
+        assert!(self.serving.session_conn.get(&session) != Some(&conn), "a refused session is not bound");
     }
 
     pub(in crate::zab) fn finish_session_init(&mut self, session: SessionId) {
@@ -147,11 +159,13 @@ impl QuorumPeer {
             read_only: false,
         };
         self.to_client(conn, ServerMessage::Connected(response));
+        assert_eq!(self.serving.session_conn.get(&session), Some(&conn), "an established session is bound to its connection");
         self.touch_session(session, timeout_ms);
     }
 
     /// The leader's answer to a reconnect (`Learner.validateSession`).
     pub(in crate::zab) fn on_revalidate_reply(&mut self, session: SessionId, valid: bool) {
+        assert_ne!(session, 0, "only an existing session is revalidated");
         if valid {
             self.finish_session_init(session);
         } else if let Some(pending) = self.serving.pending_connects.remove(&session) {
@@ -160,6 +174,7 @@ impl QuorumPeer {
     }
 
     pub(in crate::zab) fn touch_session(&mut self, session: SessionId, timeout_ms: i32) {
+        assert_ne!(session, 0, "a client's session has an id");
         let now = self.now_ms();
         if let Some((_, sessions, _)) = self.leader_state_parts() {
             sessions.touch(session, now);

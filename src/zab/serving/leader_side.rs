@@ -14,6 +14,7 @@ impl QuorumPeer {
 
     /// `PrepRequestProcessor` for a createSession from `origin`.
     pub(in crate::zab) fn leader_create_session(&mut self, origin: ServerId, session: SessionId, timeout_ms: i32) {
+        assert!(session != 0 && self.config.is_member(origin), "createSession {session:#x} from server {origin}");
         let now = self.now_ms();
         let Some(zxid) = self.next_zxid() else { return };
         let Some((preparer, sessions, owners)) = self.leader_state_parts() else { return };
@@ -26,6 +27,7 @@ impl QuorumPeer {
 
     /// Touches a reconnecting session and moves its ownership; false if expired or unknown.
     pub(in crate::zab) fn leader_revalidate(&mut self, origin: ServerId, session: SessionId) -> bool {
+        assert!(self.config.is_member(origin), "revalidation from server {origin}");
         let now = self.now_ms();
         let Some((_, sessions, owners)) = self.leader_state_parts() else { return false };
         let valid = sessions.touch(session, now);
@@ -38,6 +40,7 @@ impl QuorumPeer {
 
     /// A write, sync or close from a client of `origin`, prepared against outstanding changes.
     pub(in crate::zab) fn leader_submit(&mut self, origin: ServerId, session: SessionId, cxid: i32, request: Request, auth: Vec<Id>) {
+        assert!(request.is_write() || matches!(request, Request::Sync { .. } | Request::CloseSession), "the leader is sent writes, sync and close only");
         if let Request::Sync { .. } = request {
             self.leader_process_sync(origin, session, cxid);
             return;
@@ -55,6 +58,7 @@ impl QuorumPeer {
     pub(in crate::zab) fn prepare_txn(&mut self, origin: ServerId, header: &TxnHeader, request: &Request, auth: &[Id]) -> Txn {
         let now = self.now_ms();
         let session = header.client_id;
+        assert!(self.is_leader(), "only the leader prepares txns");
         let prepared = self.with_leader_prep(|preparer, sessions, owners, tree| {
             let known = sessions.get(session).is_some_and(|s| !s.closing);
             if let Request::CloseSession = request {
@@ -73,12 +77,14 @@ impl QuorumPeer {
     }
 
     pub(in crate::zab) fn on_zxid_overflow(&mut self) {
+        assert!(self.is_leader(), "only the leader assigns zxids");
         tracing::warn!(server = self.config.my_id, "zxid counter would overflow: leader gives up");
         self.force_looking();
     }
 
     /// Sessions whose deadline passed become closeSession transactions (leader only).
     pub(in crate::zab) fn expire_sessions(&mut self, now_ms: i64) {
+        assert!(self.is_leader(), "only the leader expires sessions");
         let keep_ephemerals = self.config.bugs.has(Bug::ExpiryKeepsEphemerals);
         let expired = match self.leader_state_parts() {
             Some((_, sessions, _)) => sessions.expire(now_ms),

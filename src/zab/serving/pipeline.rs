@@ -13,12 +13,13 @@ use crate::wire::{ServerMessage, AUTH_XID, PING_XID};
 use crate::zab::action::{ConnId, Observation};
 use crate::zab::peer::QuorumPeer;
 use crate::zab::serving::state::Pending;
-use crate::zab::PeerMessage;
+use crate::zab::{Bug, PeerMessage};
 
 impl QuorumPeer {
     // ------------------------------------------------------------------ requests
 
     pub(in crate::zab) fn on_client_request(&mut self, conn: ConnId, xid: i32, request: Request) {
+        assert!(xid >= 0 || !request.is_write(), "a write carries a client xid, not {xid}");
         let Some(session) = self.serving.conns[&conn].session else {
             // A request before the handshake finished: a protocol error.
             self.close_client(conn);
@@ -49,6 +50,7 @@ impl QuorumPeer {
     /// `addAuth` is answered at once (xid −4); a bad credential closes the connection.
     pub(in crate::zab) fn on_add_auth(&mut self, conn: ConnId, scheme: &str, auth: &[u8]) {
         let zxid = self.db.last_processed_zxid();
+        assert!(self.serving.conns[&conn].session.is_some(), "addAuth on an established session");
         match authenticate(scheme, auth, "127.0.0.1") {
             Ok(id) => {
                 let c = self.serving.conns.get_mut(&conn).expect("known");
@@ -65,6 +67,7 @@ impl QuorumPeer {
     }
 
     pub(in crate::zab) fn submit_to_leader(&mut self, session: SessionId, xid: i32, request: Request, auth: Vec<Id>) {
+        assert!(request.is_write() || matches!(request, Request::Sync { .. } | Request::CloseSession), "only writes, sync and close go to the leader");
         if self.is_leader() {
             let me = self.config.my_id;
             self.leader_submit(me, session, xid, request, auth);
@@ -82,11 +85,13 @@ impl QuorumPeer {
                 return;
             }
             let head = queue.pop_front().expect("head");
+            assert!(self.serving.session_conn.get(&session) == Some(&head.conn), "a session's requests came on its connection");
             self.serve_local(session, head);
         }
     }
 
     pub(in crate::zab) fn serve_local(&mut self, session: SessionId, pending: Pending) {
+        assert!(!pending.waits_for_leader(), "only reads are served locally");
         let zxid = self.db.last_processed_zxid();
         if let Request::Ping = pending.request {
             self.to_client(pending.conn, ServerMessage::Reply { xid: PING_XID, zxid, result: Ok(Response::Empty) });
@@ -113,6 +118,10 @@ impl QuorumPeer {
         }
         let header = entry.header;
         let session = header.client_id;
+        assert!(
+            header.zxid == self.db.last_processed_zxid() || self.config.bugs.has(Bug::Zk2355),
+            "clients hear of a txn once the tree is at it"
+        );
         if let Txn::CreateSession { .. } = entry.txn {
             self.finish_session_init(session);
             return;
@@ -135,6 +144,7 @@ impl QuorumPeer {
             return;
         }
         let head = queue.pop_front().expect("head");
+        assert!(header.zxid > 0 && head.request.is_write() || matches!(head.request, Request::CloseSession), "a committed txn answers a write");
         let result = match &entry.txn {
             Txn::Error { err } if !matches!(head.request, Request::Multi { .. }) => Err(*err),
             Txn::CloseSession { .. } => Ok(Response::Empty),
@@ -155,6 +165,7 @@ impl QuorumPeer {
         }
         let path = path.clone();
         let head = queue.pop_front().expect("head");
+        assert!(self.serving.session_conn.get(&session) == Some(&head.conn), "a sync is answered on its session's connection");
         self.to_client(head.conn, ServerMessage::Reply { xid: head.xid, zxid, result: Ok(Response::Sync { path }) });
         self.drain_queue(session);
     }

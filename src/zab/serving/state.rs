@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::proto::{Id, Request, SessionId};
+use crate::proto::{Id, Request, SessionId, Zxid};
 use crate::server::session_tracker::initial_session_id;
 use crate::zab::action::ConnId;
 use crate::zab::PeerConfig;
@@ -11,6 +11,23 @@ use crate::zab::PeerConfig;
 pub(in crate::zab) struct Conn {
     pub(in crate::zab) session: Option<SessionId>,
     pub(in crate::zab) auth: Vec<Id>,
+    /// The last request xid answered on this connection and the highest reply zxid, kept to
+    /// assert ZooKeeper's promise where it is made: replies in request order, zxids never back.
+    pub(in crate::zab) last_reply: (i32, Zxid),
+}
+
+impl Conn {
+    pub(in crate::zab) fn new() -> Conn {
+        Conn { session: None, auth: Vec::new(), last_reply: (i32::MIN, 0) }
+    }
+
+    /// Records a reply; request xids (non-negative) strictly increase, zxids never decrease.
+    pub(in crate::zab) fn record_reply(&mut self, xid: i32, zxid: Zxid) {
+        let (last_xid, last_zxid) = self.last_reply;
+        assert!(xid < 0 || xid > last_xid, "reply xid {xid} after {last_xid}: replies leave in request order");
+        assert!(zxid >= last_zxid, "reply zxid {zxid:#x} after {last_zxid:#x}: a connection's zxid never goes back");
+        self.last_reply = (if xid >= 0 { xid } else { last_xid }, zxid);
+    }
 }
 
 /// A request of a session not answered yet.
@@ -23,6 +40,7 @@ pub(in crate::zab) struct Pending {
 impl Pending {
     /// Writes, sync and closeSession wait for the leader; everything else is served locally.
     pub(in crate::zab) fn waits_for_leader(&self) -> bool {
+        assert!(self.xid >= 0 || !self.request.is_write(), "a write carries a client xid, not {}", self.xid);
         self.request.is_write() || matches!(self.request, Request::Sync { .. } | Request::CloseSession)
     }
 }
@@ -45,6 +63,7 @@ pub struct Serving {
 
 impl Serving {
     pub fn new(config: &PeerConfig, now_ms: i64) -> Serving {
+        assert!(config.min_session_timeout_ms <= config.max_session_timeout_ms, "minSessionTimeout above maxSessionTimeout");
         Serving {
             conns: BTreeMap::new(),
             session_conn: BTreeMap::new(),
