@@ -178,6 +178,13 @@ impl QuorumPeer {
             self.pass(FaultPoint::CurrentEpochWritten, Some(leader));
         }
         assert_eq!(self.mirror.current_epoch, new_epoch, "the NEWLEADER ACK follows the currentEpoch write");
+        // The ZOOKEEPER-4646 fix: everything the sync logged is on disk before the ACK.
+        assert!(
+            durable >= self.last_appended || bugs.has(Bug::Zk3911) || bugs.has(Bug::Zk4646),
+            "NEWLEADER ACK with {} appended but only {} durable",
+            zxid_str(self.last_appended),
+            zxid_str(durable)
+        );
         self.send(leader, PeerMessage::Ack { zxid: make_zxid(new_epoch, 0) });
         self.pass(FaultPoint::NewLeaderAckSent, Some(leader));
     }
