@@ -10,6 +10,43 @@
 //! `QuorumPeer`: fast leader election ([`election`]), discovery (FOLLOWERINFO / LEADERINFO /
 //! ACKEPOCH), synchronization (DIFF / TRUNC / SNAP, NEWLEADER, UPTODATE) and broadcast
 //! (PROPOSAL / ACK / COMMIT / INFORM). Names follow ZooKeeper's source.
+//!
+//! The code is cut along those phases: [`peer`] holds a server's state and dispatches each event
+//! to the phase that owns it; [`persistence`] logs, fsyncs, snapshots and applies; [`leader`] and
+//! [`learner`] hold one file per phase of each side; [`serving`] is the client pipeline;
+//! [`action`] is the vocabulary all of them emit. Dependencies point one way: the phase files use
+//! `peer` and the state modules, never each other's internals.
+//!
+//! # Invariants, and where each is checked
+//!
+//! Online (`crate::sim::invariants`, across servers, reported as a SAFETY VIOLATION):
+//!
+//! | invariant | source |
+//! | --- | --- |
+//! | one-leader-per-epoch | ZAB paper §III primary uniqueness; TLA+ Zab `Leadership` |
+//! | acknowledged-write-durable | ZAB §III primary integrity; TLA+ Zab `PrimaryIntegrity` |
+//! | commits-in-order | ZAB §III total order; TLA+ Zab `Monotonicity` |
+//! | committed-prefixes-agree | ZAB §III agreement; TLA+ Zab `PrefixConsistency` |
+//! | same-zxid-same-digest | ZooKeeper's digest check (ZOOKEEPER-3114); TLA+ Zab `ProcessConsistency` |
+//!
+//! Assertions in the core (one server, at the moment the invariant must hold; a failure ends the
+//! run as a CRASH with its reproduce line), by family:
+//!
+//! | family | where | source |
+//! | --- | --- | --- |
+//! | acceptedEpoch ≥ currentEpoch, both only grow, on every write and read | `persistence::write_*_epoch`, `peer::current_epoch` | ZAB §IV-A (phase 1 persists the epoch before ACKEPOCH); TLA+ Zab `acceptedEpoch`/`currentEpoch` |
+//! | the log grows in zxid order on append and replays so on load; a load ends at the last logged zxid | `persistence::log_txn`, `database::{append, load}` | ZAB §IV-C (a follower accepts proposals in zxid order); `FileTxnLog` |
+//! | ACK only for a logged and fsynced zxid; NEWLEADER ACK only when the sync's txns are durable | `persistence::after_durable`, `learner::sync_with_leader` | ZAB §IV-C; ZOOKEEPER-3911/-4646 fixes |
+//! | COMMIT in zxid order, in the leader's own epoch, each applying exactly the txn it names | `leader::broadcast::try_commit`, `learner::broadcast::follower_commit`, `persistence::apply_committed` | ZAB §III total order; TLA+ Zab `Monotonicity` |
+//! | quorums (epoch, NEWLEADER, synced, ACK) counted from members only; only voters lead and ACK | `PeerConfig::is_quorum`, `leader::*` | `QuorumMaj.containsQuorum` |
+//! | a vote carries the last logged zxid; a reload, TRUNC or SNAP puts the tree exactly where the files or the leader say | `peer::{last_logged_zxid_for_vote, reload_database}`, `learner::sync_with_leader` | ZOOKEEPER-2845 fix; TLA+ Zab `SyncFollower` |
+//! | a sync never brings a learner past the leader; NEWLEADER names the epoch LEADERINFO announced | `leader::sync_follower`, `learner::sync_with_leader` | ZAB §IV-B; `LearnerHandler.syncFollower` |
+//! | replies leave each connection in request order, their zxids never go back; a looking server serves nobody | `serving::state::Conn::record_reply`, `peer::become_looking` | ZooKeeper's FIFO client order and "never go back" promise |
+//! | a failed multi leaves the tree unchanged; child counts never negative; a created node is linked, a deleted one unlinked | `tree::data_tree` | `DataTree.processTxn`, multi atomicity |
+//!
+//! Flags that put a historical bug back (`bugs`) switch off exactly the assertion that bug breaks
+//! (e.g. ZOOKEEPER-2355 claims a zxid its tree has not reached), so the bug's symptom reaches the
+//! checker as it would in ZooKeeper.
 
 pub mod action;
 pub mod bugs;
