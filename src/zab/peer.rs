@@ -20,6 +20,7 @@
 //! The actions it emits and their ordering contract are in [`super::action`].
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 pub use super::action::{Action, Observation};
 use super::database::{DiskMirror, ZkDatabase};
@@ -40,7 +41,8 @@ pub(in crate::zab) enum Role {
 }
 
 pub struct QuorumPeer {
-    pub config: PeerConfig,
+    /// Shared so that handlers can hold it while they change the role (a clone is a count).
+    pub config: Arc<PeerConfig>,
     pub state: ServerState,
     pub(in crate::zab) mirror: DiskMirror,
     pub(in crate::zab) db: ZkDatabase,
@@ -77,6 +79,7 @@ impl QuorumPeer {
         let last = db.last_processed_zxid();
         assert_eq!(last, mirror.last_logged_zxid(), "a server starts from exactly what its data directory holds");
         let snapshot_threshold = config.snap_count / 2 + (config.my_id * 7919) % (config.snap_count / 2).max(1);
+        let config = Arc::new(config);
         let mut peer = QuorumPeer {
             serving: Serving::new(&config, now_ms),
             current_vote: (Vote { leader: config.my_id, zxid: last, peer_epoch: mirror.current_epoch }, 0),

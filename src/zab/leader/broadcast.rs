@@ -17,7 +17,7 @@ use crate::zab::leader::state::{HandlerPhase, Proposal};
 impl QuorumPeer {
     /// `processAck`.
     pub(in crate::zab) fn on_ack(&mut self, from: ServerId, zxid: Zxid) {
-        let config = self.config.clone();
+        let config = Arc::clone(&self.config);
         let l = self.leader();
         if zxid & 0xffff_ffff == 0 {
             // The NEWLEADER ACK (or the one after UPTODATE).
@@ -48,7 +48,7 @@ impl QuorumPeer {
 
     /// Commits every leading outstanding proposal that has a quorum, in zxid order.
     pub(in crate::zab) fn try_commit(&mut self) {
-        let config = self.config.clone();
+        let config = Arc::clone(&self.config);
         loop {
             let l = self.leader();
             let Some((&zxid, p)) = l.outstanding.iter().next() else { return };

@@ -4,6 +4,7 @@
 //! from a quorum establish the leader, then UPTODATE lets learners serve.
 
 
+use std::sync::Arc;
 use crate::proto::Zxid;
 use crate::zab::action::Observation;
 use crate::zab::fault_point::FaultPoint;
@@ -16,7 +17,7 @@ impl QuorumPeer {
     /// `getEpochToPropose`: once a quorum (the leader included) sent its acceptedEpoch, the new
     /// epoch is one past the largest, persisted as our acceptedEpoch, and sent to everyone.
     pub(in crate::zab) fn try_fix_epoch(&mut self) {
-        let config = self.config.clone();
+        let config = Arc::clone(&self.config);
         let now_ms = self.now_ms;
         let l = self.leader();
         if l.epoch.is_some() || !config.is_quorum(&l.connecting) {
@@ -50,7 +51,7 @@ impl QuorumPeer {
 
     /// `waitForEpochAck` done: the leader takes the new epoch as current and syncs learners.
     pub(in crate::zab) fn try_finish_epoch_acks(&mut self) {
-        let config = self.config.clone();
+        let config = Arc::clone(&self.config);
         let now_ms = self.now_ms;
         let l = self.leader();
         if l.election_finished || !config.is_quorum(&l.electing) {
@@ -78,7 +79,7 @@ impl QuorumPeer {
     }
 
     pub(in crate::zab) fn try_establish(&mut self) {
-        let config = self.config.clone();
+        let config = Arc::clone(&self.config);
         let now_ms = self.now_ms;
         let l = self.leader();
         if l.established || !config.is_quorum(&l.new_leader_acks) {
@@ -128,7 +129,7 @@ impl QuorumPeer {
 
     pub(in crate::zab) fn on_follower_info(&mut self, from: ServerId, accepted_epoch: i64, last_zxid: Zxid, observer: bool) {
         self.pass(FaultPoint::FollowerInfoReceived, Some(from));
-        let config = self.config.clone();
+        let config = Arc::clone(&self.config);
         assert_eq!(observer, !config.is_voter(from), "server {from} says it is {} an observer", if observer { "" } else { "not" });
         let l = self.leader();
         let deadline = l.tick + config.init_limit_ticks + config.sync_limit_ticks;
@@ -151,7 +152,7 @@ impl QuorumPeer {
     }
 
     pub(in crate::zab) fn on_ack_epoch(&mut self, now_ms: i64, from: ServerId, current_epoch: i64, last_zxid: Zxid) {
-        let config = self.config.clone();
+        let config = Arc::clone(&self.config);
         let l = self.leader();
         let Some(h) = l.handlers.get_mut(&from) else { return };
         if h.phase != HandlerPhase::WaitingForAckEpoch {

@@ -1,6 +1,7 @@
 //! `Leader.lead`: becoming leader, the half-tick loop (synced quorum, pings, session expiry),
 //! stepping down, and the dispatch of learner messages to the phase that handles them.
 
+use std::sync::Arc;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::zab::action::Action;
@@ -72,7 +73,7 @@ impl QuorumPeer {
     /// Every half tick (`Leader.lead` main loop): count ticks, check a synced quorum, ping.
     /// Returns false when the leader stepped down.
     pub(in crate::zab) fn leader_half_tick(&mut self, now_ms: i64) -> bool {
-        let config = self.config.clone();
+        let config = Arc::clone(&self.config);
         let l = self.leader();
         l.next_half_tick_ms += config.tick_time_ms / 2;
         if !l.established {

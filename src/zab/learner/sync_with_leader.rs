@@ -131,7 +131,7 @@ impl QuorumPeer {
     /// NEWLEADER: snapshot if needed, log the pending proposals, make them durable, then write
     /// currentEpoch and ACK — the order whose violations are ZOOKEEPER-3911, -4643 and -4646.
     pub(in crate::zab) fn learner_on_new_leader(&mut self, zxid: Zxid) {
-        let bugs = self.config.bugs.clone();
+        let config = Arc::clone(&self.config);
         let new_epoch = epoch_of(zxid);
         assert_eq!(new_epoch, self.learner_ref().new_epoch, "NEWLEADER names the epoch LEADERINFO announced");
         let leader = Some(self.learner_ref().leader);
@@ -139,14 +139,14 @@ impl QuorumPeer {
         if self.sync_state().snapshot_needed {
             self.take_snapshot_now();
         }
-        if bugs.has(Bug::Zk4643) {
+        if config.bugs.has(Bug::Zk4643) {
             // ZOOKEEPER-4643: the epoch is written before the txns are persisted.
             self.write_current_epoch(new_epoch);
             self.pass(FaultPoint::CurrentEpochWritten, leader);
         }
         self.sync_state().write_to_txn_log = true;
         let observer = self.config.is_observer();
-        if !observer && !bugs.has(Bug::Zk3911) {
+        if !observer && !config.bugs.has(Bug::Zk3911) {
             let pending: Vec<Arc<TxnEntry>> = self.sync_state().packets_not_committed.drain(..).collect();
             self.sync_state().ack_after_up_to_date = pending.iter().map(|e| e.header.zxid).collect();
             for entry in pending {
@@ -155,7 +155,7 @@ impl QuorumPeer {
             self.sync_log();
             self.pass(FaultPoint::SyncTxnsLogged, leader);
         }
-        let wait_for = if bugs.has(Bug::Zk3911) || bugs.has(Bug::Zk4646) { 0 } else { self.last_appended };
+        let wait_for = if config.bugs.has(Bug::Zk3911) || config.bugs.has(Bug::Zk4646) { 0 } else { self.last_appended };
         self.sync_state().new_leader_wait = Some(wait_for);
         self.maybe_ack_new_leader();
     }
@@ -163,7 +163,7 @@ impl QuorumPeer {
     /// Sends the NEWLEADER ACK once the synced txns are durable.
     pub(in crate::zab) fn maybe_ack_new_leader(&mut self) {
         let durable = self.durable_zxid;
-        let bugs = self.config.bugs.clone();
+        let config = Arc::clone(&self.config);
         let Role::Learning(l) = &mut self.role else { return };
         let Some(s) = l.sync.as_mut() else { return };
         let Some(wait_for) = s.new_leader_wait else { return };
@@ -173,17 +173,17 @@ impl QuorumPeer {
         s.new_leader_acked = true;
         let new_epoch = l.new_epoch;
         let leader = l.leader;
-        if !bugs.has(Bug::Zk4643) {
+        if !config.bugs.has(Bug::Zk4643) {
             self.write_current_epoch(new_epoch);
             self.pass(FaultPoint::CurrentEpochWritten, Some(leader));
         }
         assert_eq!(self.mirror.current_epoch, new_epoch, "the NEWLEADER ACK follows the currentEpoch write");
         // The ZOOKEEPER-4646 fix: everything the sync logged is on disk before the ACK.
         assert!(
-            durable >= self.last_appended || bugs.has(Bug::Zk3911) || bugs.has(Bug::Zk4646),
+            self.durable_zxid >= self.last_appended || config.bugs.has(Bug::Zk3911) || config.bugs.has(Bug::Zk4646),
             "NEWLEADER ACK with {} appended but only {} durable",
             zxid_str(self.last_appended),
-            zxid_str(durable)
+            zxid_str(self.durable_zxid)
         );
         self.send(leader, PeerMessage::Ack { zxid: make_zxid(new_epoch, 0) });
         self.pass(FaultPoint::NewLeaderAckSent, Some(leader));
