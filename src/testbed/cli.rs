@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::runner::{run, write_report, RunOptions, RunOutcome, Verdict};
+use super::runner::{run, run_with_analysis, write_html_report, write_report, RunOptions, RunOutcome, Verdict};
 use super::scenario::Scenario;
 use crate::zab::Bug;
 
@@ -68,6 +68,12 @@ pub fn run_seed(flag: Option<u64>, scenario: &Scenario) -> u64 {
 }
 
 pub fn print_outcome(outcome: &RunOutcome, scenario: &Scenario) {
+    print_outcome_with(outcome, scenario, None);
+}
+
+/// The run's header line, its findings root cause first (with the faults and server events
+/// before each when the history is at hand), coverage and the verdict.
+pub fn print_outcome_with(outcome: &RunOutcome, scenario: &Scenario, history: Option<&crate::history::History>) {
     println!(
         "scenario {} seed {}: {} client ops ({} ok, {} unknown), {} faults, {} leaders established, {} commits, {:.1} simulated s in {:.2} wall s, trace {}",
         outcome.scenario,
@@ -85,9 +91,12 @@ pub fn print_outcome(outcome: &RunOutcome, scenario: &Scenario) {
     if !outcome.bugs.is_empty() {
         println!("bug flags: {}", outcome.bugs.join(", "));
     }
-    for f in outcome.findings.iter().take(10) {
-        println!("  {}: {}", f.check, f.detail);
-    }
+    print!("{}", crate::report::text::render_findings(&outcome.findings, history));
+    let a = &outcome.allowed;
+    println!(
+        "allowed anomalies: {} stale plain reads, {} stale sync+reads (WARN), {} SessionMoved, {} unknown outcomes",
+        a.stale_plain_reads, a.stale_sync_reads, a.session_moved, a.unknown_outcomes
+    );
     println!("{}", super::coverage::describe(&outcome.coverage));
     for rule in &outcome.firings {
         println!("  fault point fired: {}", serde_json::to_string(rule).expect("serializable"));
@@ -103,9 +112,10 @@ pub fn print_outcome(outcome: &RunOutcome, scenario: &Scenario) {
     println!("verdict: {}{note}", outcome.verdict.name());
 }
 
-/// `zksim run [SCENARIO] [--seed N] [--bug NAME]... [--out DIR]`; without `--seed`, the
-/// scenario's own `seed` (else 1).
-pub fn run_command(scenario_arg: Option<&str>, seed_flag: Option<u64>, bug_names: &[String], out: Option<&Path>) -> i32 {
+/// `zksim run [SCENARIO] [--seed N] [--bug NAME]... [--out DIR] [--report]`; without
+/// `--seed`, the scenario's own `seed` (else 1). Writes `report.html` on any finding (or
+/// with `--report`).
+pub fn run_command(scenario_arg: Option<&str>, seed_flag: Option<u64>, bug_names: &[String], out: Option<&Path>, force_report: bool) -> i32 {
     let (scenario, scenario_ref) = match resolve_scenario(scenario_arg) {
         Ok(s) => s,
         Err(e) => {
@@ -121,14 +131,24 @@ pub fn run_command(scenario_arg: Option<&str>, seed_flag: Option<u64>, bug_names
         }
     };
     let seed = run_seed(seed_flag, &scenario);
-    let outcome = run(&scenario, seed, &RunOptions { bugs: bugs.clone(), fast_checks: false });
-    print_outcome(&outcome, &scenario);
+    let (outcome, analysis) = run_with_analysis(&scenario, seed, &RunOptions { bugs: bugs.clone(), fast_checks: false });
+    print_outcome_with(&outcome, &scenario, analysis.as_ref().map(|a| &a.history));
     let dir = out.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("reports"));
+    let reproduce = reproduce_run_line(&scenario_ref, scenario.seed, seed, &bugs);
     match write_report(&dir, &outcome) {
-        Ok(path) => println!("history and summary: {}", path.display()),
+        Ok(path) => {
+            let want_html = force_report || !outcome.findings.is_empty();
+            match (want_html, &analysis) {
+                (true, Some(analysis)) => match write_html_report(&path, &outcome, analysis, &scenario, &reproduce) {
+                    Ok(html) => println!("history, summary and report: {} ({})", path.display(), html.display()),
+                    Err(e) => eprintln!("zksim: could not write the HTML report under {}: {e}", path.display()),
+                },
+                _ => println!("history and summary: {}", path.display()),
+            }
+        }
         Err(e) => eprintln!("zksim: could not write the report under {}: {e}", dir.display()),
     }
-    println!("reproduce: {}", reproduce_run_line(&scenario_ref, scenario.seed, seed, &bugs));
+    println!("reproduce: {reproduce}");
     if outcome.verdict != Verdict::Pass && !outcome.as_expected(&scenario) {
         return outcome.verdict.exit_code();
     }

@@ -446,7 +446,10 @@ impl Nemesis {
                     }
                     recorder.nemesis(t_ns, "restart_all", None, "");
                 }
-                Undo::Drift(id) => cluster.set_clock_rate(id, 1.0),
+                Undo::Drift(id) => {
+                    cluster.set_clock_rate(id, 1.0);
+                    recorder.nemesis(t_ns, "drift_reset", Some(id), "clock rate 1.00");
+                }
                 Undo::ResumeClient(client) => {
                     self.resume_client(client);
                     recorder.nemesis(t_ns, "resume_client", None, &format!("client {client}"));
