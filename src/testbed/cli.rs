@@ -173,6 +173,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::coverage::{add_run, describe, merge_totals, missing, parse_required, ProbeTotal, EXIT_COVERAGE};
+use crate::report::analysis::AllowedCounts;
 use super::nemesis::plan;
 
 /// Parses `A..B` (B excluded), `A..=B` (B included) or a single seed `N`.
@@ -234,6 +235,9 @@ pub struct SeedResult {
     /// Fault-point firings of the run.
     #[serde(default)]
     pub firings: usize,
+    /// Anomalies ZooKeeper allows, counted in this run.
+    #[serde(default)]
+    pub allowed: AllowedCounts,
     /// The run's coverage probes (summed into the sweep's totals, not written per seed).
     #[serde(skip)]
     pub coverage: BTreeMap<String, u64>,
@@ -255,6 +259,7 @@ impl SeedResult {
             sim_ms: outcome.sim_ms,
             wall_ms: outcome.wall_ms,
             firings: outcome.firings.len(),
+            allowed: outcome.allowed,
             coverage: outcome.coverage.clone(),
         }
     }
@@ -287,6 +292,14 @@ pub struct Counts {
     pub by_verdict: BTreeMap<String, usize>,
     /// anomaly → seeds (only seeds not as expected).
     pub by_anomaly: BTreeMap<String, usize>,
+    /// Allowed anomalies summed over the seeds.
+    #[serde(default)]
+    pub allowed: AllowedCounts,
+    /// Seeds with at least one stale plain read, and the fewest any seed had.
+    #[serde(default)]
+    pub seeds_with_stale_reads: usize,
+    #[serde(default)]
+    pub min_stale_plain_reads: usize,
 }
 
 /// The JSON written by `zksim sweep` and `zksim merge`.
@@ -322,7 +335,10 @@ impl SweepSummary {
     pub fn recount(&mut self) {
         self.results.sort_by_key(|r| r.seed);
         let mut c = Counts { seeds: self.results.len(), ..Counts::default() };
+        c.min_stale_plain_reads = self.results.iter().map(|r| r.allowed.stale_plain_reads).min().unwrap_or(0);
         for r in &self.results {
+            c.allowed.add(&r.allowed);
+            c.seeds_with_stale_reads += usize::from(r.allowed.stale_plain_reads > 0);
             *c.by_verdict.entry(r.verdict.clone()).or_default() += 1;
             if r.as_expected {
                 c.as_expected += 1;
@@ -355,6 +371,22 @@ impl SweepSummary {
 
     fn judge_coverage(&mut self) {
         self.missing_coverage = missing(&self.required_coverage, &self.coverage);
+    }
+
+    /// Allowed anomalies: totals, and per seed for a short sweep.
+    fn print_allowed(&self) {
+        let a = &self.counts.allowed;
+        println!(
+            "allowed anomalies (ZooKeeper permits them): {} stale plain reads ({} of {} seeds had some, fewest {} per seed), {} stale sync+reads (WARN), {} SessionMoved, {} unknown outcomes",
+            a.stale_plain_reads, self.counts.seeds_with_stale_reads, self.counts.seeds, self.counts.min_stale_plain_reads, a.stale_sync_reads, a.session_moved, a.unknown_outcomes
+        );
+        if self.results.len() <= 40 {
+            println!("{:>8} {:>18} {:>18} {:>13} {:>16}", "seed", "stale plain reads", "stale sync+reads", "SessionMoved", "unknown outcomes");
+            for r in &self.results {
+                let a = &r.allowed;
+                println!("{:>8} {:>18} {:>18} {:>13} {:>16}", r.seed, a.stale_plain_reads, a.stale_sync_reads, a.session_moved, a.unknown_outcomes);
+            }
+        }
     }
 
     /// The failing-seed table, reproduce lines and totals.
@@ -396,6 +428,7 @@ impl SweepSummary {
                 println!("({} more failing seeds in the JSON summary)", failing.len() - 5);
             }
         }
+        self.print_allowed();
         println!("{}", describe(&self.coverage));
         if !self.missing_coverage.is_empty() {
             println!("required coverage MISSING (exit {EXIT_COVERAGE}): {}", self.missing_coverage.join(", "));

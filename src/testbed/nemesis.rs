@@ -220,7 +220,7 @@ impl Nemesis {
                 }
             }
             "partition" => {
-                let (a, b) = self.partition_sides(cluster, fault.kind.as_deref().unwrap_or("halves"));
+                let (a, b) = self.partition_sides(cluster, fault.kind.as_deref().unwrap_or("halves"), fault.target.as_deref());
                 cluster.partition(&a, &b);
                 recorder.nemesis(t_ns, "partition", None, &format!("{a:?} | {b:?}"));
                 self.schedule(until, Undo::Heal);
@@ -376,7 +376,9 @@ impl Nemesis {
         }
     }
 
-    fn partition_sides(&mut self, cluster: &Cluster, kind: &str) -> (Vec<ServerId>, Vec<ServerId>) {
+    /// The two sides of a partition. `isolate_one` cuts off `target` when one is given
+    /// (`follower`, `leader`, `random` or an id), else a random server.
+    fn partition_sides(&mut self, cluster: &Cluster, kind: &str, target: Option<&str>) -> (Vec<ServerId>, Vec<ServerId>) {
         let mut ids = cluster.ids();
         let n = ids.len();
         match kind {
@@ -385,7 +387,10 @@ impl Nemesis {
                 (vec![leader], ids.into_iter().filter(|&id| id != leader).collect())
             }
             "isolate_one" => {
-                let one = *ids.choose(&mut self.rng).expect("servers");
+                let one = match target {
+                    Some(target) => self.resolve(cluster, Some(target)).unwrap_or(ids[0]),
+                    None => *ids.choose(&mut self.rng).expect("servers"),
+                };
                 (vec![one], ids.into_iter().filter(|&id| id != one).collect())
             }
             "bridge" => {
