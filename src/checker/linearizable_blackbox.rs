@@ -710,7 +710,12 @@ fn explain(
     report: &mut CheckReport,
 ) {
     let kept = shrink_observations(partition, budget);
-    let ops = evidence(partition, &kept, stuck);
+    let mut ops = evidence(partition, &kept, stuck);
+    // The op that cannot follow the longest linearizable prefix is where the history stops
+    // being linearizable: it belongs to the evidence (and dates the violation).
+    if !ops.contains(&stuck) {
+        ops.push(stuck);
+    }
     let observations = kept
         .iter()
         .zip(&partition.ops)

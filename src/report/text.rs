@@ -45,7 +45,7 @@ pub fn headline(f: &Finding) -> String {
         "check" => "history check",
         other => other,
     };
-    let mut text = format!("{} ({kind})", f.check);
+    let mut text = if kind == f.check { f.check.clone() } else { format!("{} ({kind})", f.check) };
     if let Some(t) = f.t_ms {
         text.push_str(&format!(" at {}", secs(t)));
     }
