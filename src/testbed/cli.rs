@@ -252,7 +252,7 @@ impl SeedResult {
             exit_code: outcome.verdict.exit_code(),
             as_expected: outcome.as_expected(scenario),
             anomaly: failed.then(|| outcome.anomaly()),
-            detail: outcome.findings.first().map(|f| truncate_line(&f.detail, 300)),
+            detail: outcome.findings.first().map(|f| truncate_line(&crate::report::text::headline(f), 300)),
             trace_hash: outcome.trace_hash.clone(),
             ops: outcome.ops,
             faults: outcome.faults,
