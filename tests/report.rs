@@ -288,3 +288,19 @@ fn a_non_linearizable_key_has_its_longest_linearizable_prefix_and_the_op_that_ca
     let history = parse_history("h.edn", &fine, Some(Format::JepsenEdn)).unwrap();
     assert!(zksim::checker::linearizable_blackbox::partial_linearization(&history, path, Duration::from_secs(5)).is_none());
 }
+
+/// A history larger than the timeline's bound: every op keeps its id, the ones left out are
+/// `null`, and the page stays bounded (plots sample their points too).
+#[test]
+fn a_huge_history_gives_a_bounded_report() {
+    let history = zksim::history::synth::generate(&zksim::history::synth::SynthConfig { ops: 400_000, clients: 20, servers: 3, paths: 5, seed: 3, unknown_every: 0, churn: false });
+    let page = zksim::report::html::render(&history, &[], &zksim::report::html::Page { title: "huge".into(), ..Default::default() });
+    assert!(page.len() < 40 << 20, "{} bytes for 400,000 ops", page.len());
+    let data = page.split("id=\"zksim-data\">").nth(1).unwrap().split("</script>").next().unwrap();
+    let data: serde_json::Value = serde_json::from_str(&data.replace("<\\/", "</")).unwrap();
+    let ops = data["ops"].as_array().unwrap();
+    assert_eq!(ops.len(), 400_000, "op ids stay the history's");
+    let drawn = ops.iter().filter(|o| !o.is_null()).count();
+    assert!(drawn <= 200_000 && drawn > 150_000, "{drawn} drawn");
+    assert!(page.contains("the timeline draws every op in a violation and an even sample of the others"));
+}

@@ -30,6 +30,9 @@ const LISTED: usize = 20;
 const LINEARIZATION_BUDGET: Duration = Duration::from_millis(500);
 /// Non-linearizable keys shown with their partial linearization.
 const MAX_KEYS: usize = 4;
+/// Ops on the timeline (about 70 bytes each); a larger history keeps every op in a violation
+/// and an even sample of the rest, and says so.
+const MAX_TIMELINE_OPS: usize = 200_000;
 
 /// What the page says beyond the history and the checks.
 #[derive(Default)]
@@ -219,6 +222,9 @@ fn timeline_section(out: &mut String, history: &History, reports: &[CheckReport]
     out.push_str("; ▲ server events: elections, syncs, NEWLEADER/UPTODATE, snapshots, truncations, crashes, recoveries, session expiries). Red bands: faults, labelled with kind and target. Below: one lane per client, a bar from invocation to completion (<span class=\"sw\" style=\"background:#7fb3d5\"></span>read <span class=\"sw\" style=\"background:#82c785\"></span>write <span class=\"sw\" style=\"background:#bbb\"></span>failed <span class=\"sw\" style=\"background:#f4d03f\"></span>unknown <span class=\"sw\" style=\"background:#e33\"></span>in a violation <span class=\"sw\" style=\"background:#f39c12\"></span>stale read, allowed). Wheel: zoom; drag: pan; hover: the op or event.</p>");
     out.push_str("<div class=\"controls\"><button id=\"zoom-in\">zoom in</button> <button id=\"zoom-out\">zoom out</button> <button id=\"zoom-all\">whole run</button> <span id=\"view\"></span></div>");
     out.push_str("<div class=\"canvas-box\"><canvas id=\"timeline\"></canvas></div>");
+    if history.ops.len() > MAX_TIMELINE_OPS {
+        let _ = write!(out, "<p class=\"legend\"><b>{} ops: the timeline draws every op in a violation and an even sample of the others, {MAX_TIMELINE_OPS} in all.</b></p>", history.ops.len());
+    }
     let data = timeline_data(history, reports, bands, lins);
     let text = serde_json::to_string(&data).expect("JSON").replace("</", "<\\/");
     let _ = write!(out, "<script type=\"application/json\" id=\"zksim-data\">{text}</script>");
@@ -342,12 +348,19 @@ fn timeline_data(history: &History, reports: &[CheckReport], bands: &[FaultBand]
     };
     let flagged: BTreeSet<OpId> = reports.iter().flat_map(|r| r.violations.iter().flat_map(|v| v.ops.iter().copied())).collect();
     let stale: BTreeSet<OpId> = reports.iter().flat_map(|r| r.allowed.iter().filter_map(|v| v.ops.last().copied())).collect();
+    // Op ids stay the history's (links and linearizations use them): ops left out of a bounded
+    // timeline become `null`.
+    let stride = history.ops.len().div_ceil(MAX_TIMELINE_OPS);
+    let kept_ops: BTreeSet<OpId> = lins.iter().flat_map(|l| l.prefix.iter().copied().chain([l.stuck])).collect();
     let ops: Vec<Value> = history
         .ops
         .iter()
         .enumerate()
         .map(|(id, o)| {
             let id = id as OpId;
+            if stride > 1 && id as usize % stride != 0 && !flagged.contains(&id) && !kept_ops.contains(&id) {
+                return Value::Null;
+            }
             let complete = if o.complete_ns == u64::MAX || o.outcome == Outcome::Unknown { -1.0 } else { round(ms(o.complete_ns)) };
             let outcome = match o.outcome {
                 Outcome::Ok => 0,

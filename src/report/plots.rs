@@ -12,6 +12,9 @@ use super::story::FaultBand;
 use crate::history::{History, Outcome};
 
 const WIDTH: u32 = 1200;
+/// Points drawn per latency series (kind × outcome); beyond, an even sample in time (the
+/// legend says how many of how many), so the SVG stays bounded for any history.
+const MAX_POINTS_PER_SERIES: usize = 6_000;
 const LATENCY_ROW_PX: u32 = 170;
 const THROUGHPUT_PX: u32 = 300;
 const OK: RGBColor = RGBColor(46, 139, 87);
@@ -117,10 +120,12 @@ pub fn latency_svg(history: &History, bands: &[FaultBand]) -> Result<String, Str
                     continue;
                 }
                 let count = points.len();
+                let stride = count.div_ceil(MAX_POINTS_PER_SERIES);
+                let label = if stride > 1 { format!("{name} ({count}, 1 in {stride} drawn)") } else { format!("{name} ({count})") };
                 chart
-                    .draw_series(points.into_iter().map(|p| Circle::new(p, 2, colour.filled())))
+                    .draw_series(points.into_iter().step_by(stride).map(|p| Circle::new(p, 2, colour.filled())))
                     .map_err(|e| e.to_string())?
-                    .label(format!("{name} ({count})"))
+                    .label(label)
                     .legend(move |(x, y)| Circle::new((x + 5, y), 3, colour.filled()));
             }
             chart

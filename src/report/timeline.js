@@ -26,7 +26,7 @@
   // Ops per client lane, for hover.
   var byLane = [];
   for (var c = 0; c < nClients; c++) byLane.push([]);
-  D.ops.forEach(function (o, id) { byLane[o[0]].push(id); });
+  D.ops.forEach(function (o, id) { if (o) byLane[o[0]].push(id); });
 
   function width() { return Math.max(600, canvas.parentElement.clientWidth - 4); }
   function size() {
@@ -37,19 +37,20 @@
   }
   function x(t) { return LABEL + (t - view.t0) / (view.t1 - view.t0) * (width() - LABEL - 4); }
   function t(xp) { return view.t0 + (xp - LABEL) / (width() - LABEL - 4) * (view.t1 - view.t0); }
-  function opEnd(o) { return o[2] < 0 ? Math.min(o[1] + 1000, D.t1) : o[2]; }
+  function opEnd(o) { return o[2] < 0 ? Math.min(o[1] + Math.min(1000, (D.t1 - D.t0) * 0.05), D.t1) : o[2]; }
   function isWrite(kind) { return D.writes.indexOf(kind) >= 0; }
 
   function drawAxis(w) {
     ctx.fillStyle = "#333"; ctx.font = "10px sans-serif"; ctx.textBaseline = "top";
-    var span = view.t1 - view.t0, steps = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 60000];
+    var span = view.t1 - view.t0, steps = [1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5,
+      1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 60000];
     var step = steps[steps.length - 1];
     for (var i = 0; i < steps.length; i++) { if (span / steps[i] <= (w - LABEL) / 90) { step = steps[i]; break; } }
     ctx.strokeStyle = "#e4e4e4"; ctx.lineWidth = 1;
     for (var s = Math.ceil(view.t0 / step) * step; s <= view.t1; s += step) {
       var px = x(s);
       ctx.beginPath(); ctx.moveTo(px, AXIS); ctx.lineTo(px, height); ctx.stroke();
-      ctx.fillText((s / 1000).toFixed(step < 1000 ? 3 : 1) + " s", px + 2, 4);
+      ctx.fillText(step >= 1 ? (s / 1000).toFixed(step < 1000 ? 3 : 1) + " s" : (s * 1e6).toFixed(0) + " ns", px + 2, 4);
     }
   }
 
@@ -101,7 +102,8 @@
       ctx.fillStyle = "#222"; ctx.fillText("c" + c, 4, clientTop + i * CLIENT_LANE + CLIENT_LANE / 2);
     });
     var drawn = 0, pxPerMs = (width() - LABEL - 4) / (view.t1 - view.t0);
-    D.ops.forEach(function (o, id) {
+    D.ops.forEach(function (o) {
+      if (!o) return;
       var end = opEnd(o);
       if (end < view.t0 || o[1] > view.t1) return;
       var a = Math.max(x(o[1]), LABEL), b = Math.min(x(end), width());
@@ -164,7 +166,7 @@
 
   function zoom(factor, at) {
     var span = (view.t1 - view.t0) * factor;
-    span = Math.min(Math.max(span, 2), (D.t1 - D.t0));
+    span = Math.min(Math.max(span, 1e-5), (D.t1 - D.t0));
     var centre = at === undefined ? (view.t0 + view.t1) / 2 : at;
     var frac = (centre - view.t0) / (view.t1 - view.t0);
     view.t0 = centre - frac * span; view.t1 = view.t0 + span;
@@ -236,19 +238,19 @@
   canvas.addEventListener("mouseleave", function () { tip.style.display = "none"; });
 
   window.zksimFocusOp = function (id) {
-    var o = D.ops[id]; if (!o) return false;
-    var end = opEnd(o), pad = Math.max((end - o[1]) * 4, 200);
+    var o = D.ops[id]; if (!o) return false;  // not on a bounded timeline
+    var end = opEnd(o), pad = Math.max((end - o[1]) * 4, Math.min(200, (D.t1 - D.t0) * 0.02));
     view.t0 = o[1] - pad; view.t1 = end + pad; clamp(); focus = {op: id}; draw();
     canvas.scrollIntoView({block: "center"});
     return false;
   };
-  window.zksimFocusLin = function (i) {
-    var lin = D.lin[i], ids = lin.prefix.concat([lin.stuck]);
-    var a = Infinity, b = -Infinity;
+  window.zksimFocusLin = function (i, stay) {
+    var lin = D.lin[i]; if (!lin) return false;
+    var ids = lin.prefix.concat([lin.stuck]), a = Infinity, b = -Infinity;
     ids.forEach(function (id) { var o = D.ops[id]; a = Math.min(a, o[1]); b = Math.max(b, opEnd(o)); });
-    var pad = Math.max((b - a) * 0.05, 20);
+    var pad = Math.max((b - a) * 0.05, Math.min(20, (D.t1 - D.t0) * 0.01));
     view.t0 = a - pad; view.t1 = b + pad; clamp(); focus = {lin: i}; draw();
-    canvas.scrollIntoView({block: "center"});
+    if (!stay) canvas.scrollIntoView({block: "center"});
     return false;
   };
   document.getElementById("zoom-in").onclick = function () { zoom(0.5); };
@@ -256,4 +258,7 @@
   document.getElementById("zoom-all").onclick = function () { view.t0 = D.t0; view.t1 = D.t1; focus = null; draw(); };
   window.addEventListener("resize", draw);
   draw();
+  // `#lin-N`: the timeline alone, showing the Nth partial linearization (for screenshots).
+  var lin = /^#lin-(\d+)$/.exec(location.hash);
+  if (lin) { body.classList.add("only-timeline"); window.zksimFocusLin(+lin[1], true); }
 })();
