@@ -154,7 +154,8 @@ fn findings_section(out: &mut String, history: &History, page: &Page, bands: &[F
 fn txn_items(out: &mut String, history: &History, f: &Finding) {
     let count = f.txn_count.max(f.txns.len());
     let writes: Vec<(i64, OpId)> = f.txns.iter().filter_map(|&z| op_of_txn(history, z).map(|op| (z, op))).collect();
-    let _ = write!(out, "<li>{count} acknowledged txn(s) concerned, <code>{:#x}</code>..<code>{:#x}</code>; {} of them client writes (the others session txns):<ul>", f.txns.first().copied().unwrap_or(0), f.txns.last().copied().unwrap_or(0), writes.len());
+    let others = if writes.len() < count { " (the others session txns)" } else { "" };
+    let _ = write!(out, "<li>{count} acknowledged txn(s) concerned, <code>{:#x}</code>..<code>{:#x}</code>; {} of them client writes{others}:<ul>", f.txns.first().copied().unwrap_or(0), f.txns.last().copied().unwrap_or(0), writes.len());
     for &(zxid, op) in writes.iter().rev().take(8) {
         let _ = write!(out, "<li><code>{zxid:#x}</code>: {}</li>", op_link(history, op));
     }

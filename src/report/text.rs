@@ -113,7 +113,8 @@ fn lost_txns_line(f: &Finding, history: &History) -> String {
         line.push_str(" (session txns, no recorded client write among them)");
         return line;
     }
-    line.push_str(&format!(", {} of them client writes (the others session txns), latest: ", writes.len()));
+    let others = if writes.len() < count { " (the others session txns)" } else { "" };
+    line.push_str(&format!(", {} of them client writes{others}, latest: ", writes.len()));
     let shown: Vec<String> = writes
         .iter()
         .rev()

@@ -681,7 +681,7 @@ pub fn replay_command(scenario_arg: &str, seed: u64, bug_names: &[String]) -> i3
         Err(e) => return bad_input(format!("--bug: {e}")),
     };
     let options = RunOptions { bugs: bugs.clone(), fast_checks: false };
-    let first = run(&scenario, seed, &options);
+    let (first, analysis) = run_with_analysis(&scenario, seed, &options);
     let second = run(&scenario, seed, &options);
     println!("run 1: trace {} ({} ops, {} faults, {})", first.trace_hash, first.ops, first.faults, first.verdict.name());
     println!("run 2: trace {} ({} ops, {} faults, {})", second.trace_hash, second.ops, second.faults, second.verdict.name());
@@ -690,7 +690,7 @@ pub fn replay_command(scenario_arg: &str, seed: u64, bug_names: &[String]) -> i3
         return Verdict::Crash.exit_code();
     }
     println!("deterministic: both runs give trace {}", first.trace_hash);
-    print_outcome(&first, &scenario);
+    print_outcome_with(&first, &scenario, analysis.as_ref().map(|a| &a.history));
     println!("reproduce: {}", reproduce_line(&scenario_ref, seed, &bugs));
     if first.as_expected(&scenario) {
         0
