@@ -16,6 +16,7 @@ pub mod client;
 pub mod conformance;
 pub mod history;
 pub mod proto;
+pub mod report;
 pub mod server;
 pub mod sim;
 pub mod storage;

@@ -53,9 +53,12 @@ enum Command {
         /// Put a historical bug back (repeatable; see `zksim list`).
         #[arg(long = "bug")]
         bugs: Vec<String>,
-        /// Where to write <scenario>-<seed>/history.jsonl and summary.json.
+        /// Where to write <scenario>-<seed>/history.jsonl, summary.json (and report.html).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Write report.html even when the run has no finding (it always does when it has one).
+        #[arg(long)]
+        report: bool,
     },
     /// Run a range of seeds of a scenario on several threads; table of failing seeds, JSON summary.
     /// Exit 0 if every seed is as the scenario expects, else 1 safety / 2 liveness / 3 crash.
@@ -219,9 +222,9 @@ fn main() -> ExitCode {
         }
         Some(Command::List) => code(zksim::testbed::cli::list_command()),
         Some(Command::Bench { seeds }) => code(zksim::testbed::cli::bench_command(seeds)),
-        None => code(zksim::testbed::cli::run_command(None, None, &[], None)),
-        Some(Command::Run { scenario, seed, bugs, out }) => {
-            code(zksim::testbed::cli::run_command(scenario.as_deref(), seed, &bugs, out.as_deref()))
+        None => code(zksim::testbed::cli::run_command(None, None, &[], None, false)),
+        Some(Command::Run { scenario, seed, bugs, out, report }) => {
+            code(zksim::testbed::cli::run_command(scenario.as_deref(), seed, &bugs, out.as_deref(), report))
         }
         Some(Command::Conformance { file, max_session_timeout_ms, target, seed, verbose }) => {
             let target = match target {

@@ -57,11 +57,10 @@ fn non_linearizable_etcd_history_exits_one_with_highlighted_html() {
     ]));
     assert_eq!(code, EXIT_VIOLATION);
     let page = std::fs::read_to_string(&html).unwrap();
-    assert!(
-        page.contains("class=\"op bad\""),
-        "violating ops are highlighted"
-    );
     assert!(page.contains("not linearizable"));
+    // The root cause first, and Porcupine's partial linearization of the key.
+    assert!(page.contains("<b>linearizable-writes-blackbox (history check)"));
+    assert!(page.contains("Partial linearizations") && page.contains("cannot follow"));
 }
 
 #[test]

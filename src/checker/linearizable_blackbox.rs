@@ -346,20 +346,54 @@ impl OpSet for Zobrist {
 
 /// Wing–Gong–Lowe search over one register's ops.
 pub fn search(ops: &[TimedOp], init: RegisterState, deadline: Option<Instant>) -> SearchResult {
-    match ops.len() {
-        0 => SearchResult::Linearizable,
-        1..=64 => search_with::<[u64; 1]>(ops, init, deadline),
-        65..=128 => search_with::<[u64; 2]>(ops, init, deadline),
-        129..=256 => search_with::<[u64; 4]>(ops, init, deadline),
-        257..=512 => search_with::<[u64; 8]>(ops, init, deadline),
-        _ => search_with::<Zobrist>(ops, init, deadline),
-    }
+    search_recording::<false>(ops, init, deadline, &mut Vec::new())
 }
 
-fn search_with<S: OpSet>(
+/// The search, also keeping (with `RECORD`) the longest linearizable prefix it found, in
+/// linearization order, in `prefix` (Porcupine's partial linearization).
+fn search_recording<const RECORD: bool>(
     ops: &[TimedOp],
     init: RegisterState,
     deadline: Option<Instant>,
+    prefix: &mut Vec<OpId>,
+) -> SearchResult {
+    match ops.len() {
+        0 => SearchResult::Linearizable,
+        1..=64 => search_with::<[u64; 1], RECORD>(ops, init, deadline, prefix),
+        65..=128 => search_with::<[u64; 2], RECORD>(ops, init, deadline, prefix),
+        129..=256 => search_with::<[u64; 4], RECORD>(ops, init, deadline, prefix),
+        257..=512 => search_with::<[u64; 8], RECORD>(ops, init, deadline, prefix),
+        _ => search_with::<Zobrist, RECORD>(ops, init, deadline, prefix),
+    }
+}
+
+/// A non-linearizable key's partial linearization: the longest prefix of its ops that some
+/// order explains (in that order) and the op that cannot follow it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartialLinearization {
+    pub path: PathId,
+    pub prefix: Vec<OpId>,
+    pub stuck: OpId,
+    /// Ops of the key searched.
+    pub ops: usize,
+}
+
+/// Searches `path` again and returns its partial linearization if it is not linearizable
+/// (None if it is, or the time limit ran out first).
+pub fn partial_linearization(history: &History, path: PathId, time_limit: Duration) -> Option<PartialLinearization> {
+    let partition = partitions(history).into_iter().find(|p| p.path == path)?;
+    let mut prefix = Vec::new();
+    match search_recording::<true>(&partition.ops, partition.init, Some(Instant::now() + time_limit), &mut prefix) {
+        SearchResult::NotLinearizable { stuck, .. } => Some(PartialLinearization { path, prefix, stuck, ops: partition.ops.len() }),
+        _ => None,
+    }
+}
+
+fn search_with<S: OpSet, const RECORD: bool>(
+    ops: &[TimedOp],
+    init: RegisterState,
+    deadline: Option<Instant>,
+    prefix: &mut Vec<OpId>,
 ) -> SearchResult {
     let mut list = EntryList::new(ops);
     let mut cache: HashSet<(S, RegisterState), BuildHasherDefault<WordHasher>> = HashSet::default();
@@ -394,6 +428,10 @@ fn search_with<S: OpSet>(
         } else {
             if stack.len() >= best.0 {
                 best = (stack.len(), ops[list.op_of[entry]].id);
+                if RECORD {
+                    prefix.clear();
+                    prefix.extend(stack.iter().map(|&(call, _)| ops[list.op_of[call]].id));
+                }
             }
             let Some((call, before)) = stack.pop() else {
                 return SearchResult::NotLinearizable {
@@ -672,7 +710,12 @@ fn explain(
     report: &mut CheckReport,
 ) {
     let kept = shrink_observations(partition, budget);
-    let ops = evidence(partition, &kept, stuck);
+    let mut ops = evidence(partition, &kept, stuck);
+    // The op that cannot follow the longest linearizable prefix is where the history stops
+    // being linearizable: it belongs to the evidence (and dates the violation).
+    if !ops.contains(&stuck) {
+        ops.push(stuck);
+    }
     let observations = kept
         .iter()
         .zip(&partition.ops)

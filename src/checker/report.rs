@@ -1,10 +1,12 @@
 //! Verdicts: what each check found, worded for a person.
 //!
 //! Why: a violation is only useful if it says which anomaly it is, shows the smallest set of
-//! ops that proves it, and explains it in one sentence. Reports keep every count but store
-//! at most `MAX_STORED` examples per check, so a broken million-op run stays readable.
+//! ops that proves it, and explains it in one sentence. Reports keep every count (per
+//! anomaly too) but store at most `MAX_STORED` examples per check — the earliest ones, so the
+//! first violation in time is always among them — and a broken million-op run stays readable.
 
 use crate::history::OpId;
+use std::collections::BTreeMap;
 
 /// Examples kept per check (all are counted).
 pub const MAX_STORED: usize = 50;
@@ -28,6 +30,32 @@ pub struct Violation {
     /// Input lines that are not ops (the `final` line, an event line), if involved.
     pub lines: Vec<u32>,
     pub explanation: String,
+}
+
+impl Violation {
+    /// Where the violation shows in the history: its latest op (ops are numbered in
+    /// completion order, the order the recorder writes them), or the end for one shown by
+    /// non-op lines only (the final state). Smaller is earlier.
+    pub fn position(&self) -> OpId {
+        match self.ops.iter().max() {
+            Some(&op) => op,
+            None => OpId::MAX,
+        }
+    }
+}
+
+/// Keeps at most `MAX_STORED` examples, the earliest by [`Violation::position`]; the order
+/// among the kept ones stays the order they were found in.
+fn keep_earliest(stored: &mut Vec<Violation>, violation: Violation) {
+    if stored.len() < MAX_STORED {
+        stored.push(violation);
+        return;
+    }
+    let latest = (0..stored.len()).max_by_key(|&i| (stored[i].position(), i)).expect("full");
+    if violation.position() < stored[latest].position() {
+        stored.remove(latest);
+        stored.push(violation);
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -66,6 +94,12 @@ pub struct CheckReport {
     /// Anomalies the guarantee allows but worth counting (e.g. stale plain reads).
     pub allowed: Vec<Violation>,
     pub allowed_count: usize,
+    /// Violations per anomaly name (all counted, stored or not).
+    pub anomaly_counts: BTreeMap<&'static str, usize>,
+    /// Allowed anomalies per name.
+    pub allowed_counts: BTreeMap<&'static str, usize>,
+    /// Violations of safety severity (stored or not): any makes the check FAIL.
+    pub safety_count: usize,
 }
 
 impl CheckReport {
@@ -79,14 +113,19 @@ impl CheckReport {
             violation_count: 0,
             allowed: Vec::new(),
             allowed_count: 0,
+            anomaly_counts: BTreeMap::new(),
+            allowed_counts: BTreeMap::new(),
+            safety_count: 0,
         }
     }
 
     pub fn violate(&mut self, violation: Violation) {
         self.violation_count += 1;
-        if self.violations.len() < MAX_STORED {
-            self.violations.push(violation);
+        *self.anomaly_counts.entry(violation.anomaly).or_default() += 1;
+        if violation.severity == Severity::Safety {
+            self.safety_count += 1;
         }
+        keep_earliest(&mut self.violations, violation);
     }
 
     pub fn violation(&mut self, anomaly: &'static str, ops: Vec<OpId>, explanation: String) {
@@ -101,19 +140,14 @@ impl CheckReport {
 
     pub fn allow(&mut self, violation: Violation) {
         self.allowed_count += 1;
-        if self.allowed.len() < MAX_STORED {
-            self.allowed.push(violation);
-        }
+        *self.allowed_counts.entry(violation.anomaly).or_default() += 1;
+        keep_earliest(&mut self.allowed, violation);
     }
 
     /// Sets the status from the violations found and the summary text.
     pub fn finish(mut self, summary: impl Into<String>) -> CheckReport {
         self.summary = summary.into();
-        self.status = if self
-            .violations
-            .iter()
-            .any(|v| v.severity == Severity::Safety)
-        {
+        self.status = if self.safety_count > 0 {
             Status::Fail
         } else if self.violation_count > 0 {
             Status::Warn
@@ -143,6 +177,11 @@ impl CheckReport {
         names
     }
 
+    /// The earliest stored violation (by [`Violation::position`]; ties: the first found).
+    pub fn first_violation(&self) -> Option<&Violation> {
+        self.violations.iter().enumerate().min_by_key(|(i, v)| (v.position(), *i)).map(|(_, v)| v)
+    }
+
     /// `name  STATUS  summary` — one line per check.
     pub fn verdict_line(&self) -> String {
         let mut line = format!(
@@ -159,5 +198,29 @@ impl CheckReport {
             ));
         }
         line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(op: OpId) -> Violation {
+        Violation { anomaly: if op % 2 == 0 { "even" } else { "odd" }, severity: Severity::Safety, ops: vec![op], lines: Vec::new(), explanation: String::new() }
+    }
+
+    #[test]
+    fn the_earliest_violations_are_kept_and_every_one_counted_per_anomaly() {
+        let mut report = CheckReport::new("t", "s");
+        // Found latest first: the earliest 50 must survive, with op 0 the first.
+        for op in (0..200).rev() {
+            report.violate(at(op));
+        }
+        assert_eq!(report.violation_count, 200);
+        assert_eq!(report.violations.len(), MAX_STORED);
+        assert!(report.violations.iter().all(|v| v.position() < MAX_STORED as OpId));
+        assert_eq!(report.first_violation().map(|v| v.ops[0]), Some(0));
+        assert_eq!(report.anomaly_counts.get("even"), Some(&100));
+        assert_eq!(report.anomaly_counts.get("odd"), Some(&100));
     }
 }

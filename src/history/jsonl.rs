@@ -43,12 +43,18 @@ pub fn parse_jsonl(file: &str, text: &str, format: Format) -> Result<History, Pa
             }
             Some("nemesis") => {
                 let record: NemesisRecord = ctx.decode(trimmed, "nemesis")?;
+                let detail = record.extra.get("detail").and_then(|d| d.as_str()).map(str::to_string);
                 history.nemesis.push(NemesisEvent {
                     line,
                     t_ns: record.t_ns,
                     action: record.action,
                     target: record.server,
+                    detail,
                 });
+            }
+            Some("server") => {
+                let record: ServerRecord = ctx.decode(trimmed, "server")?;
+                history.server_events.push(ServerEvent { line, record });
             }
             Some("final") => {
                 let record: FinalRecord = ctx.decode(trimmed, "final")?;

@@ -370,6 +370,15 @@ pub struct NemesisEvent {
     pub t_ns: u64,
     pub action: String,
     pub target: Option<String>,
+    /// The record's `detail` (sides of a partition, the fault point it fired at, ...).
+    pub detail: Option<String>,
+}
+
+/// A server event the simulator recorded (`server` lines): what the server lanes draw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerEvent {
+    pub line: u32,
+    pub record: super::record::ServerRecord,
 }
 
 /// A replica's state at the end of the run.
@@ -471,6 +480,8 @@ pub struct History {
     pub events: Vec<WatchEvent>,
     pub session_events: Vec<SessionEvent>,
     pub nemesis: Vec<NemesisEvent>,
+    /// Server events (zksim histories from a simulation; empty elsewhere).
+    pub server_events: Vec<ServerEvent>,
     pub final_state: Option<FinalState>,
 }
 
@@ -487,6 +498,7 @@ impl History {
             events: Vec::new(),
             session_events: Vec::new(),
             nemesis: Vec::new(),
+            server_events: Vec::new(),
             final_state: None,
         }
     }

@@ -28,6 +28,8 @@ pub enum Record {
     Session(SessionRecord),
     State(SessionRecord),
     Nemesis(NemesisRecord),
+    /// A server event from the simulation (role change, sync, crash, ...): server lanes.
+    Server(ServerRecord),
     Final(FinalRecord),
 }
 
@@ -256,6 +258,37 @@ pub struct NemesisRecord {
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 
+/// Something a server did or had done to it, recorded by the simulator (its server lanes):
+/// `event` is `looking`, `leading`, `following`, `observing`, `elected`, `established`,
+/// `sync`, `newleader`, `newleader_ack`, `uptodate`, `crash`, `exit`, `restart`,
+/// `recovered`, `pause`, `resume`, `snapshot`, `truncate`, `loaded`, `session_expired`
+/// (others are kept and shown as they are). No check depends on these lines.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ServerRecord {
+    pub t_ns: u64,
+    #[serde(deserialize_with = "de_text")]
+    pub server: String,
+    pub event: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de_opt_zxid")]
+    pub zxid: Option<i64>,
+    /// The other server concerned: the leader chosen, the learner synced.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de_opt_text")]
+    pub peer: Option<String>,
+    /// `sync`: DIFF, TRUNC, TRUNC+DIFF or SNAP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de_opt_zxid")]
+    pub from_zxid: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de_opt_zxid")]
+    pub to_zxid: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "de_opt_text")]
+    pub session: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
 /// Last line: the ensemble's state after the run.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct FinalRecord {
@@ -372,6 +405,12 @@ impl<'de> serde::de::Visitor<'de> for TextVisitor {
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(TextVisitor)
     }
+}
+
+/// A string or a number (as its decimal text), not null.
+fn de_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    d.deserialize_any(TextVisitor)?
+        .ok_or_else(|| serde::de::Error::custom("must not be null"))
 }
 
 /// Strings, numbers (as their decimal text) or null.

@@ -38,12 +38,19 @@ pub fn to_zksim_jsonl(history: &History) -> String {
         }));
     }
     for nemesis in &history.nemesis {
+        let mut extra = BTreeMap::new();
+        if let Some(detail) = &nemesis.detail {
+            extra.insert("detail".to_string(), serde_json::Value::String(detail.clone()));
+        }
         push(Record::Nemesis(NemesisRecord {
             t_ns: nemesis.t_ns,
             action: nemesis.action.clone(),
             server: nemesis.target.clone(),
-            extra: BTreeMap::new(),
+            extra,
         }));
+    }
+    for event in &history.server_events {
+        push(Record::Server(event.record.clone()));
     }
     if let Some(final_state) = &history.final_state {
         push(Record::Final(final_record(history, final_state)));

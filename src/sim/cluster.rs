@@ -102,7 +102,7 @@ impl Cluster {
         let disks = SimDisk::current();
         disks.set_default_fsync_latency(Duration::from_millis(config.fsync_latency_ms));
         disks.set_torn_write_probability(config.torn_write_probability);
-        let ctx = Arc::new(RunContext { conditions, invariants: Mutex::new(Invariants::default()), trace: Mutex::new(TraceHash::default()), points: Mutex::default() });
+        let ctx = Arc::new(RunContext { conditions, invariants: Mutex::new(Invariants::default()), trace: Mutex::new(TraceHash::default()), points: Mutex::default(), server_log: Mutex::default() });
         let mut cluster = Cluster { config: config.clone(), handle, nodes: BTreeMap::new(), shared: BTreeMap::new(), ctx, paused: BTreeMap::new(), down: Default::default() };
         for id in config.server_ids() {
             let shared = Arc::new(ServerShared::new(config.peer_config(id)));
@@ -141,6 +141,7 @@ impl Cluster {
     /// Kills a server: a power failure. Its process is gone, and madsim's kill calls the
     /// [`SimDisk`] plugin's `reset_node`, which drops every unsynced byte.
     pub fn kill(&mut self, id: ServerId) {
+        self.log(id, "crash");
         self.handle.kill(self.nodes[&id].id());
         self.shared[&id].mark_down();
         self.paused.insert(id, false);
@@ -155,6 +156,7 @@ impl Cluster {
     /// Restarts a server from its disk. madsim needs a kill before a restart, so restarting a
     /// running server is a power failure too; an exited server synced its page cache on exit.
     pub fn restart(&mut self, id: ServerId) {
+        self.log(id, "restart");
         let node = self.nodes[&id].id();
         self.handle.kill(node);
         self.handle.restart(node);
@@ -165,6 +167,7 @@ impl Cluster {
     /// Stop-the-world pause (a long GC): the process keeps its state but runs nothing.
     pub fn pause(&mut self, id: ServerId) {
         if !self.is_paused(id) {
+            self.log(id, "pause");
             self.handle.pause(self.nodes[&id].id());
             self.paused.insert(id, true);
         }
@@ -172,6 +175,7 @@ impl Cluster {
 
     pub fn resume(&mut self, id: ServerId) {
         if self.is_paused(id) {
+            self.log(id, "resume");
             self.handle.resume(self.nodes[&id].id());
             self.paused.insert(id, false);
         }
@@ -259,6 +263,12 @@ impl Cluster {
             })
             .collect();
         self.ctx.invariants.lock().expect("invariants").check_final(now, &finals);
+    }
+
+    /// Notes a fault done to a server in the run's server log (the history's server lanes).
+    fn log(&self, id: ServerId, event: &'static str) {
+        let entry = crate::sim::server_log::LoggedEvent::new(crate::sim::server_log::true_now_ns(), id, event);
+        self.ctx.server_log.lock().expect("server log").push(entry);
     }
 
     pub fn violations(&self) -> Vec<Violation> {

@@ -22,6 +22,26 @@ pub struct Violation {
     pub time_ms: i64,
     pub server: ServerId,
     pub detail: String,
+    /// The epoch concerned (a leader's new epoch), if any.
+    pub epoch: Option<i64>,
+    /// The zxid concerned: where a leader starts, where digests differ, what was committed.
+    pub zxid: Option<Zxid>,
+    /// Txns concerned: the acknowledged txns a new leader lacks (the first
+    /// [`MAX_LISTED_TXNS`]); `txn_count` says how many there are in all.
+    pub txns: Vec<Zxid>,
+    pub txn_count: usize,
+}
+
+/// Txns listed per violation (all are counted).
+pub const MAX_LISTED_TXNS: usize = 64;
+
+/// What a violation is about, beyond its text.
+#[derive(Clone, Debug, Default)]
+struct Subject {
+    epoch: Option<i64>,
+    zxid: Option<Zxid>,
+    txns: Vec<Zxid>,
+    txn_count: usize,
 }
 
 #[derive(Default)]
@@ -70,21 +90,29 @@ impl Invariants {
         }
     }
 
-    fn report(&mut self, invariant: &'static str, source: &'static str, time_ms: i64, server: ServerId, detail: String) {
+    fn report_on(&mut self, invariant: &'static str, source: &'static str, time_ms: i64, server: ServerId, detail: String, subject: Subject) {
         if self.violations.len() < MAX_VIOLATIONS {
-            self.violations.push(Violation { invariant, source, time_ms, server, detail });
+            let Subject { epoch, zxid, txns, txn_count } = subject;
+            self.violations.push(Violation { invariant, source, time_ms, server, detail, epoch, zxid, txns, txn_count });
         }
+    }
+
+    /// The acknowledged txns in `(after, before)`: what a server starting at `after` lacks.
+    fn acknowledged_between(&self, after: Zxid, before: Zxid) -> (Vec<Zxid>, usize) {
+        let range = || self.acknowledged.range(after.saturating_add(1)..before);
+        (range().take(MAX_LISTED_TXNS).copied().collect(), range().count())
     }
 
     /// At most one established leader per epoch.
     fn one_leader_per_epoch(&mut self, server: ServerId, time_ms: i64, epoch: i64) {
         match self.leader_of_epoch.get(&epoch) {
-            Some(&other) if other != server => self.report(
+            Some(&other) if other != server => self.report_on(
                 "one-leader-per-epoch",
                 "ZAB paper §III 'primary uniqueness'; TLA+ Zab `Leadership`",
                 time_ms,
                 server,
                 format!("server {server} established as leader of epoch {epoch}, already led by {other}"),
+                Subject { epoch: Some(epoch), ..Subject::default() },
             ),
             _ => {
                 self.leader_of_epoch.insert(epoch, server);
@@ -100,7 +128,8 @@ impl Invariants {
     fn leader_has_every_acknowledged_txn(&mut self, server: ServerId, time_ms: i64, epoch: i64, last_zxid: Zxid, digest: u64) {
         if let Some(&max_ack) = self.acknowledged.range(..make_zxid(epoch, 0)).next_back() {
             if max_ack > last_zxid {
-                self.report(
+                let (txns, txn_count) = self.acknowledged_between(last_zxid, make_zxid(epoch, 0));
+                self.report_on(
                     "acknowledged-write-durable",
                     "ZAB paper §III 'primary integrity'; TLA+ Zab `PrimaryIntegrity`, durability of committed txns",
                     time_ms,
@@ -110,6 +139,7 @@ impl Invariants {
                         zxid_str(last_zxid),
                         zxid_str(max_ack)
                     ),
+                    Subject { epoch: Some(epoch), zxid: Some(last_zxid), txns, txn_count },
                 );
             }
         }
@@ -122,19 +152,21 @@ impl Invariants {
         let zxid = entry.header.zxid;
         let last = self.last_committed.get(&server).copied().unwrap_or(0);
         if zxid <= last {
-            self.report(
+            self.report_on(
                 "commits-in-order",
                 "ZAB paper §III 'total order'; TLA+ Zab `Monotonicity`",
                 time_ms,
                 server,
                 format!("committed {} after {}", zxid_str(zxid), zxid_str(last)),
+                Subject { zxid: Some(zxid), txns: vec![zxid], txn_count: 1, ..Subject::default() },
             );
         }
         self.last_committed.insert(server, zxid);
         match self.committed.get(&zxid) {
             Some((first, _)) if !Arc::ptr_eq(first, &entry) && **first != *entry => {
                 let detail = format!("at {} committed {:?}, another server committed {:?}", zxid_str(zxid), entry.txn, first.txn);
-                self.report("committed-prefixes-agree", "ZAB paper §III 'agreement'; TLA+ Zab `PrefixConsistency`", time_ms, server, detail);
+                let subject = Subject { zxid: Some(zxid), txns: vec![zxid], txn_count: 1, ..Subject::default() };
+                self.report_on("committed-prefixes-agree", "ZAB paper §III 'agreement'; TLA+ Zab `PrefixConsistency`", time_ms, server, detail, subject);
             }
             Some(_) => self.same_zxid_same_digest(server, time_ms, zxid, digest, "committed"),
             None => {
@@ -147,12 +179,13 @@ impl Invariants {
     fn same_zxid_same_digest(&mut self, server: ServerId, time_ms: i64, zxid: Zxid, digest: u64, when: &str) {
         if let Some(&(_, expected)) = self.committed.get(&zxid) {
             if expected != digest {
-                self.report(
+                self.report_on(
                     "same-zxid-same-digest",
                     "ZooKeeper digest check (ZOOKEEPER-3114); TLA+ Zab `ProcessConsistency`",
                     time_ms,
                     server,
                     format!("{when} at {} with digest {digest:016x}, expected {expected:016x}", zxid_str(zxid)),
+                    Subject { zxid: Some(zxid), ..Subject::default() },
                 );
             }
         }
@@ -163,12 +196,14 @@ impl Invariants {
         let max_ack = self.acknowledged.iter().next_back().copied().unwrap_or(0);
         for &(server, zxid, digest) in finals {
             if zxid < max_ack {
-                self.report(
+                let (txns, txn_count) = self.acknowledged_between(zxid, Zxid::MAX);
+                self.report_on(
                     "acknowledged-write-durable",
                     "ZAB paper §III 'reliable delivery'; TLA+ Zab durability of committed txns",
                     time_ms,
                     server,
                     format!("final zxid {} is before acknowledged txn {}", zxid_str(zxid), zxid_str(max_ack)),
+                    Subject { zxid: Some(zxid), txns, txn_count, ..Subject::default() },
                 );
             }
             self.same_zxid_same_digest(server, time_ms, zxid, digest, "final");
@@ -196,6 +231,9 @@ mod tests {
         established(&mut inv, 2, 2, make_zxid(1, 4));
         assert_eq!(inv.violations.len(), 1);
         assert_eq!(inv.violations[0].invariant, "acknowledged-write-durable");
+        // Structured: the epoch, where the leader starts, and the txn it lacks.
+        let v = &inv.violations[0];
+        assert_eq!((v.epoch, v.zxid, v.txns.clone(), v.txn_count), (Some(2), Some(make_zxid(1, 4)), vec![make_zxid(1, 5)], 1));
     }
 
     #[test]

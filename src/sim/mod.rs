@@ -13,6 +13,7 @@ pub mod disk;
 pub mod fault_points;
 pub mod invariants;
 pub mod net;
+pub mod server_log;
 pub mod server_node;
 pub mod writer;
 

@@ -21,6 +21,7 @@ use super::disk::{SimDisk, SimDiskHandle};
 use super::fault_points::{PointHub, Strike};
 use super::invariants::Invariants;
 use super::net::{Addr, Body, Channel, Delivery, Packet, SharedConditions, Transport};
+use super::server_log::{true_now_ns, LoggedEvent, ServerLog, SyncSummary};
 use crate::proto::Zxid;
 use crate::storage::{Disk, MemDisk, Recovered, Storage, StorageConfig, StorageError};
 use crate::tree::TxnEntry;
@@ -161,6 +162,8 @@ pub struct RunContext {
     pub trace: Mutex<TraceHash>,
     /// Fault points armed for the run, and the coverage they count.
     pub points: Mutex<PointHub>,
+    /// What the servers did, for the history's server lanes (never read by the simulation).
+    pub server_log: Mutex<ServerLog>,
 }
 
 /// A running hash of everything observable, to show two runs of a seed are identical.
@@ -210,6 +213,10 @@ struct Node {
     /// Actions after a fault point that held this server: run once the runner applied the
     /// fault (a paused server runs them when it resumes).
     deferred: VecDeque<Action>,
+    /// Per learner: the sync packets sent since its first one, for the `sync` server event.
+    sync_sent: BTreeMap<u64, SyncSummary>,
+    /// A session expiry passed; its closeSession txn is the next one logged.
+    expiring: bool,
 }
 
 /// What executing the peer's actions led to.
@@ -236,6 +243,9 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
         Ok(mirror) => mirror,
         Err(error) => {
             let reason = format!("recovery failed: {error}");
+            let mut exit = LoggedEvent::new(true_now_ns(), id, "exit");
+            exit.detail = reason.clone();
+            ctx.server_log.lock().expect("server log").push(exit);
             tracing::error!(server = id, %reason, "server does not start");
             ctx.trace.lock().expect("trace").add((elapsed_ms(), id, reason.as_str()));
             let mut view = shared.view.lock().expect("view");
@@ -244,6 +254,7 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
         }
     };
     ctx.trace.lock().expect("trace").add((elapsed_ms(), id, "recovered", mirror.last_logged_zxid(), mirror.accepted_epoch, mirror.current_epoch));
+    ctx.server_log.lock().expect("server log").push(recovered_event(id, &mirror));
     let peer = QuorumPeer::new(shared.config.clone(), mirror, shared.local_ms());
     let endpoint = transport.endpoint();
     let (tx, mut rx) = mpsc::unbounded::<Packet>();
@@ -269,6 +280,8 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
         batches: BTreeMap::new(),
         fsync_extra_ms: 0,
         deferred: VecDeque::new(),
+        sync_sent: BTreeMap::new(),
+        expiring: false,
     };
     {
         let mut view = node.shared.view.lock().expect("view");
@@ -441,6 +454,7 @@ impl Node {
         while let Some(action) = actions.pop_front() {
             match action {
                 Action::Send { to, msg } => {
+                    self.note_send(to, &msg);
                     let channel = if msg.is_election() { Channel::Election } else { Channel::Zab };
                     self.trace_send(now, to, msg.kind());
                     self.batches.entry((to, channel)).or_default().push(Outgoing::Peer(msg));
@@ -462,27 +476,35 @@ impl Node {
                         self.transport.shutdown(addr, Channel::Client(conn));
                     }
                 }
-                Action::AppendLog(entry) => self.pending_appends.push(entry),
+                Action::AppendLog(entry) => {
+                    self.note_append(&entry);
+                    self.pending_appends.push(entry);
+                }
                 Action::SyncLog { token } => {
                     self.flush_appends();
                     self.start_fsync(now, token);
                 }
                 Action::Observe(o) => {
+                    self.note_observation(&o);
                     self.ctx.trace.lock().expect("trace").add((now, self.id, observation_key(&o)));
-                    self.ctx.invariants.lock().expect("invariants").observe(self.id, now, o);
+                    // Reported at the true time (the server's clock may drift).
+                    self.ctx.invariants.lock().expect("invariants").observe(self.id, elapsed_ms(), o);
                 }
                 Action::Exit { reason } => {
+                    self.log(LoggedEvent { detail: reason.clone(), ..LoggedEvent::new(true_now_ns(), self.id, "exit") });
                     self.flush_appends();
                     self.flush_all();
                     self.exit(reason);
                     return Executed::Gone;
                 }
                 Action::Point(passage) => {
+                    self.note_passage(passage);
                     if let Some(stop) = self.at_point(now, passage, &mut actions) {
                         return stop;
                     }
                 }
                 Action::WriteSnapshot(snapshot) => {
+                    self.log(LoggedEvent { zxid: Some(snapshot.last_zxid), ..LoggedEvent::new(true_now_ns(), self.id, "snapshot") });
                     self.persist(Action::WriteSnapshot(snapshot));
                     // Storage rolls the log at every snapshot (`FileTxnSnapLog.save` + roll).
                     let roll = Passage { point: FaultPoint::LogRolled, peer: None };
@@ -490,12 +512,95 @@ impl Node {
                         return stop;
                     }
                 }
+                Action::TruncateLog { zxid } => {
+                    self.log(LoggedEvent { zxid: Some(zxid), ..LoggedEvent::new(true_now_ns(), self.id, "truncate") });
+                    self.persist(Action::TruncateLog { zxid });
+                }
                 other => self.persist(other),
             }
         }
         self.flush_appends();
         self.flush_all();
         Executed::Done
+    }
+
+    // ------------------------------------------------------------ server events (lanes)
+    // Written down only: nothing here draws a random number, sends or changes the peer.
+
+    fn log(&self, event: LoggedEvent) {
+        self.ctx.server_log.lock().expect("server log").push(event);
+    }
+
+    fn event(&self, name: &'static str) -> LoggedEvent {
+        LoggedEvent::new(true_now_ns(), self.id, name)
+    }
+
+    /// Role and epoch changes, leaders established, databases (re)loaded.
+    fn note_observation(&self, o: &crate::zab::peer::Observation) {
+        use crate::zab::peer::Observation as O;
+        let event = match o {
+            O::StateChanged { state, epoch } => {
+                let name = match state {
+                    ServerState::Looking => "looking",
+                    ServerState::Leading => "leading",
+                    ServerState::Following => "following",
+                    ServerState::Observing => "observing",
+                };
+                LoggedEvent { epoch: Some(*epoch), ..self.event(name) }
+            }
+            O::Established { epoch, last_zxid, .. } => LoggedEvent { epoch: Some(*epoch), zxid: Some(*last_zxid), ..self.event("established") },
+            O::Loaded { zxid, .. } => LoggedEvent { zxid: Some(*zxid), ..self.event("loaded") },
+            O::Committed { .. } | O::Acknowledged { .. } => return,
+        };
+        self.log(event);
+    }
+
+    /// Election results, the leader's sync decision per learner, NEWLEADER and UPTODATE.
+    fn note_passage(&mut self, passage: Passage) {
+        let leader = passage.peer;
+        let event = match passage.point {
+            FaultPoint::LeaderChosen => LoggedEvent { peer: Some(leader.unwrap_or(self.id)), ..self.event("elected") },
+            FaultPoint::SyncPacketsQueued => {
+                let Some(learner) = passage.peer else { return };
+                let summary = self.sync_sent.remove(&learner).unwrap_or_default();
+                LoggedEvent { epoch: Some(self.peer.accepted_epoch()), ..summary.event(true_now_ns(), self.id, learner) }
+            }
+            FaultPoint::NewLeaderReceived => LoggedEvent { peer: leader, zxid: Some(self.peer.last_processed_zxid()), ..self.event("newleader") },
+            FaultPoint::NewLeaderAckSent => LoggedEvent { peer: leader, epoch: Some(self.peer.current_epoch()), ..self.event("newleader_ack") },
+            FaultPoint::UpToDateReceived => LoggedEvent { peer: leader, zxid: Some(self.peer.last_processed_zxid()), ..self.event("uptodate") },
+            FaultPoint::SessionExpired => {
+                self.expiring = true;
+                return;
+            }
+            _ => return,
+        };
+        self.log(event);
+    }
+
+    /// The first sync packet to a learner opens its summary; proposals after it are counted.
+    fn note_send(&mut self, to: u64, msg: &PeerMessage) {
+        let first = match msg {
+            PeerMessage::Diff { zxid } => ("DIFF", *zxid),
+            PeerMessage::Trunc { zxid } => ("TRUNC", *zxid),
+            PeerMessage::Snap { snapshot } => ("SNAP", snapshot.last_zxid),
+            PeerMessage::Proposal(entry) => {
+                if let Some(summary) = self.sync_sent.get_mut(&to) {
+                    summary.proposal(entry.header.zxid);
+                }
+                return;
+            }
+            _ => return,
+        };
+        self.sync_sent.insert(to, SyncSummary { first: Some(first), ..SyncSummary::default() });
+    }
+
+    /// The closeSession txn of a session the leader expired.
+    fn note_append(&mut self, entry: &TxnEntry) {
+        if self.expiring && matches!(entry.txn, crate::tree::Txn::CloseSession { .. }) {
+            self.expiring = false;
+            let event = LoggedEvent { session: Some(entry.header.client_id), zxid: Some(entry.header.zxid), ..self.event("session_expired") };
+            self.log(event);
+        }
     }
 
     /// A passage: report it to the run's fault points and carry out a strike. `Some` when the
@@ -589,6 +694,15 @@ impl Node {
         };
         *self.shared.view.lock().expect("view") = view;
     }
+}
+
+/// `recovered`: what a starting server rebuilt from its disk.
+fn recovered_event(id: u64, mirror: &DiskMirror) -> LoggedEvent {
+    let snapshot = mirror.snapshots.last().map(|s| s.last_zxid);
+    let replayed = mirror.log.iter().filter(|e| Some(e.header.zxid) > snapshot).count();
+    let from = snapshot.map_or_else(|| "no snapshot".to_string(), |z| format!("snapshot {}", crate::zab::zxid_str(z)));
+    let detail = format!("{from} + {replayed} logged txns; acceptedEpoch {}, currentEpoch {}", mirror.accepted_epoch, mirror.current_epoch);
+    LoggedEvent { zxid: Some(mirror.last_logged_zxid()), epoch: Some(mirror.current_epoch), detail, ..LoggedEvent::new(true_now_ns(), id, "recovered") }
 }
 
 fn delivery_tag(d: &Delivery) -> (u8, usize) {

@@ -69,7 +69,7 @@ fn first_safety_violation(scenario: &Scenario, limit: u64, jobs: usize, options:
 fn safety_finding(scenario: &Scenario, seed: u64, options: &RunOptions) -> (String, String) {
     let outcome = run(scenario, seed, options);
     match outcome.findings.iter().find(|f| f.check != "liveness") {
-        Some(f) => (f.check.clone(), one_line(&f.detail, 200)),
+        Some(f) => (f.check.clone(), one_line(&crate::report::text::headline(f), 200)),
         None => ("none".into(), format!("seed {seed} gave {}", outcome.verdict.name())),
     }
 }

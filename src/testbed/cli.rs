@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::runner::{run, write_report, RunOptions, RunOutcome, Verdict};
+use super::runner::{run, run_with_analysis, write_html_report, write_report, RunOptions, RunOutcome, Verdict};
 use super::scenario::Scenario;
 use crate::zab::Bug;
 
@@ -68,6 +68,12 @@ pub fn run_seed(flag: Option<u64>, scenario: &Scenario) -> u64 {
 }
 
 pub fn print_outcome(outcome: &RunOutcome, scenario: &Scenario) {
+    print_outcome_with(outcome, scenario, None);
+}
+
+/// The run's header line, its findings root cause first (with the faults and server events
+/// before each when the history is at hand), coverage and the verdict.
+pub fn print_outcome_with(outcome: &RunOutcome, scenario: &Scenario, history: Option<&crate::history::History>) {
     println!(
         "scenario {} seed {}: {} client ops ({} ok, {} unknown), {} faults, {} leaders established, {} commits, {:.1} simulated s in {:.2} wall s, trace {}",
         outcome.scenario,
@@ -85,9 +91,12 @@ pub fn print_outcome(outcome: &RunOutcome, scenario: &Scenario) {
     if !outcome.bugs.is_empty() {
         println!("bug flags: {}", outcome.bugs.join(", "));
     }
-    for f in outcome.findings.iter().take(10) {
-        println!("  {}: {}", f.check, f.detail);
-    }
+    print!("{}", crate::report::text::render_findings(&outcome.findings, history));
+    let a = &outcome.allowed;
+    println!(
+        "allowed anomalies: {} stale plain reads, {} stale sync+reads (WARN), {} SessionMoved, {} unknown outcomes",
+        a.stale_plain_reads, a.stale_sync_reads, a.session_moved, a.unknown_outcomes
+    );
     println!("{}", super::coverage::describe(&outcome.coverage));
     for rule in &outcome.firings {
         println!("  fault point fired: {}", serde_json::to_string(rule).expect("serializable"));
@@ -103,9 +112,10 @@ pub fn print_outcome(outcome: &RunOutcome, scenario: &Scenario) {
     println!("verdict: {}{note}", outcome.verdict.name());
 }
 
-/// `zksim run [SCENARIO] [--seed N] [--bug NAME]... [--out DIR]`; without `--seed`, the
-/// scenario's own `seed` (else 1).
-pub fn run_command(scenario_arg: Option<&str>, seed_flag: Option<u64>, bug_names: &[String], out: Option<&Path>) -> i32 {
+/// `zksim run [SCENARIO] [--seed N] [--bug NAME]... [--out DIR] [--report]`; without
+/// `--seed`, the scenario's own `seed` (else 1). Writes `report.html` on any finding (or
+/// with `--report`).
+pub fn run_command(scenario_arg: Option<&str>, seed_flag: Option<u64>, bug_names: &[String], out: Option<&Path>, force_report: bool) -> i32 {
     let (scenario, scenario_ref) = match resolve_scenario(scenario_arg) {
         Ok(s) => s,
         Err(e) => {
@@ -121,14 +131,24 @@ pub fn run_command(scenario_arg: Option<&str>, seed_flag: Option<u64>, bug_names
         }
     };
     let seed = run_seed(seed_flag, &scenario);
-    let outcome = run(&scenario, seed, &RunOptions { bugs: bugs.clone(), fast_checks: false });
-    print_outcome(&outcome, &scenario);
+    let (outcome, analysis) = run_with_analysis(&scenario, seed, &RunOptions { bugs: bugs.clone(), fast_checks: false });
+    print_outcome_with(&outcome, &scenario, analysis.as_ref().map(|a| &a.history));
     let dir = out.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("reports"));
+    let reproduce = reproduce_run_line(&scenario_ref, scenario.seed, seed, &bugs);
     match write_report(&dir, &outcome) {
-        Ok(path) => println!("history and summary: {}", path.display()),
+        Ok(path) => {
+            let want_html = force_report || !outcome.findings.is_empty();
+            match (want_html, &analysis) {
+                (true, Some(analysis)) => match write_html_report(&path, &outcome, analysis, &scenario, &reproduce) {
+                    Ok(html) => println!("history, summary and report: {} ({})", path.display(), html.display()),
+                    Err(e) => eprintln!("zksim: could not write the HTML report under {}: {e}", path.display()),
+                },
+                _ => println!("history and summary: {}", path.display()),
+            }
+        }
         Err(e) => eprintln!("zksim: could not write the report under {}: {e}", dir.display()),
     }
-    println!("reproduce: {}", reproduce_run_line(&scenario_ref, scenario.seed, seed, &bugs));
+    println!("reproduce: {reproduce}");
     if outcome.verdict != Verdict::Pass && !outcome.as_expected(&scenario) {
         return outcome.verdict.exit_code();
     }
@@ -153,6 +173,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::coverage::{add_run, describe, merge_totals, missing, parse_required, ProbeTotal, EXIT_COVERAGE};
+use crate::report::analysis::AllowedCounts;
 use super::nemesis::plan;
 
 /// Parses `A..B` (B excluded), `A..=B` (B included) or a single seed `N`.
@@ -214,6 +235,9 @@ pub struct SeedResult {
     /// Fault-point firings of the run.
     #[serde(default)]
     pub firings: usize,
+    /// Anomalies ZooKeeper allows, counted in this run.
+    #[serde(default)]
+    pub allowed: AllowedCounts,
     /// The run's coverage probes (summed into the sweep's totals, not written per seed).
     #[serde(skip)]
     pub coverage: BTreeMap<String, u64>,
@@ -228,13 +252,14 @@ impl SeedResult {
             exit_code: outcome.verdict.exit_code(),
             as_expected: outcome.as_expected(scenario),
             anomaly: failed.then(|| outcome.anomaly()),
-            detail: outcome.findings.first().map(|f| truncate_line(&f.detail, 300)),
+            detail: outcome.findings.first().map(|f| truncate_line(&crate::report::text::headline(f), 300)),
             trace_hash: outcome.trace_hash.clone(),
             ops: outcome.ops,
             faults: outcome.faults,
             sim_ms: outcome.sim_ms,
             wall_ms: outcome.wall_ms,
             firings: outcome.firings.len(),
+            allowed: outcome.allowed,
             coverage: outcome.coverage.clone(),
         }
     }
@@ -267,6 +292,14 @@ pub struct Counts {
     pub by_verdict: BTreeMap<String, usize>,
     /// anomaly → seeds (only seeds not as expected).
     pub by_anomaly: BTreeMap<String, usize>,
+    /// Allowed anomalies summed over the seeds.
+    #[serde(default)]
+    pub allowed: AllowedCounts,
+    /// Seeds with at least one stale plain read, and the fewest any seed had.
+    #[serde(default)]
+    pub seeds_with_stale_reads: usize,
+    #[serde(default)]
+    pub min_stale_plain_reads: usize,
 }
 
 /// The JSON written by `zksim sweep` and `zksim merge`.
@@ -302,7 +335,10 @@ impl SweepSummary {
     pub fn recount(&mut self) {
         self.results.sort_by_key(|r| r.seed);
         let mut c = Counts { seeds: self.results.len(), ..Counts::default() };
+        c.min_stale_plain_reads = self.results.iter().map(|r| r.allowed.stale_plain_reads).min().unwrap_or(0);
         for r in &self.results {
+            c.allowed.add(&r.allowed);
+            c.seeds_with_stale_reads += usize::from(r.allowed.stale_plain_reads > 0);
             *c.by_verdict.entry(r.verdict.clone()).or_default() += 1;
             if r.as_expected {
                 c.as_expected += 1;
@@ -335,6 +371,22 @@ impl SweepSummary {
 
     fn judge_coverage(&mut self) {
         self.missing_coverage = missing(&self.required_coverage, &self.coverage);
+    }
+
+    /// Allowed anomalies: totals, and per seed for a short sweep.
+    fn print_allowed(&self) {
+        let a = &self.counts.allowed;
+        println!(
+            "allowed anomalies (ZooKeeper permits them): {} stale plain reads ({} of {} seeds had some, fewest {} per seed), {} stale sync+reads (WARN), {} SessionMoved, {} unknown outcomes",
+            a.stale_plain_reads, self.counts.seeds_with_stale_reads, self.counts.seeds, self.counts.min_stale_plain_reads, a.stale_sync_reads, a.session_moved, a.unknown_outcomes
+        );
+        if self.results.len() <= 40 {
+            println!("{:>8} {:>18} {:>18} {:>13} {:>16}", "seed", "stale plain reads", "stale sync+reads", "SessionMoved", "unknown outcomes");
+            for r in &self.results {
+                let a = &r.allowed;
+                println!("{:>8} {:>18} {:>18} {:>13} {:>16}", r.seed, a.stale_plain_reads, a.stale_sync_reads, a.session_moved, a.unknown_outcomes);
+            }
+        }
     }
 
     /// The failing-seed table, reproduce lines and totals.
@@ -376,6 +428,7 @@ impl SweepSummary {
                 println!("({} more failing seeds in the JSON summary)", failing.len() - 5);
             }
         }
+        self.print_allowed();
         println!("{}", describe(&self.coverage));
         if !self.missing_coverage.is_empty() {
             println!("required coverage MISSING (exit {EXIT_COVERAGE}): {}", self.missing_coverage.join(", "));
@@ -628,7 +681,7 @@ pub fn replay_command(scenario_arg: &str, seed: u64, bug_names: &[String]) -> i3
         Err(e) => return bad_input(format!("--bug: {e}")),
     };
     let options = RunOptions { bugs: bugs.clone(), fast_checks: false };
-    let first = run(&scenario, seed, &options);
+    let (first, analysis) = run_with_analysis(&scenario, seed, &options);
     let second = run(&scenario, seed, &options);
     println!("run 1: trace {} ({} ops, {} faults, {})", first.trace_hash, first.ops, first.faults, first.verdict.name());
     println!("run 2: trace {} ({} ops, {} faults, {})", second.trace_hash, second.ops, second.faults, second.verdict.name());
@@ -637,7 +690,7 @@ pub fn replay_command(scenario_arg: &str, seed: u64, bug_names: &[String]) -> i3
         return Verdict::Crash.exit_code();
     }
     println!("deterministic: both runs give trace {}", first.trace_hash);
-    print_outcome(&first, &scenario);
+    print_outcome_with(&first, &scenario, analysis.as_ref().map(|a| &a.history));
     println!("reproduce: {}", reproduce_line(&scenario_ref, seed, &bugs));
     if first.as_expected(&scenario) {
         0

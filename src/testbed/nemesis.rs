@@ -220,7 +220,7 @@ impl Nemesis {
                 }
             }
             "partition" => {
-                let (a, b) = self.partition_sides(cluster, fault.kind.as_deref().unwrap_or("halves"));
+                let (a, b) = self.partition_sides(cluster, fault.kind.as_deref().unwrap_or("halves"), fault.target.as_deref());
                 cluster.partition(&a, &b);
                 recorder.nemesis(t_ns, "partition", None, &format!("{a:?} | {b:?}"));
                 self.schedule(until, Undo::Heal);
@@ -376,7 +376,9 @@ impl Nemesis {
         }
     }
 
-    fn partition_sides(&mut self, cluster: &Cluster, kind: &str) -> (Vec<ServerId>, Vec<ServerId>) {
+    /// The two sides of a partition. `isolate_one` cuts off `target` when one is given
+    /// (`follower`, `leader`, `random` or an id), else a random server.
+    fn partition_sides(&mut self, cluster: &Cluster, kind: &str, target: Option<&str>) -> (Vec<ServerId>, Vec<ServerId>) {
         let mut ids = cluster.ids();
         let n = ids.len();
         match kind {
@@ -385,7 +387,10 @@ impl Nemesis {
                 (vec![leader], ids.into_iter().filter(|&id| id != leader).collect())
             }
             "isolate_one" => {
-                let one = *ids.choose(&mut self.rng).expect("servers");
+                let one = match target {
+                    Some(target) => self.resolve(cluster, Some(target)).unwrap_or(ids[0]),
+                    None => *ids.choose(&mut self.rng).expect("servers"),
+                };
                 (vec![one], ids.into_iter().filter(|&id| id != one).collect())
             }
             "bridge" => {
@@ -446,7 +451,10 @@ impl Nemesis {
                     }
                     recorder.nemesis(t_ns, "restart_all", None, "");
                 }
-                Undo::Drift(id) => cluster.set_clock_rate(id, 1.0),
+                Undo::Drift(id) => {
+                    cluster.set_clock_rate(id, 1.0);
+                    recorder.nemesis(t_ns, "drift_reset", Some(id), "clock rate 1.00");
+                }
                 Undo::ResumeClient(client) => {
                     self.resume_client(client);
                     recorder.nemesis(t_ns, "resume_client", None, &format!("client {client}"));

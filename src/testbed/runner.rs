@@ -60,13 +60,9 @@ impl Verdict {
     }
 }
 
-/// One finding: an invariant or a history check that failed.
-#[derive(Clone, Debug, Serialize)]
-pub struct Finding {
-    /// Invariant or check name.
-    pub check: String,
-    pub detail: String,
-}
+pub use crate::report::finding::Finding;
+use crate::report::analysis::{allowed_counts, check_finding, check_verdicts, invariant_findings, AllowedCounts, CheckVerdict};
+use crate::report::Analysis;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct RunOutcome {
@@ -89,6 +85,10 @@ pub struct RunOutcome {
     pub coverage: BTreeMap<String, u64>,
     /// Every fault-point firing, as the explicit rule that fires it again.
     pub firings: Vec<PointRule>,
+    /// Every history check's verdict and its first violation, structured.
+    pub checks: Vec<CheckVerdict>,
+    /// Anomalies ZooKeeper allows, counted (stale plain reads, ...).
+    pub allowed: AllowedCounts,
     #[serde(skip)]
     pub history: String,
 }
@@ -153,6 +153,11 @@ pub fn cluster_config(scenario: &Scenario, bugs: &Bugs) -> ClusterConfig {
 
 /// Runs one seed of a scenario on a fresh thread with a fresh madsim runtime.
 pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunOutcome {
+    run_with_analysis(scenario, seed, options).0
+}
+
+/// [`run`], also returning the parsed history and the check reports (for the report files).
+pub fn run_with_analysis(scenario: &Scenario, seed: u64, options: &RunOptions) -> (RunOutcome, Option<Analysis>) {
     let wall = Instant::now();
     let scenario = &scenario.for_seed(seed);
     let mut bugs = Bugs::none();
@@ -178,7 +183,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunOutcome {
                 seed,
                 bugs: Vec::new(),
                 verdict: Verdict::Crash,
-                findings: vec![Finding { check: "crash".into(), detail: message }],
+                findings: vec![Finding::new("crash", message)],
                 ops: 0,
                 ops_ok: 0,
                 ops_unknown: 0,
@@ -190,15 +195,18 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunOutcome {
                 commits: 0,
                 coverage: BTreeMap::new(),
                 firings: Vec::new(),
+                checks: Vec::new(),
+                allowed: AllowedCounts::default(),
                 history: String::new(),
             }
         }
     };
     outcome.bugs = bug_names;
     // Outside the simulation: the checker's time limits need the wall clock.
-    judge_history(&mut outcome, scenario, options.fast_checks);
+    let analysis = judge_history(&mut outcome, scenario, options.fast_checks);
+    crate::report::finding::root_cause_order(&mut outcome.findings);
     outcome.wall_ms = wall.elapsed().as_millis() as u64;
-    outcome
+    (outcome, analysis)
 }
 
 fn key_paths(scenario: &Scenario) -> Vec<String> {
@@ -227,7 +235,7 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
     let keys = key_paths(&scenario);
     // Setup: wait for a leader, create the keys, record their initial state.
     if cluster.wait_for_leader(60_000).await.is_none() {
-        findings.push(Finding { check: "liveness".into(), detail: "no leader within 60 s at start".into() });
+        findings.push(Finding::new("liveness", "no leader within 60 s at start"));
         return finish(&scenario, seed, &cluster, &shared, findings, true);
     }
     let init = setup_keys(Arc::clone(&cluster.ctx.conditions), &server_list, &keys).await;
@@ -293,15 +301,15 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
     let converged = serving && cluster.wait_converged(scenario.liveness_s as i64 * 1_000).await;
     let mut settled = true;
     if !converged {
-        let views: Vec<String> = cluster.ids().iter().map(|&id| format!("s{id}: {:?}", cluster.view(id))).collect();
-        findings.push(Finding { check: "liveness".into(), detail: format!("not converged {} s after healing: {}", scenario.liveness_s, views.join("; ")) });
+        let views: Vec<String> = cluster.ids().iter().map(|&id| describe_view(id, &cluster.view(id))).collect();
+        findings.push(Finding::new("liveness", format!("not converged {} s after healing: {}", scenario.liveness_s, views.join("; "))));
     } else {
         let nodes = final_nodes(Arc::clone(&cluster.ctx.conditions), &server_list, &keys).await;
         // The final reader's closeSession is a txn too, acknowledged once the leader commits it:
         // let every replica apply it before the end-of-run checks compare zxids.
         if !cluster.wait_converged(scenario.liveness_s as i64 * 1_000).await {
             settled = false;
-            findings.push(Finding { check: "liveness".into(), detail: "replicas did not converge again after the final reads".into() });
+            findings.push(Finding::new("liveness", "replicas did not converge again after the final reads"));
         }
         let replicas = cluster
             .ids()
@@ -323,6 +331,24 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
     let mut outcome = finish(&scenario, seed, &cluster, &shared, findings, !converged || !settled);
     outcome.faults = fault_count;
     outcome
+}
+
+/// `s1 following s3, not serving, at 0x200000005 (currentEpoch 2)` — a server's view in words.
+fn describe_view(id: u64, v: &crate::sim::server_node::ServerView) -> String {
+    if let Some(reason) = &v.exited {
+        return format!("s{id} exited ({reason})");
+    }
+    if !v.up {
+        return format!("s{id} down");
+    }
+    let role = match (v.state, v.leader) {
+        (Some(ServerState::Leading), _) => "leading".to_string(),
+        (Some(ServerState::Following), Some(l)) => format!("following s{l}"),
+        (Some(ServerState::Observing), Some(l)) => format!("observing s{l}"),
+        _ => "looking".to_string(),
+    };
+    let serving = if v.serving { "serving" } else { "not serving" };
+    format!("s{id} {role}, {serving}, at {:#x} (currentEpoch {}, digest {:016x})", v.last_zxid, v.current_epoch, v.digest)
 }
 
 fn heal_all(cluster: &mut Cluster, recorder: &mut Recorder) {
@@ -482,12 +508,11 @@ fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadSh
     for (_, record) in std::mem::take(&mut *shared.in_flight.lock().expect("in flight")) {
         recorder.op(record);
     }
+    record_server_events(cluster, &mut recorder);
     let history = recorder.to_jsonl();
-    let mut safety = false;
-    for v in cluster.violations() {
-        safety = true;
-        findings.push(Finding { check: v.invariant.to_string(), detail: format!("t={} ms s{}: {} [{}]", v.time_ms, v.server, v.detail, v.source) });
-    }
+    let violations = cluster.violations();
+    let safety = !violations.is_empty();
+    findings.extend(invariant_findings(&violations));
     let (ops, ops_ok, ops_unknown) = count_ops(&recorder);
     let verdict = if safety {
         Verdict::SafetyViolation
@@ -518,47 +543,61 @@ fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadSh
         commits: invariants.commits_observed,
         coverage,
         firings,
+        checks: Vec::new(),
+        allowed: AllowedCounts::default(),
         history,
     }
 }
 
-/// Runs the history checks over the recorded history and folds failures into the verdict.
-fn judge_history(outcome: &mut RunOutcome, scenario: &Scenario, fast_checks: bool) {
-    if outcome.history.is_empty() || !outcome.history.contains("\"kind\":\"final\"") {
-        return;
+/// The servers' events (their lanes in the report) as `server` lines, in time order; how many
+/// the bounded log dropped goes into the meta line.
+fn record_server_events(cluster: &Cluster, recorder: &mut Recorder) {
+    let log = std::mem::take(&mut *cluster.ctx.server_log.lock().expect("server log"));
+    if log.dropped > 0 {
+        recorder.meta.extra.insert("server_events_dropped".into(), serde_json::json!(log.dropped));
+    }
+    for event in &log.events {
+        recorder.records.push(crate::history::record::Record::Server(event.to_record()));
+    }
+}
+
+/// Runs the history checks over the recorded history and folds failures into the verdict:
+/// one finding per failing check (its earliest violation, the rest grouped), every check's
+/// verdict, and the allowed anomalies counted. Returns the parsed history and the reports.
+fn judge_history(outcome: &mut RunOutcome, scenario: &Scenario, fast_checks: bool) -> Option<Analysis> {
+    if outcome.history.is_empty() {
+        return None;
+    }
+    if !outcome.history.contains("\"kind\":\"final\"") {
+        // The run did not settle (a liveness failure): no final state to judge by, but the
+        // history (ops, faults, server events) is what the report shows.
+        let parsed = crate::history::load::parse_history("history.jsonl", &outcome.history, Some(crate::history::Format::Zksim)).ok()?;
+        outcome.allowed = allowed_counts(&parsed, &[]);
+        return Some(Analysis { history: parsed, reports: Vec::new() });
     }
     let parsed = match crate::history::load::parse_history("history.jsonl", &outcome.history, Some(crate::history::Format::Zksim)) {
         Ok(parsed) => parsed,
         Err(e) => {
-            outcome.findings.push(Finding { check: "history".into(), detail: format!("the recorded history does not parse: {e:?}") });
+            outcome.findings.push(Finding::new("history", format!("the recorded history does not parse: {e}")));
             outcome.verdict = Verdict::SafetyViolation;
-            return;
+            return None;
         }
     };
     let options = CheckOptions { blackbox: !fast_checks, time_limit_ms: BLACKBOX_TIME_LIMIT_MS };
     let wanted: Vec<&String> = scenario.checks.iter().filter(|c| *c != "all").collect();
-    for report in check_history(&parsed, &options) {
+    let reports = check_history(&parsed, &options);
+    for report in &reports {
         if !wanted.is_empty() && !wanted.iter().any(|w| w.as_str() == report.name) {
             continue;
         }
         if report.status == Status::Fail {
             outcome.verdict = Verdict::SafetyViolation;
-            let first = report.violations.first().map(|v| format!("{v:?}")).unwrap_or_default();
-            outcome.findings.push(Finding { check: report.name.to_string(), detail: format!("{} {}", report.summary, truncate(&first, 400)) });
+            outcome.findings.extend(check_finding(&parsed, report));
         }
     }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        s.to_string()
-    } else {
-        let mut end = max;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        format!("{}…", &s[..end])
-    }
+    outcome.checks = check_verdicts(&parsed, &reports);
+    outcome.allowed = allowed_counts(&parsed, &reports);
+    Some(Analysis { history: parsed, reports })
 }
 
 fn count_ops(recorder: &Recorder) -> (usize, usize, usize) {
@@ -576,6 +615,35 @@ fn count_ops(recorder: &Recorder) -> (usize, usize, usize) {
         }
     }
     (total, ok, unknown)
+}
+
+/// Writes `report.html` beside the history: findings root cause first, verdicts, allowed
+/// anomalies, the timeline with server lanes, plots. Returns its path.
+pub fn write_html_report(dir: &Path, outcome: &RunOutcome, analysis: &Analysis, scenario: &Scenario, reproduce: &str) -> std::io::Result<PathBuf> {
+    let mut facts = vec![
+        format!(
+            "{} client ops ({} ok, {} unknown), {} faults, {} leaders established, {} commits, {:.1} simulated s, trace {}",
+            outcome.ops, outcome.ops_ok, outcome.ops_unknown, outcome.faults, outcome.leader_elections, outcome.commits, outcome.sim_ms as f64 / 1000.0, outcome.trace_hash
+        ),
+        format!("verdict: {}", outcome.verdict.name()),
+    ];
+    if !outcome.bugs.is_empty() {
+        facts.push(format!("bug flags: {}", outcome.bugs.join(", ")));
+    }
+    if !scenario.description.is_empty() {
+        facts.push(format!("scenario: {}", scenario.description));
+    }
+    facts.push(format!("reproduce: {reproduce}"));
+    let page = crate::report::html::Page {
+        title: format!("zksim run: {} seed {} — {}", outcome.scenario, outcome.seed, outcome.verdict.name()),
+        facts,
+        findings: &outcome.findings,
+        allowed: outcome.allowed,
+        sync_limit_ms: Some(scenario.ensemble.sync_limit * scenario.ensemble.tick_time_ms),
+    };
+    let path = dir.join("report.html");
+    std::fs::write(&path, crate::report::html::render(&analysis.history, &analysis.reports, &page))?;
+    Ok(path)
 }
 
 /// Writes `history.jsonl` and `summary.json` under `dir/<scenario>-<seed>/`.
