@@ -39,12 +39,13 @@ pub struct Invariants {
 const MAX_VIOLATIONS: usize = 100;
 
 /// Every online invariant: name and one line (for `zksim list`).
-pub const INVARIANTS: [(&str, &str); 5] = [
+pub const INVARIANTS: [(&str, &str); 6] = [
     ("one-leader-per-epoch", "at most one server establishes leadership of an epoch (ZAB primary uniqueness)"),
     ("acknowledged-write-durable", "a new leader holds every txn of an earlier epoch acknowledged to a client; the final state holds every one"),
     ("commits-in-order", "each server commits txns in increasing zxid order (ZAB total order)"),
     ("committed-prefixes-agree", "servers that commit a zxid commit the same txn (ZAB agreement)"),
     ("same-zxid-same-digest", "at the same zxid every server has the same tree digest"),
+    ("one-txn-per-zxid", "a server never offers its log a different txn under a zxid it already logged"),
 ];
 
 impl Invariants {
@@ -65,6 +66,10 @@ impl Invariants {
             }
             Observation::Acknowledged { zxid } => {
                 self.acknowledged.insert(zxid);
+            }
+            Observation::LogConflict { logged, offered } => {
+                let detail = format!("offered {:?} at {}, which the log holds as {:?}", offered.txn, zxid_str(offered.header.zxid), logged.txn);
+                self.report("one-txn-per-zxid", "ZAB paper §III: a zxid names one proposal (epoch, counter)", time_ms, server, detail);
             }
             Observation::StateChanged { .. } => {}
         }

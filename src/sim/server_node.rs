@@ -611,5 +611,6 @@ fn observation_key(o: &crate::zab::peer::Observation) -> (u8, i64, u64) {
         O::Committed { entry, digest } => (2, entry.header.zxid, *digest),
         O::Loaded { zxid, digest } => (3, *zxid, *digest),
         O::Acknowledged { zxid } => (4, *zxid, 0),
+        O::LogConflict { offered, .. } => (5, offered.header.zxid, 0),
     }
 }

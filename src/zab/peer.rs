@@ -74,6 +74,8 @@ pub enum Observation {
     Loaded { zxid: Zxid, digest: u64 },
     /// A write was answered to a client with this zxid.
     Acknowledged { zxid: Zxid },
+    /// A txn offered for the log under a zxid already logged for a different txn (skipped).
+    LogConflict { logged: Arc<TxnEntry>, offered: Arc<TxnEntry> },
 }
 
 /// A proposal the leader waits on (`Leader.Proposal`).
@@ -336,7 +338,12 @@ impl QuorumPeer {
     fn log_txn(&mut self, entry: &Arc<TxnEntry>) {
         let zxid = entry.header.zxid;
         if zxid <= self.mirror.last_logged_zxid() {
-            // Already in the log (a DIFF resending what a reloaded follower had).
+            // Already in the log (a DIFF resending what a reloaded follower had): it must be the
+            // same txn; another one under a logged zxid is reported, never silently dropped.
+            let at = self.mirror.log.binary_search_by_key(&zxid, |e| e.header.zxid).ok();
+            if let Some(logged) = at.map(|i| Arc::clone(&self.mirror.log[i])).filter(|e| **e != **entry) {
+                self.observe(Observation::LogConflict { logged, offered: Arc::clone(entry) });
+            }
             return;
         }
         self.mirror.append(Arc::clone(entry));
