@@ -34,6 +34,9 @@ pub struct Invariants {
     acknowledged: BTreeSet<Zxid>,
     pub established_count: u64,
     pub commits_observed: u64,
+    /// Session → (zxid, time) of the first commit of its closeSession txn (expiry or close):
+    /// when the ensemble ended it, for histories that record session ends with their zxid.
+    pub closed_sessions: BTreeMap<i64, (Zxid, i64)>,
 }
 
 const MAX_VIOLATIONS: usize = 100;
@@ -143,6 +146,9 @@ impl Invariants {
             }
             Some(_) => self.same_zxid_same_digest(server, time_ms, zxid, digest, "committed"),
             None => {
+                if let crate::tree::Txn::CloseSession { .. } = entry.txn {
+                    self.closed_sessions.entry(entry.header.client_id).or_insert((zxid, time_ms));
+                }
                 self.committed.insert(zxid, (entry, digest));
             }
         }

@@ -18,7 +18,7 @@ pub const SCENARIO_DIR: &str = "sim-scenarios";
 /// `default`, a shipped scenario's name, or a file path.
 pub fn resolve_scenario(arg: Option<&str>) -> Result<(Scenario, String), String> {
     match arg {
-        None | Some("default") => Ok((Scenario::default(), "default".into())),
+        None | Some("default") => Ok((Scenario::builtin_default(), "default".into())),
         Some(name) => {
             let as_path = Path::new(name);
             let path: PathBuf = if as_path.exists() {
@@ -856,7 +856,7 @@ pub fn list_command() -> i32 {
 
 /// `zksim bench [--seeds N]`: one run on one core, then a sweep with --jobs 1 and --jobs 2.
 pub fn bench_command(seeds: u64) -> i32 {
-    let scenario = Scenario::default();
+    let scenario = Scenario::builtin_default();
     let options = RunOptions { bugs: Vec::new(), fast_checks: true };
     let one = run(&scenario, 1, &options);
     let wall_s = one.wall_ms as f64 / 1000.0;

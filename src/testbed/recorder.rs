@@ -4,7 +4,7 @@
 //! Why one shared recorder: every client of a run appends to it in simulated-time order, so
 //! the history is the same bytes for the same seed.
 
-use crate::history::record::{FinalRecord, MetaRecord, NemesisRecord, OpRecord, Record, SessionRecord};
+use crate::history::record::{EventRecord, FinalRecord, MetaRecord, NemesisRecord, OpRecord, Record, SessionRecord};
 
 #[derive(Default)]
 pub struct Recorder {
@@ -26,6 +26,10 @@ impl Recorder {
 
     pub fn session(&mut self, s: SessionRecord) {
         self.records.push(Record::Session(s));
+    }
+
+    pub fn event(&mut self, e: EventRecord) {
+        self.records.push(Record::Event(e));
     }
 
     pub fn nemesis(&mut self, t_ns: u64, action: &str, server: Option<u64>, detail: &str) {

@@ -145,6 +145,8 @@ pub fn cluster_config(scenario: &Scenario, bugs: &Bugs) -> ClusterConfig {
         snap_count: e.snap_count,
         commit_log_count: e.commit_log_count,
         fsync_latency_ms: e.fsync_latency_ms,
+        torn_write_probability: e.torn_write_probability,
+        snapshot_nodes_per_step: e.snapshot_nodes_per_step,
         latency_ms: (scenario.network.latency_ms[0], scenario.network.latency_ms[1]),
         bugs: bugs.clone(),
         ..ClusterConfig::default()
@@ -208,6 +210,24 @@ fn key_paths(scenario: &Scenario) -> Vec<String> {
     (0..scenario.workload.keys).map(|i| format!("/k{i}")).collect()
 }
 
+/// `mixed`: the directories whose children grow (created in setup, children replayed).
+fn dir_paths(scenario: &Scenario) -> Vec<String> {
+    if scenario.workload.kind != "mixed" {
+        return Vec::new();
+    }
+    (0..scenario.workload.dirs).map(|i| format!("/d{i}")).collect()
+}
+
+/// `mixed`: how fast the tree grows this run, from its own stream of the seed (so no other
+/// draw of the run moves).
+fn growth(scenario: &Scenario, seed: u64) -> f64 {
+    let [min, max] = scenario.workload.growth;
+    if scenario.workload.kind != "mixed" || max <= min {
+        return min;
+    }
+    ChaCha8Rng::seed_from_u64(seed ^ 0x6772_6f77_7468).gen_range(min..=max)
+}
+
 async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
     let mut cluster = Cluster::start(cluster_config(&scenario, &bugs));
     let shared = Arc::new(WorkloadShared {
@@ -225,12 +245,15 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
         scenario.clients.servers.iter().map(|&s| s as i64).collect()
     };
     let keys = key_paths(&scenario);
+    let dirs = dir_paths(&scenario);
+    let growth = growth(&scenario, seed);
     // Setup: wait for a leader, create the keys, record their initial state.
     if cluster.wait_for_leader(60_000).await.is_none() {
         findings.push(Finding { check: "liveness".into(), detail: "no leader within 60 s at start".into() });
         return finish(&scenario, seed, &cluster, &shared, findings, true);
     }
-    let init = setup_keys(Arc::clone(&cluster.ctx.conditions), &server_list, &keys).await;
+    let all_nodes: Vec<String> = keys.iter().chain(dirs.iter()).cloned().collect();
+    let init = setup_keys(Arc::clone(&cluster.ctx.conditions), &server_list, &all_nodes, &dirs).await;
     shared.recorder.lock().expect("recorder").meta = meta(&scenario, seed, &cluster, init);
     // Clients.
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x636c_6965_6e74);
@@ -242,24 +265,26 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
             servers: server_list.clone(),
             session_timeout_ms: scenario.clients.session_timeout_ms,
             keys: keys.clone(),
+            dirs: dirs.clone(),
+            growth,
             workload: scenario.workload.clone(),
             seed: rng.gen(),
         };
         let shared = Arc::clone(&shared);
         let addr = plan.addr;
-        let lock = scenario.workload.kind == "lock";
+        let kind = scenario.workload.kind.clone();
         let node = crate::sim::build_node(
             madsim::runtime::Handle::current()
                 .create_node()
                 .name(format!("client-{}", client + 1))
                 .ip(ip_of(plan.addr))
                 .init(move || {
-                    let (plan, shared) = (plan.clone(), Arc::clone(&shared));
+                    let (plan, shared, kind) = (plan.clone(), Arc::clone(&shared), kind.clone());
                     async move {
-                        if lock {
-                            run_lock_client(plan, shared).await
-                        } else {
-                            run_client(plan, shared).await
+                        match kind.as_str() {
+                            "lock" => run_lock_client(plan, shared).await,
+                            "mixed" => super::mixed::run_mixed_client(plan, shared).await,
+                            _ => run_client(plan, shared).await,
                         }
                     }
                 })
@@ -296,7 +321,7 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
         let views: Vec<String> = cluster.ids().iter().map(|&id| format!("s{id}: {:?}", cluster.view(id))).collect();
         findings.push(Finding { check: "liveness".into(), detail: format!("not converged {} s after healing: {}", scenario.liveness_s, views.join("; ")) });
     } else {
-        let nodes = final_nodes(Arc::clone(&cluster.ctx.conditions), &server_list, &keys).await;
+        let nodes = final_nodes(Arc::clone(&cluster.ctx.conditions), &server_list, &all_nodes).await;
         // The final reader's closeSession is a txn too, acknowledged once the leader commits it:
         // let every replica apply it before the end-of-run checks compare zxids.
         if !cluster.wait_converged(scenario.liveness_s as i64 * 1_000).await {
@@ -399,15 +424,25 @@ where
 }
 
 fn node_record(data: &[u8], stat: &crate::proto::Stat) -> NodeRecord {
-    NodeRecord { value: Some(String::from_utf8_lossy(data).into_owned()), version: stat.version, mzxid: stat.mzxid, czxid: Some(stat.czxid) }
+    NodeRecord { value: Some(String::from_utf8_lossy(data).into_owned()), version: stat.version, mzxid: stat.mzxid, czxid: Some(stat.czxid), ..NodeRecord::default() }
+}
+
+/// A directory's initial record: data and stat, and its (empty) child list for the replay.
+fn dir_record(data: &[u8], stat: &crate::proto::Stat) -> Option<NodeRecord> {
+    (stat.num_children == 0).then(|| NodeRecord { children: Some(Vec::new()), pzxid: Some(stat.pzxid), cversion: Some(stat.cversion), ..node_record(data, stat) })
 }
 
 /// Creates the workload's keys from a setup client; returns their initial state. A create
 /// whose reply was lost may have happened: NodeExists is then answered by reading the node.
-async fn setup_keys(conditions: SharedConditions, servers: &[i64], keys: &[String]) -> BTreeMap<String, NodeRecord> {
-    let (servers, keys) = (servers.to_vec(), keys.to_vec());
+/// `dirs` (among `keys`) also record their child list, pzxid and cversion.
+async fn setup_keys(conditions: SharedConditions, servers: &[i64], keys: &[String], dirs: &[String]) -> BTreeMap<String, NodeRecord> {
+    let (servers, keys, dirs) = (servers.to_vec(), keys.to_vec(), dirs.to_vec());
     let body = move |mut endpoint: ClientEndpoint| {
-        let (servers, keys) = (servers.clone(), keys.clone());
+        let (servers, keys, dirs) = (servers.clone(), keys.clone(), dirs.clone());
+        let record = move |key: &str, data: &[u8], stat: &crate::proto::Stat| match dirs.iter().any(|d| d == key) {
+            true => dir_record(data, stat),
+            false => Some(node_record(data, stat)),
+        };
         async move {
             let mut init = BTreeMap::new();
             for _attempt in 0..20 {
@@ -415,8 +450,8 @@ async fn setup_keys(conditions: SharedConditions, servers: &[i64], keys: &[Strin
                 if wait_connected(&zk, 20_000).await {
                     for key in keys.iter().filter(|k| !init.contains_key(*k)).cloned().collect::<Vec<_>>() {
                         let created = match zk.create2(&key, b"init", Acl::open_unsafe(), CreateMode::Persistent).await {
-                            Ok((_, stat)) => Some(node_record(b"init", &stat)),
-                            Err(crate::proto::Code::NodeExists) => zk.get_data(&key, false).await.ok().map(|(data, stat)| node_record(&data, &stat)),
+                            Ok((_, stat)) => record(&key, b"init", &stat),
+                            Err(crate::proto::Code::NodeExists) => zk.get_data(&key, false).await.ok().and_then(|(data, stat)| record(&key, &data, &stat)),
                             Err(_) => None,
                         };
                         let Some(record) = created else { break };
@@ -482,6 +517,9 @@ fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadSh
     for (_, record) in std::mem::take(&mut *shared.in_flight.lock().expect("in flight")) {
         recorder.op(record);
     }
+    if scenario.workload.kind == "mixed" {
+        record_ensemble_session_ends(&mut recorder, cluster);
+    }
     let history = recorder.to_jsonl();
     let mut safety = false;
     for v in cluster.violations() {
@@ -496,10 +534,14 @@ fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadSh
     } else {
         Verdict::Pass
     };
-    let (coverage, firings) = {
+    let (mut coverage, firings) = {
         let points = cluster.ctx.points.lock().expect("points");
         (points.coverage(), points.fired.iter().map(|f| f.as_rule()).collect())
     };
+    let torn = crate::sim::disk::SimDisk::current().crashes().iter().filter(|c| c.outcome.torn.is_some()).count() as u64;
+    if torn > 0 {
+        coverage.insert(format!("storage:{}", crate::sim::fault_points::STORAGE_TORN_WRITE), torn);
+    }
     let invariants = cluster.invariants();
     RunOutcome {
         scenario: scenario.name.clone(),
@@ -519,6 +561,24 @@ fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadSh
         coverage,
         firings,
         history,
+    }
+}
+
+/// The `mixed` workload's ephemerals and child lists are replayed exactly only if every
+/// session end has its zxid: the ensemble's commit of each closeSession txn (expiry or close)
+/// is recorded as a `session` line `by: ensemble` (the client learns of an expiry without it).
+fn record_ensemble_session_ends(recorder: &mut Recorder, cluster: &Cluster) {
+    let closed = cluster.ctx.invariants.lock().expect("invariants").closed_sessions.clone();
+    for (session, (zxid, time_ms)) in closed {
+        recorder.session(crate::history::record::SessionRecord {
+            client: 0,
+            session: Some(format!("0x{session:x}")),
+            t_ns: time_ms.max(0) as u64 * 1_000_000,
+            state: "closed".into(),
+            zxid: Some(zxid),
+            arrival: None,
+            by: Some("ensemble".into()),
+        });
     }
 }
 

@@ -30,8 +30,6 @@ use crate::tree::snapshot::{FuzzySnapshot, Snapshot};
 use crate::tree::TxnEntry;
 use crate::wire::ServerMessage;
 
-/// Nodes a fuzzy snapshot walks per applied transaction.
-const FUZZY_SNAPSHOT_NODES_PER_STEP: usize = 64;
 
 /// What the peer asks its shell to do.
 #[derive(Clone, Debug)]
@@ -390,7 +388,7 @@ impl QuorumPeer {
 
     fn step_snapshot(&mut self) {
         let Some(walk) = self.fuzzy.as_mut() else { return };
-        if walk.step(&self.db.tree, FUZZY_SNAPSHOT_NODES_PER_STEP) {
+        if walk.step(&self.db.tree, self.config.snapshot_nodes_per_step.max(1)) {
             let snapshot = Arc::new(self.fuzzy.take().expect("walking").finish());
             self.mirror.add_snapshot(Arc::clone(&snapshot));
             self.out.push(Action::WriteSnapshot(snapshot));
