@@ -100,7 +100,7 @@ pub fn print_outcome(outcome: &RunOutcome, scenario: &Scenario) {
         ("liveness", false) => " (NOT as expected: the scenario should stall the ensemble)",
         _ => "",
     };
-    println!("verdict: {}{note}", outcome.verdict.name());
+    println!("verdict: {}{note}", outcome.verdict_text());
 }
 
 /// `zksim run [SCENARIO] [--seed N] [--bug NAME]... [--out DIR]`; without `--seed`, the

@@ -40,20 +40,22 @@ impl Recorder {
         self.records.push(Record::Nemesis(NemesisRecord { t_ns, action: action.into(), server: server.map(|s| format!("s{s}")), extra }));
     }
 
-    /// The history as JSONL text.
+    /// The history as JSONL text (written straight into one buffer: a mixed history is
+    /// megabytes).
     pub fn to_jsonl(&self) -> String {
-        let mut out = String::new();
-        out.push_str(&Record::Meta(self.meta.clone()).to_line());
-        out.push('\n');
+        let mut out: Vec<u8> = Vec::with_capacity(256 * (self.records.len() + 2));
+        let mut line = |record: &Record| {
+            serde_json::to_writer(&mut out, record).expect("history records always serialize");
+            out.push(b'\n');
+        };
+        line(&Record::Meta(self.meta.clone()));
         for r in &self.records {
-            out.push_str(&r.to_line());
-            out.push('\n');
+            line(r);
         }
         if let Some(f) = &self.final_record {
-            out.push_str(&Record::Final(f.clone()).to_line());
-            out.push('\n');
+            line(&Record::Final(f.clone()));
         }
-        out
+        String::from_utf8(out).expect("serde_json writes UTF-8")
     }
 
     pub fn op_count(&self) -> usize {

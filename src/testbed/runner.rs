@@ -74,6 +74,8 @@ pub struct RunOutcome {
     pub seed: u64,
     pub bugs: Vec<String>,
     pub verdict: Verdict,
+    /// The liveness phase failed (also when a safety violation decides the verdict).
+    pub liveness_failed: bool,
     pub findings: Vec<Finding>,
     pub ops: usize,
     pub ops_ok: usize,
@@ -104,6 +106,14 @@ impl RunOutcome {
             // A flag that can only stall the ensemble (no safety violation is reachable).
             "liveness" => self.verdict == Verdict::LivenessFailure,
             _ => self.verdict == Verdict::Pass,
+        }
+    }
+
+    /// The verdict in words, naming both failures when a run has both.
+    pub fn verdict_text(&self) -> String {
+        match (self.verdict, self.liveness_failed) {
+            (Verdict::SafetyViolation, true) => "SAFETY VIOLATION and LIVENESS FAILURE".to_string(),
+            (verdict, _) => verdict.name().to_string(),
         }
     }
 
@@ -180,6 +190,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunOutcome {
                 seed,
                 bugs: Vec::new(),
                 verdict: Verdict::Crash,
+                liveness_failed: false,
                 findings: vec![Finding { check: "crash".into(), detail: message }],
                 ops: 0,
                 ops_ok: 0,
@@ -548,6 +559,7 @@ fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadSh
         seed,
         bugs: Vec::new(),
         verdict,
+        liveness_failed,
         findings,
         ops,
         ops_ok,
@@ -582,9 +594,11 @@ fn record_ensemble_session_ends(recorder: &mut Recorder, cluster: &Cluster) {
     }
 }
 
-/// Runs the history checks over the recorded history and folds failures into the verdict.
+/// Runs the history checks over the recorded history and folds failures into the verdict —
+/// also when the liveness phase failed (the history then has no `final` line: the checks that
+/// need one report N/A), so a stalled run still shows what its clients saw.
 fn judge_history(outcome: &mut RunOutcome, scenario: &Scenario, fast_checks: bool) {
-    if outcome.history.is_empty() || !outcome.history.contains("\"kind\":\"final\"") {
+    if outcome.history.is_empty() {
         return;
     }
     let parsed = match crate::history::load::parse_history("history.jsonl", &outcome.history, Some(crate::history::Format::Zksim)) {

@@ -134,7 +134,7 @@ pub struct WorkloadSpec {
 }
 
 pub const DEFAULT_PIPELINE: usize = 4;
-pub const DEFAULT_DIRS: usize = 8;
+pub const DEFAULT_DIRS: usize = 16;
 pub const DEFAULT_GROWTH: [f64; 2] = [0.5, 1.5];
 
 fn is_default_pipeline(n: &usize) -> bool {

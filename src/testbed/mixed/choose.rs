@@ -92,14 +92,16 @@ impl Knowledge {
         self.counter
     }
 
-    /// A known child of one of `parents` (full path), if any.
+    /// A known child of one of `parents` (full path), if any: a parent drawn among those
+    /// with known children, then one of its children (a few draws for a persistent one).
     fn known_child(&self, rng: &mut ChaCha8Rng, parents: &[String], persistent_only: bool) -> Option<String> {
-        let candidates: Vec<String> = parents
-            .iter()
-            .flat_map(|p| self.children.get(p).into_iter().flatten().map(move |n| format!("{p}/{n}")))
-            .filter(|p| !persistent_only || !is_ephemeral_name(p))
-            .collect();
-        candidates.choose(rng).cloned()
+        let with_children: Vec<(&String, &Vec<String>)> =
+            parents.iter().filter_map(|p| self.children.get(p).filter(|c| !c.is_empty()).map(|c| (p, c))).collect();
+        let &(parent, names) = with_children.choose(rng)?;
+        (0..4)
+            .map(|_| names.choose(rng).expect("non-empty"))
+            .find(|name| !persistent_only || !name.starts_with('e'))
+            .map(|name| format!("{parent}/{name}"))
     }
 }
 
@@ -108,10 +110,6 @@ fn split(path: &str) -> Option<(&str, &str)> {
     (i > 0).then(|| (&path[..i], &path[i + 1..]))
 }
 
-/// Ephemeral nodes are named `e…` by this workload (they cannot have children).
-fn is_ephemeral_name(path: &str) -> bool {
-    split(path).is_some_and(|(_, name)| name.starts_with('e'))
-}
 
 /// The run's operation mix (weights by name, creates scaled by the growth factor).
 #[derive(Clone, Debug)]
@@ -299,7 +297,12 @@ fn multi_read(a: &str, dir: &str, b: &str) -> Planned {
 fn multi(rng: &mut ChaCha8Rng, targets: &Targets, register: &str, dir: &str, knowledge: &mut Knowledge) -> Planned {
     let c = targets.client;
     let checked = targets.registers.choose(rng).expect("registers").clone();
-    let expected = knowledge.versions.get(&checked).copied().unwrap_or(0);
+    // Half the checks name the last version seen (often stale: the multi fails), half any
+    // version (-1: it holds while the node exists).
+    let expected = match rng.gen_bool(0.5) {
+        true => knowledge.versions.get(&checked).copied().unwrap_or(0),
+        false => -1,
+    };
     let n = knowledge.next();
     let value = format!("c{c}-{n}");
     let mut ops = vec![
