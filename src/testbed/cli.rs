@@ -834,6 +834,7 @@ pub fn list_command() -> i32 {
             Err(e) => println!("  {name:<24} MALFORMED: {e}"),
         }
     }
+    println!("workload kinds: {}; mixed operations (`workload.ops`): {}", super::scenario::WORKLOAD_KINDS.join(", "), super::mixed::OP_NAMES.join(", "));
     println!("bug flags (--bug NAME, or `bugs` in a scenario):");
     for bug in Bug::every() {
         println!("  {:<24} {}", bug.name(), bug.description());
@@ -883,8 +884,37 @@ pub fn bench_command(seeds: u64) -> i32 {
             ops as f64 / w
         );
     }
+    bench_mixed_against_register(seeds);
     bench_fault_points(seeds);
     0
+}
+
+/// The mixed workload's cost per simulated second against the register workload's on the same
+/// scenario (the built-in default, its workload kind switched), `--jobs 1`, best of three
+/// alternating rounds (the machine is shared: the best round is the least disturbed).
+fn bench_mixed_against_register(seeds: u64) {
+    let mixed = Scenario::builtin_default();
+    let mut register = mixed.clone();
+    register.workload.kind = "register".into();
+    let options = RunOptions { bugs: Vec::new(), fast_checks: true };
+    let list: Vec<u64> = (0..seeds).collect();
+    let mut best = [(f64::MAX, 0.0, 0usize); 2]; // (wall s per simulated s, simulated s, ops)
+    for _round in 0..3 {
+        for (i, scenario) in [&register, &mixed].into_iter().enumerate() {
+            let wall = Instant::now();
+            let (results, _) = run_seeds(scenario, &list, 1, &options, false, false);
+            let w = wall.elapsed().as_secs_f64();
+            let sim: f64 = results.iter().map(|r| r.sim_ms as f64 / 1000.0).sum();
+            let ops: usize = results.iter().map(|r| r.ops).sum();
+            if w / sim < best[i].0 {
+                best[i] = (w / sim, sim, ops);
+            }
+        }
+    }
+    for (label, (cost, sim, ops)) in [("register", best[0]), ("mixed", best[1])] {
+        println!("default scenario, {label} workload, {seeds} seeds --jobs 1 (best of 3): {:.1} simulated s per wall s, {:.0} client ops per simulated s", 1.0 / cost, ops as f64 / sim);
+    }
+    println!("cost of the mixed workload per simulated second: {:.2}x the register workload's", best[1].0 / best[0].0);
 }
 
 /// Runs per minute of the swarm, the same swarm with fault points armed, the fault-point swarm
