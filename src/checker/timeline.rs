@@ -280,7 +280,7 @@ fn effect_on(op: &Op, path: PathId) -> Option<(OpKind, i32, Option<&str>)> {
 }
 
 /// The data a mutation wrote to `path` (sub-op aware).
-fn written_value(op: &Op, path: PathId) -> Option<&str> {
+pub fn written_value(op: &Op, path: PathId) -> Option<&str> {
     if op.kind == OpKind::Multi {
         return op
             .args

@@ -470,7 +470,8 @@ impl Node {
                 }
                 Action::Observe(o) => {
                     self.ctx.trace.lock().expect("trace").add((now, self.id, observation_key(&o)));
-                    self.ctx.invariants.lock().expect("invariants").observe(self.id, now, o);
+                    // (True time: the server's clock may drift; session ends are recorded by it.)
+                    self.ctx.invariants.lock().expect("invariants").observe(self.id, elapsed_ms(), o);
                 }
                 Action::Exit { reason } => {
                     self.flush_appends();
