@@ -252,6 +252,11 @@ impl Scenario {
         let mut s = Scenario::default();
         s.description = "5 servers, 10 clients on the mixed workload (pipelined sessions, watches, multi, ephemeral and sequential nodes, a tree of thousands of nodes), 60 s with random crashes (torn writes), pauses and partitions".into();
         s.workload.kind = "mixed".into();
+        // 15 ops/s per client over 4 lanes gives as many client ops per simulated second as
+        // the register workload's 20 (whose clients wait for each reply); the growth factor
+        // keeps the tree at thousands of nodes.
+        s.workload.rate_per_client = 15.0;
+        s.workload.growth = [0.75, 2.0];
         s.ensemble.torn_write_probability = 0.3;
         s.ensemble.snapshot_nodes_per_step = 16;
         s
