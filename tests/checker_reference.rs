@@ -156,14 +156,20 @@ fn planted_stale_sync_read_is_caught() {
         })
         .expect("some sync+read follows two completed writes");
     history.ops[id].result = state_result(&history, path, &writes[&path], Some(older));
+    // This recorder writes no reply zxid for reads: nothing rules out a deposed leader that
+    // answered the sync, so a warning, at its own lower severity.
+    assert_eq!(history.ops[id].zxid, None);
     let report = check(&history, "sync-read-real-time");
     assert_caught(&report, "stale sync+read");
-    assert_eq!(
-        report.status,
-        Status::Warn,
-        "reported at its own, lower severity"
-    );
+    assert_eq!(report.status, Status::Warn, "reported at its own, lower severity");
     assert_eq!(check(&history, "linearizable-writes").status, Status::Pass);
+    // With a reply zxid of the missed write's epoch, the sync went through a leader that had
+    // committed it: a violation.
+    let missed = writes[&path][older + 1].0;
+    history.ops[id].zxid = Some(missed + 1);
+    let report = check(&history, "sync-read-real-time");
+    assert_caught(&report, "stale sync+read within one epoch");
+    assert_eq!(report.status, Status::Fail);
 }
 
 #[test]

@@ -62,7 +62,9 @@ fn every_scenario_file_parses_validates_and_is_named_after_its_file() {
         assert!(s.duration_s <= 60, "sim-scenarios/{file}.json: keep runs short");
     }
     let default = all.iter().find(|(n, _)| n == "default").unwrap();
-    assert_eq!(default.1, Scenario::default(), "sim-scenarios/default.json must equal the built-in default");
+    assert_eq!(default.1, Scenario::builtin_default(), "sim-scenarios/default.json must equal the built-in default");
+    assert_eq!(default.1.workload.kind, "mixed", "the default scenario runs the mixed workload");
+    assert_eq!(Scenario::default().workload.kind, "register", "a file that names no workload keeps the register workload");
     let shipped = shipped_scenarios();
     assert!(shipped.iter().all(|(_, s)| s.is_ok()));
 }
@@ -185,7 +187,13 @@ fn malformed_scenarios_name_the_file_and_the_field() {
     let e = parse_err(r#"{"bugs": ["ZOOKEEPER-9999"]}"#);
     assert!(e.starts_with("bad.json:") && e.contains("`bugs`") && e.contains("unknown bug flag `ZOOKEEPER-9999`"), "{e}");
     let e = parse_err(r#"{"workload": {"kind": "queue"}}"#);
-    assert!(e.starts_with("bad.json:") && e.contains("`workload.kind`") && e.contains("`register` or `lock`"), "{e}");
+    assert!(e.starts_with("bad.json:") && e.contains("`workload.kind`") && e.contains("`register`, `lock` or `mixed`"), "{e}");
+    let e = parse_err(r#"{"workload": {"kind": "mixed", "pipeline": 0}}"#);
+    assert!(e.contains("`workload.pipeline`"), "{e}");
+    let e = parse_err(r#"{"workload": {"kind": "mixed", "ops": {"teleport": 1.0}}}"#);
+    assert!(e.contains("`workload.ops`") && e.contains("teleport"), "{e}");
+    let e = parse_err(r#"{"ensemble": {"torn_write_probability": 2.0}}"#);
+    assert!(e.contains("`ensemble.torn_write_probability`"), "{e}");
     let e = parse_err(r#"{"workload": {"kind": "lock", "hold_ms": [900, 100]}}"#);
     assert!(e.contains("`workload.hold_ms`"), "{e}");
     let e = parse_err(r#"{"clients": {"count": 3}, "nemesis": {"schedule": [{"at_s": 1, "action": "pause_client", "target": "7"}]}}"#);
@@ -328,4 +336,43 @@ fn a_sweep_with_a_bug_flag_exits_1_and_prints_reproduce_lines() {
     assert!(stdout.contains("reproduce: cargo run --release -- run sim-scenarios/isolated-leader.json --seed 0 --bug commit-without-quorum"), "{stdout}");
     let s: SweepSummary = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert!(s.counts.not_as_expected >= 1);
+}
+
+/// A run that fails its liveness phase is still judged by the history checks, and the verdict
+/// names both failures: `accept-client-ahead`'s shrunk reproducer (a FIFO violation) with a
+/// 1 s liveness budget (too short to converge after healing).
+#[test]
+fn a_liveness_failed_run_is_still_judged_and_the_verdict_names_both_failures() {
+    let mut s = Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("sim-scenarios/bugs/accept-client-ahead-shrunk.json")).unwrap();
+    s.liveness_s = 1;
+    let outcome = run(&s, s.seed.unwrap(), &RunOptions { bugs: Vec::new(), fast_checks: true });
+    assert!(outcome.liveness_failed, "{:?}", outcome.findings);
+    assert_eq!(outcome.verdict, Verdict::SafetyViolation, "{:?}", outcome.findings);
+    assert!(outcome.findings.iter().any(|f| f.check == "liveness"));
+    assert!(outcome.findings.iter().any(|f| f.check == "fifo-client-order"), "{:?}", outcome.findings);
+    assert_eq!(outcome.verdict_text(), "SAFETY VIOLATION and LIVENESS FAILURE");
+    assert_eq!(outcome.anomaly(), "fifo-client-order", "the safety finding decides");
+}
+
+/// The default scenario's run judges what its mixed workload exercises: no check it could
+/// judge reports N/A, and the storage paths show up in its coverage.
+#[test]
+fn the_default_scenario_judges_watches_ephemerals_multi_sequential_and_pipelining() {
+    use zksim::checker::{check_history, CheckOptions, Status};
+    let s = Scenario::builtin_default();
+    let outcome = run(&s, 1, &RunOptions { bugs: Vec::new(), fast_checks: true });
+    assert_eq!(outcome.verdict, Verdict::Pass, "{:?}", outcome.findings);
+    let history = zksim::history::parse_history("default-1.jsonl", &outcome.history, None).unwrap();
+    let reports = check_history(&history, &CheckOptions { blackbox: false, time_limit_ms: 300 });
+    for r in &reports {
+        let judged = r.status == Status::Pass;
+        let not_for_this_workload = matches!(r.name, "linearizable-writes-blackbox" | "lock-mutual-exclusion");
+        assert!(judged || not_for_this_workload, "{}", r.verdict_line());
+    }
+    let summary = |name: &str| reports.iter().find(|r| r.name == name).unwrap().summary.clone();
+    assert!(!summary("fifo-client-order").contains("(0 issued while"), "pipelined: {}", summary("fifo-client-order"));
+    assert!(outcome.coverage.get("storage:fuzzy_snapshot_interleaved").is_some_and(|&n| n > 0), "{:?}", outcome.coverage.keys().filter(|k| k.starts_with("storage")).collect::<Vec<_>>());
+    // Thousands of nodes: creates acknowledged in the run.
+    let creates = history.ops.iter().filter(|op| op.kind == zksim::history::OpKind::Create && op.outcome == zksim::history::Outcome::Ok).count();
+    assert!(creates > 1_000, "{creates} creates");
 }

@@ -656,6 +656,83 @@ fn newleader_ack_and_current_epoch_wait_for_the_synced_txns_fsync() {
     assert_converged(&e);
 }
 
+/// Delivers everything but the messages `hold` names (they stay queued, and so does whatever
+/// follows them on their link), advancing the clock `ms` in 10 ms steps; returns every peer
+/// message delivered, in order.
+fn run_holding(e: &mut TestEnsemble, ms: i64, hold: impl Fn(&zksim::zab::testkit::InFlight) -> bool) -> Vec<zksim::zab::testkit::InFlight> {
+    let delivered = std::cell::RefCell::new(Vec::new());
+    let end = e.now_ms + ms;
+    while e.now_ms < end {
+        while e.deliver_matching(|m| {
+            let go = !hold(m);
+            if go {
+                delivered.borrow_mut().push(m.clone());
+            }
+            go
+        }) {}
+        e.advance(10);
+    }
+    delivered.into_inner()
+}
+
+/// The learner ACK question (issue 14), against ZooKeeper 3.8's `Learner.syncWithLeader`: a
+/// proposal still outstanding when a follower syncs is forwarded to it before NEWLEADER
+/// (`LearnerHandler.syncFollower` → `startForwarding`). The follower logs and fsyncs it before
+/// its NEWLEADER ACK and ACKs the proposal itself only after UPTODATE — 3.8.5+ (ZOOKEEPER-4646's
+/// fix) sends these `requestsToAck` "after ACK of NEWLEADER to avoid leader shutdown"; 3.8.0–3.8.4
+/// ACKed them through `logRequest` → `SendAckRequestProcessor`; never not at all. Here that ACK
+/// is the one that commits the write: the other follower's ACK is held back.
+#[test]
+fn a_proposal_outstanding_at_sync_is_logged_before_the_newleader_ack_and_acked_after_uptodate() {
+    let mut e = established_three();
+    e.crash(1);
+    let held_ack = |m: &zksim::zab::testkit::InFlight| m.from == 2 && matches!(m.msg, PeerMessage::Ack { .. });
+    send(&mut e, 3, 7, 1, create("/a"));
+    run_holding(&mut e, 300, held_ack);
+    assert!(reply(&e, 7, 1).is_none(), "only the leader has ACKed /a");
+    let proposal = e.peer(3).tree().node("/a").map(|n| n.stat.czxid);
+    assert!(proposal.is_none(), "/a is outstanding, not committed");
+    e.start(1);
+    let transcript = run_holding(&mut e, 2_000, held_ack);
+    let (zxid, result) = reply(&e, 7, 1).expect("/a committed once the resynced follower ACKed it");
+    assert!(result.is_ok());
+    let to_1: Vec<&str> = transcript.iter().filter(|m| m.to == 1 && m.from == 3).map(|m| m.msg.kind()).filter(|k| *k != "PING").collect();
+    let proposal_at = to_1.iter().position(|k| *k == "PROPOSAL").expect("the outstanding proposal is forwarded");
+    let newleader_at = to_1.iter().position(|k| *k == "NEWLEADER").expect("NEWLEADER");
+    assert!(proposal_at < newleader_at, "forwarded before NEWLEADER: {to_1:?}");
+    // 1's ACKs to 3 in order, each with whether UPTODATE had reached 1 before it.
+    let mut up_to_date = false;
+    let mut acks = Vec::new();
+    for m in &transcript {
+        match &m.msg {
+            PeerMessage::UpToDate if m.to == 1 => up_to_date = true,
+            PeerMessage::Ack { zxid: acked } if m.from == 1 => acks.push((*acked, up_to_date)),
+            _ => {}
+        }
+    }
+    let epoch = e.peer(3).current_epoch();
+    assert_eq!(acks.first(), Some(&(make_zxid(epoch, 0), false)), "the NEWLEADER ACK comes first, before UPTODATE: {acks:?}");
+    assert!(acks.contains(&(zxid, true)), "/a ({zxid:#x}) ACKed after UPTODATE: {acks:?}");
+    assert!(!acks.iter().any(|&(z, after)| z == zxid && !after), "and not before: {acks:?}");
+    assert!(e.disks[&1].durable.log.iter().any(|t| t.header.zxid == zxid), "logged and fsynced on 1");
+}
+
+/// `log_txn` meets a zxid it already logged: the same txn is skipped (a DIFF resending what a
+/// reloaded follower has), a different one is reported (`Observation::LogConflict`, the online
+/// invariant one-txn-per-zxid) instead of being silently dropped.
+#[test]
+fn a_different_txn_under_a_logged_zxid_is_reported_not_silently_skipped() {
+    let mut e = established_three();
+    let zxids = write_all(&mut e, 3, 7, 1, &["/a"]);
+    let conflicts = |e: &TestEnsemble| e.observations.iter().filter(|(s, o)| *s == 1 && matches!(o, Observation::LogConflict { .. })).count();
+    let same = e.disks[&1].durable.log.iter().find(|t| t.header.zxid == zxids[0]).cloned().expect("/a logged on 1");
+    e.inject(3, 1, PeerMessage::Proposal(same));
+    assert_eq!(conflicts(&e), 0, "the same txn again is no conflict");
+    e.inject(3, 1, PeerMessage::Proposal(create_txn(zxids[0], "/other", 1)));
+    assert_eq!(conflicts(&e), 1, "a different txn under {:#x} is reported", zxids[0]);
+    assert!(e.disks[&1].durable.log.iter().all(|t| t.header.zxid != zxids[0] || matches!(&t.txn, Txn::Create { path, .. } if path == "/a")), "the log keeps its txn");
+}
+
 // ====================================================================== Phase 3: broadcast
 
 /// `CommitProcessor` / `Leader.tryToCommit`: every server applies commits in zxid order,

@@ -108,13 +108,14 @@ fn check_path(
     }
 }
 
-/// An unknown-outcome write of this value may have taken effect after everything recorded.
+/// An unknown-outcome write of this value may have taken effect after everything recorded
+/// (a multi: through its sub-op of this path).
 fn unknown_write_may_explain(context: &Context, path: PathId, node: Option<&NodeState>) -> bool {
     context.history.ops.iter().any(|op| {
         op.outcome == Outcome::Unknown
             && op.kind.is_mutation()
-            && op.path == Some(path)
-            && node.is_none_or(|n| op.args.value == n.value)
+            && super::timeline::mutated_paths(op).contains(&path)
+            && node.is_none_or(|n| super::timeline::written_value(op, path) == n.value.as_deref())
     })
 }
 

@@ -28,16 +28,38 @@ pub fn check(context: &Context, _options: &CheckOptions) -> CheckReport {
         return report.not_applicable("no sessions recorded");
     }
     let mut ops_seen = 0usize;
+    let mut pipelined = 0usize;
     for (&session, ids) in sessions {
         ops_seen += ids.len();
+        pipelined += count_pipelined(context, ids);
         check_reply_order(context, session, ids, &mut report);
         check_zxid_order(context, session, ids, &mut report);
     }
     report.finish(format!(
-        "{} sessions, {} ops in issue order",
+        "{} sessions, {} ops in issue order ({pipelined} issued while an earlier op of the session was in flight)",
         sessions.len(),
         ops_seen
     ))
+}
+
+/// Ops submitted before an earlier-issued op of their session had its reply: pipelining.
+fn count_pipelined(context: &Context, ids: &[OpId]) -> usize {
+    let history = context.history;
+    let mut latest_reply = 0u64;
+    let mut count = 0;
+    for &id in ids {
+        let op = &history.ops[id as usize];
+        if op.kind.is_recipe() {
+            continue;
+        }
+        if op.invoke_ns < latest_reply {
+            count += 1;
+        }
+        if op.outcome != crate::history::Outcome::Unknown {
+            latest_reply = latest_reply.max(op.complete_ns);
+        }
+    }
+    count
 }
 
 /// Replies arrive in issue order: no op completes before an op issued earlier in the session.
@@ -56,7 +78,12 @@ fn check_reply_order(
         }
         if let Some(earlier) = latest {
             let earlier_op = &history.ops[earlier as usize];
-            if op.complete_ns < earlier_op.complete_ns {
+            // Delivery numbers, when recorded, order replies of one instant too.
+            let reordered = match (op.arrival, earlier_op.arrival) {
+                (Some(a), Some(b)) => a < b,
+                _ => op.complete_ns < earlier_op.complete_ns,
+            };
+            if reordered {
                 let text = format!(
                     "session {}: {} was issued before {} but its reply came later ({} ns > {} ns): replies must come back in issue order",
                     history.session_name(Some(session)),

@@ -458,10 +458,11 @@ pub struct Partition {
 /// Splits a history into per-key register histories (P-compositionality).
 pub fn partitions(history: &History) -> Vec<Partition> {
     let include_reads = history.format.reads_claim_linearizable();
+    let unmodelled = unmodelled_paths(history);
     let mut values: BTreeMap<PathId, BTreeMap<String, ValueId>> = BTreeMap::new();
     let mut by_path: BTreeMap<PathId, Vec<TimedOp>> = BTreeMap::new();
     for (id, op) in history.ops.iter().enumerate() {
-        let Some(path) = op.path else { continue };
+        let Some(path) = op.path.filter(|p| !unmodelled.contains(p)) else { continue };
         let interner = values.entry(path).or_default();
         if let Some(register_op) = register_op(op, include_reads, interner) {
             // (max: an in-memory history may not have been validated like a parsed one)
@@ -486,6 +487,36 @@ pub fn partitions(history: &History) -> Vec<Partition> {
             Partition { path, init, ops }
         })
         .collect()
+}
+
+/// Paths whose writes are not all single register ops: written by a multi (not modelled
+/// here), or holding an ephemeral (its session's end deletes it with no op). The zxid replay
+/// judges them.
+/// So are the nodes an unknown-outcome sequential create may have made (its name is not
+/// known: the prefix and any counter).
+pub fn unmodelled_paths(history: &History) -> std::collections::BTreeSet<PathId> {
+    let mut out = std::collections::BTreeSet::new();
+    let mut prefixes = std::collections::BTreeSet::new();
+    for op in &history.ops {
+        match op.kind {
+            OpKind::Multi => out.extend(op.args.sub_ops.iter().filter(|s| s.kind.is_mutation()).map(|s| s.path)),
+            OpKind::Create if op.args.ephemeral && op.outcome != Outcome::Fail => out.extend(op.path),
+            _ => {}
+        }
+        if op.kind == OpKind::Create && op.args.sequential && op.outcome == Outcome::Unknown {
+            prefixes.extend(op.path.map(|p| history.paths.name(p).to_string()));
+        }
+    }
+    if !prefixes.is_empty() {
+        for id in 0..history.paths.len() as PathId {
+            let name = history.paths.name(id);
+            let counted = name.len() > 10 && name[name.len() - 10..].bytes().all(|b| b.is_ascii_digit() || b == b'-');
+            if counted && prefixes.contains(&name[..name.len() - 10]) {
+                out.insert(id);
+            }
+        }
+    }
+    out
 }
 
 fn intern(interner: &mut BTreeMap<String, ValueId>, value: Option<&str>) -> ValueId {

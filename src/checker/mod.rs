@@ -7,6 +7,8 @@
 //! Unknown outcomes are never assumed to have happened, nor not to have happened.
 
 pub mod cli;
+pub mod child_lists;
+pub mod children;
 pub mod context;
 pub mod durability;
 pub mod ephemerals;
@@ -16,10 +18,12 @@ pub mod linearizable_blackbox;
 pub mod linearizable_writes;
 pub mod lock_mutual_exclusion;
 pub mod monotonic_reads;
+pub mod multi_atomicity;
 pub mod read_your_writes;
 pub mod replica_convergence;
 pub mod report;
 pub mod sequential_consistency;
+pub mod sequential_names;
 pub mod session_reads;
 pub mod sync_read_real_time;
 pub mod timeline;
@@ -100,6 +104,18 @@ pub fn all_checks() -> Vec<Check> {
         Check {
             name: watches::NAME,
             run: watches::check,
+        },
+        Check {
+            name: child_lists::NAME,
+            run: child_lists::check,
+        },
+        Check {
+            name: sequential_names::NAME,
+            run: sequential_names::check,
+        },
+        Check {
+            name: multi_atomicity::NAME,
+            run: multi_atomicity::check,
         },
         Check {
             name: lock_mutual_exclusion::NAME,

@@ -4,7 +4,9 @@
 //! Source: ZooKeeper Programmer's Guide, "Consistency Guarantees" (sync "causes the server
 //! to catch up with the leader"); ZooKeeper paper §2.3 ("sync ... a read after sync sees
 //! all updates preceding the sync"); zookeeper-notes: sync+read is still not strictly
-//! linearizable (a deposed leader can answer a sync), hence the weak severity.
+//! linearizable (a deposed leader can answer a sync). So a stale sync+read is a violation
+//! unless the write it missed is of a newer epoch than its reply zxid (the serving server had
+//! not yet joined that epoch): then it is a warning. Without a reply zxid, a warning.
 //!
 //! Also counts plain reads that missed a write completed before they were invoked: ZooKeeper
 //! allows these (plain reads are served from the local replica; sequentially consistent, not
@@ -126,9 +128,28 @@ fn report_stale(
     let missed_text = missed
         .map(|w| history.describe_op(w))
         .unwrap_or_else(|| "a write".to_string());
-    let (anomaly, severity, text) = if synced {
+    let op = &history.ops[id as usize];
+    let missed_zxid = timeline.states[required].since_zxid;
+    // The sync went through the leader of the reply's epoch or a later one, which had
+    // committed the missed write: unless the write's epoch is newer than the reply's (the
+    // serving server had not joined that epoch: a deposed leader answered the sync), missing
+    // it is a violation.
+    let strict = op.zxid.is_some_and(|header| epoch(missed_zxid) <= epoch(header));
+    let (anomaly, severity, text) = if synced && strict {
         let text = format!(
-            "{} (sync+read) missed {missed_text}, which completed before the sync was invoked; ZooKeeper's sync+read is meant to see it (though not strictly linearizable)",
+            "{} (sync+read) missed {missed_text}, which completed before the sync was invoked; the write's epoch {} is not newer than the reply's ({}), so the sync passed through a leader that had committed it",
+            history.describe_op(id),
+            epoch(missed_zxid),
+            op.zxid.map_or(0, epoch)
+        );
+        ("stale sync+read within one epoch", Severity::Safety, text)
+    } else if synced {
+        let why = match op.zxid {
+            Some(_) => "in an epoch newer than the reply's: a deposed leader can answer a sync",
+            None => "and no reply zxid shows whether an epoch change came between",
+        };
+        let text = format!(
+            "{} (sync+read) missed {missed_text}, which completed before the sync was invoked, {why} (ZooKeeper's sync+read is not strictly linearizable)",
             history.describe_op(id)
         );
         ("stale sync+read", Severity::Weak, text)
@@ -148,6 +169,10 @@ fn report_stale(
     } else {
         report.allow(violation);
     }
+}
+
+fn epoch(zxid: crate::history::Zxid) -> i64 {
+    zxid >> 32
 }
 
 /// zksim may record `sync` and the following read as two ops: map each such read to the

@@ -53,6 +53,46 @@ pub struct NodeVersion {
     pub hidden_writes_before: u32,
 }
 
+/// What the transaction that produced a state did to its path: created it, changed its data
+/// or deleted it. By presence where nothing hidden came between; after a hidden write (an
+/// unknown-outcome write placed only by the gap it explains, at no zxid), by the producing
+/// write's own kind (the hidden one's change has no zxid to be placed at).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Transition {
+    Created,
+    DataChanged,
+    Deleted,
+}
+
+/// The transition into `states[index]` (index ≥ 1), if any.
+pub fn transition(history: &History, path: PathId, states: &[NodeVersion], index: usize) -> Option<Transition> {
+    let (before, after) = (&states[index - 1], &states[index]);
+    if after.hidden_writes_before == 0 {
+        return match (before.present, after.present) {
+            (false, true) => Some(Transition::Created),
+            (true, true) => Some(Transition::DataChanged),
+            (true, false) => Some(Transition::Deleted),
+            (false, false) => None,
+        };
+    }
+    let kind = match after.writer {
+        Writer::Init => return None,
+        Writer::SessionEnd { .. } => OpKind::Delete,
+        Writer::Op(id) | Writer::Inferred(id) => {
+            let op = &history.ops[id as usize];
+            match op.kind {
+                OpKind::Multi => op.args.sub_ops.iter().rev().find(|s| s.path == path && s.kind.is_mutation())?.kind.clone(),
+                ref other => other.clone(),
+            }
+        }
+    };
+    match kind {
+        OpKind::Create => Some(Transition::Created),
+        OpKind::Delete => Some(Transition::Deleted),
+        _ => Some(Transition::DataChanged),
+    }
+}
+
 /// All states of one path, in zxid order.
 #[derive(Clone, Debug, Default)]
 pub struct PathTimeline {
@@ -113,6 +153,9 @@ pub struct Timelines {
     /// Paths holding an ephemeral whose session ended at an unrecorded zxid: its deletion
     /// cannot be placed, so reads of these paths are not judged.
     pub uncertain_paths: std::collections::BTreeSet<PathId>,
+    /// Paths an unknown-outcome delete no evidence placed may have removed at any zxid after
+    /// its invocation: a read that found no node there is not judged.
+    pub unplaced_deletes: std::collections::BTreeSet<PathId>,
 }
 
 /// One change to one path at one zxid.
@@ -226,8 +269,18 @@ impl PathTimeline {
     }
 }
 
+/// What a mutation does to `path`: its kind (a multi: its last sub-op there), expected
+/// version (-1: any) and written value.
+fn effect_on(op: &Op, path: PathId) -> Option<(OpKind, i32, Option<&str>)> {
+    if op.kind == OpKind::Multi {
+        let sub = op.args.sub_ops.iter().rev().find(|s| s.path == path && s.kind.is_mutation())?;
+        return Some((sub.kind.clone(), sub.expected_version.unwrap_or(-1), sub.value.as_deref()));
+    }
+    op.kind.is_mutation().then(|| (op.kind.clone(), op.set_data_version(), op.args.value.as_deref()))
+}
+
 /// The data a mutation wrote to `path` (sub-op aware).
-fn written_value(op: &Op, path: PathId) -> Option<&str> {
+pub fn written_value(op: &Op, path: PathId) -> Option<&str> {
     if op.kind == OpKind::Multi {
         return op
             .args
@@ -268,6 +321,9 @@ impl Timelines {
         let absent = op.result.exists == Some(false)
             || (op.outcome == Outcome::Fail && op.error == Some(ErrorCode::NoNode));
         if absent {
+            if self.unplaced_deletes.contains(&path) {
+                return None;
+            }
             return Some((path, Observed::Absent));
         }
         if op.outcome != Outcome::Ok {
@@ -295,7 +351,11 @@ struct Builder<'h> {
     effects: BTreeMap<PathId, Vec<Effect>>,
     /// Unknown-outcome mutations per path, by invocation time, not yet proven.
     unknown_by_path: BTreeMap<PathId, Vec<OpId>>,
-    used_unknown: std::collections::BTreeSet<OpId>,
+    /// Unknown-outcome writes evidence placed, per path they wrote (a multi writes several;
+    /// a sequential create is keyed by its prefix).
+    used_unknown: std::collections::BTreeSet<(OpId, PathId)>,
+    /// Each session's end: its closeSession zxid (if recorded) and where it was recorded.
+    session_ends: BTreeMap<SessionId, (Option<Zxid>, Writer)>,
     out: Timelines,
 }
 
@@ -306,6 +366,7 @@ impl<'h> Builder<'h> {
             effects: BTreeMap::new(),
             unknown_by_path: BTreeMap::new(),
             used_unknown: Default::default(),
+            session_ends: BTreeMap::new(),
             out: Timelines::default(),
         }
     }
@@ -380,13 +441,18 @@ impl<'h> Builder<'h> {
         let mut ends: BTreeMap<SessionId, (Option<Zxid>, Writer)> = BTreeMap::new();
         for event in history.session_events.iter().filter(|e| e.ends_session()) {
             if let Some(session) = event.session {
-                ends.entry(session).or_insert((
+                let end = (
                     event.zxid,
                     Writer::SessionEnd {
                         line: event.line,
                         op: None,
                     },
-                ));
+                );
+                // The end whose closeSession zxid is recorded places the deletes.
+                let entry = ends.entry(session).or_insert(end);
+                if entry.0.is_none() {
+                    *entry = end;
+                }
             }
         }
         for (id, op) in history.ops.iter().enumerate() {
@@ -405,7 +471,9 @@ impl<'h> Builder<'h> {
                 );
             }
         }
+        self.session_ends = ends.clone();
         for (id, op) in history.ops.iter().enumerate() {
+            // (An unknown-outcome ephemeral create gets its delete when evidence places it.)
             let ephemeral =
                 op.kind == OpKind::Create && op.args.ephemeral && op.outcome == Outcome::Ok;
             let (Some(session), Some(path), true) = (op.session, op.path, ephemeral) else {
@@ -433,13 +501,16 @@ impl<'h> Builder<'h> {
 
     fn push_effects(&mut self, id: OpId, op: &Op, zxid: Zxid) {
         if op.kind == OpKind::Multi {
-            for sub in &op.args.sub_ops {
+            let results = op.result.extra.as_ref().map(|e| e.sub_results.as_slice()).unwrap_or_default();
+            for (i, sub) in op.args.sub_ops.iter().enumerate() {
                 if sub.kind.is_mutation() {
+                    // A setData's result carries the version it produced.
+                    let reply_version = results.get(i).filter(|r| r.error.is_none()).and_then(|r| r.result.version);
                     let effect = Effect {
                         zxid,
                         writer: Writer::Op(id),
                         kind: sub.kind.clone(),
-                        value_version: None,
+                        value_version: reply_version.filter(|_| sub.kind.is_set_data()),
                         expected_version: sub.expected_version.unwrap_or(-1),
                         undoes_create: None,
                     };
@@ -478,7 +549,7 @@ impl<'h> Builder<'h> {
             let (Some(path), Some(mzxid)) = (op.path, op.result.mzxid) else {
                 continue;
             };
-            let is_read = op.kind.is_node_read() && op.outcome == Outcome::Ok;
+            let is_read = (op.kind.is_node_read() || op.kind == OpKind::GetChildren) && op.outcome == Outcome::Ok;
             if is_read && !known.contains(&(path, mzxid)) {
                 // Prefer an observer whose reply carried the data (exists() returns only a stat).
                 let entry = observed.entry((path, mzxid)).or_insert(id as OpId);
@@ -488,37 +559,93 @@ impl<'h> Builder<'h> {
             }
         }
         for ((path, mzxid), reader) in observed {
+            // A multi placed through another of its paths may already explain this one.
+            if self.effects.get(&path).is_some_and(|e| e.iter().any(|e| e.zxid == mzxid)) {
+                continue;
+            }
             self.infer_one(path, mzxid, reader);
         }
+        self.infer_observed_creates();
+    }
+
+    /// A reply's czxid names its node's create: one no acknowledged (or already placed) create
+    /// of that path has must be an unknown-outcome create of it (or a sequential one whose
+    /// prefix it extends), placed at that czxid. (The read may show later data: only the
+    /// create is placed.)
+    fn infer_observed_creates(&mut self) {
+        let mut known: std::collections::BTreeSet<(PathId, Zxid)> = Default::default();
+        for (&path, effects) in &self.effects {
+            known.extend(effects.iter().filter(|e| e.kind == OpKind::Create).map(|e| (path, e.zxid)));
+        }
+        known.extend(self.history.init.iter().filter_map(|(&path, node)| Some((path, node.czxid?))));
+        let mut observed: BTreeMap<(PathId, Zxid), OpId> = BTreeMap::new();
+        for (id, op) in self.history.ops.iter().enumerate() {
+            let (Some(path), Some(czxid)) = (op.path, op.result.czxid) else { continue };
+            let is_read = (op.kind.is_node_read() || op.kind == OpKind::GetChildren) && op.outcome == Outcome::Ok;
+            if is_read && !known.contains(&(path, czxid)) {
+                observed.entry((path, czxid)).or_insert(id as OpId);
+            }
+        }
+        for ((path, czxid), reader) in observed {
+            let read = self.op(reader);
+            let fitting = self.unknown_candidates(path).into_iter().find(|&id| {
+                let op = self.op(id);
+                effect_on(op, path).is_some_and(|(kind, _, _)| kind == OpKind::Create)
+                    && op.invoke_ns < read.complete_ns
+                    && !self.used_unknown.contains(&(id, key_of(self.history, id, path)))
+            });
+            // (No candidate: the data check above reports what no write explains.)
+            if let Some(id) = fitting {
+                self.place_inferred(id, path, czxid, None);
+            }
+        }
+    }
+
+    /// Unknown-outcome mutations that may have written `path`: of the path itself, and
+    /// sequential creates whose prefix the path extends.
+    fn unknown_candidates(&self, path: PathId) -> Vec<OpId> {
+        let mut out = self.unknown_by_path.get(&path).cloned().unwrap_or_default();
+        let name = self.history.paths.name(path);
+        let prefix = name.len().checked_sub(10).and_then(|cut| {
+            let tail = name.get(cut..)?;
+            tail.bytes().all(|b| b.is_ascii_digit() || b == b'-').then(|| &name[..cut])
+        });
+        if let Some(ids) = prefix.and_then(|p| self.history.paths.get(p)).and_then(|p| self.unknown_by_path.get(&p)) {
+            out.extend(ids.iter().copied().filter(|&id| {
+                let op = &self.history.ops[id as usize];
+                op.kind == OpKind::Create && op.args.sequential
+            }));
+        }
+        out
     }
 
     fn infer_one(&mut self, path: PathId, mzxid: Zxid, reader: OpId) {
         let read = self.op(reader);
-        let candidates = self.unknown_by_path.get(&path).cloned().unwrap_or_default();
-        let found = candidates.into_iter().find(|&id| {
+        let fits = |id: OpId| {
             let op = self.op(id);
-            let value_fits = read.result.value.is_none()
-                || written_value(op, path) == read.result.value.as_deref();
-            !self.used_unknown.contains(&id)
+            let Some((kind, expected, value)) = effect_on(op, path) else { return false };
+            let value_fits = read.result.value.is_none() || value == read.result.value.as_deref();
+            let version_fits = match (read.result.version, &kind) {
+                (Some(v), OpKind::Create) => v == 0,
+                (Some(v), _) if expected != -1 => v == expected.saturating_add(1),
+                _ => true,
+            };
+            !self.used_unknown.contains(&(id, key_of(self.history, id, path)))
                 && op.invoke_ns < read.complete_ns
+                && kind != OpKind::Delete
                 && value_fits
-                && op.kind != OpKind::Delete
-        });
-        match found {
-            Some(id) => {
-                self.used_unknown.insert(id);
-                self.out.proven_unknown_writes += 1;
-                let op = self.op(id);
-                let effect = Effect {
-                    zxid: mzxid,
-                    writer: Writer::Inferred(id),
-                    kind: op.kind.clone(),
-                    value_version: read.result.version,
-                    expected_version: op.set_data_version(),
-                    undoes_create: None,
-                };
-                self.effects.entry(path).or_default().push(effect);
-            }
+                && version_fits
+        };
+        let fitting: Vec<OpId> = self.unknown_candidates(path).into_iter().filter(|&id| fits(id)).collect();
+        // Written values are unique, so a read that returned one names its write; a read
+        // without data (exists) names one only if a single candidate fits its version.
+        let named = match read.result.value.is_some() || fitting.len() == 1 {
+            true => fitting.first().copied(),
+            false => None,
+        };
+        match named {
+            Some(id) => self.place_inferred(id, path, mzxid, read.result.version),
+            None if !fitting.is_empty() => {} // more than one could have: not judged
             None => {
                 let text = format!(
                     "{} returned mzxid {:#x}, which no acknowledged write of {} has, and no unknown-outcome write of that value could have produced it",
@@ -533,6 +660,49 @@ impl<'h> Builder<'h> {
                     text,
                 );
             }
+        }
+    }
+
+    /// Places an unknown-outcome write evidence proved at `zxid`: all of it (every path of a
+    /// multi: all or nothing).
+    fn place_inferred(&mut self, id: OpId, observed: PathId, zxid: Zxid, observed_version: Option<i32>) {
+        let op = self.op(id);
+        let paths: Vec<PathId> = match op.kind {
+            OpKind::Multi => mutated_paths(op),
+            _ => vec![observed],
+        };
+        for path in paths {
+            let Some((kind, expected_version, _)) = effect_on(op, path) else { continue };
+            self.used_unknown.insert((id, key_of(self.history, id, path)));
+            let effect = Effect {
+                zxid,
+                writer: Writer::Inferred(id),
+                kind: kind.clone(),
+                value_version: if path == observed { observed_version } else { None },
+                expected_version,
+                undoes_create: None,
+            };
+            self.effects.entry(path).or_default().push(effect);
+            if kind == OpKind::Create && op.args.ephemeral {
+                self.end_of_inferred_ephemeral(id, path);
+            }
+        }
+        self.out.proven_unknown_writes += 1;
+    }
+
+    /// An ephemeral create evidence placed is deleted by its session's end, like an
+    /// acknowledged one.
+    fn end_of_inferred_ephemeral(&mut self, id: OpId, path: PathId) {
+        let Some(session) = self.op(id).session else { return };
+        match self.session_ends.get(&session) {
+            Some(&(Some(zxid), writer)) => {
+                let effect = Effect { zxid, writer, kind: OpKind::Delete, value_version: None, expected_version: -1, undoes_create: Some(id) };
+                self.effects.entry(path).or_default().push(effect);
+            }
+            Some(&(None, _)) => {
+                self.out.uncertain_paths.insert(path);
+            }
+            None => {}
         }
     }
 
@@ -567,13 +737,26 @@ impl<'h> Builder<'h> {
             let timeline = self.replay_path(path, &effects);
             self.out.paths.insert(path, timeline);
         }
+        for (&path, ids) in &self.unknown_by_path {
+            let deletes = ids.iter().any(|&id| {
+                let op = self.op(id);
+                let deletes = match op.kind {
+                    OpKind::Multi => op.args.sub_ops.iter().any(|s| s.path == path && s.kind == OpKind::Delete),
+                    ref kind => *kind == OpKind::Delete,
+                };
+                deletes && !self.used_unknown.contains(&(id, path))
+            });
+            if deletes {
+                self.out.unplaced_deletes.insert(path);
+            }
+        }
         self.out.unproven_unknown_writes = self
             .unknown_by_path
             .values()
             .flatten()
+            .filter(|id| !self.used_unknown.iter().any(|(used, _)| used == *id))
             .collect::<std::collections::BTreeSet<_>>()
-            .len()
-            - self.used_unknown.len();
+            .len();
     }
 
     fn replay_path(&mut self, path: PathId, effects: &[Effect]) -> PathTimeline {
@@ -626,6 +809,20 @@ impl<'h> Builder<'h> {
         effect: &Effect,
     ) -> Option<NodeVersion> {
         let writer = effect.writer;
+        // A write that needs the node to exist (or not) where the replay has it the other way:
+        // an unknown-outcome create (delete) of the path, invoked before, must have happened
+        // in between — its zxid unknown, counted as a hidden write.
+        let deadline_ns = effect.writer.op().map(|id| self.op(id).effect_deadline_ns()).unwrap_or(u64::MAX);
+        let needs_present = matches!(effect.kind, OpKind::Delete | OpKind::SetData | OpKind::Write | OpKind::Cas);
+        let hidden_flip = match (current.present, needs_present, effect.kind == OpKind::Create) {
+            (false, true, _) => self.explain_flip(path, OpKind::Create, deadline_ns),
+            (true, _, true) => self.explain_flip(path, OpKind::Delete, deadline_ns),
+            _ => false,
+        };
+        if hidden_flip {
+            let flipped = NodeVersion { present: !current.present, version: 0, hidden_writes_before: 1, ..current.clone() };
+            return self.apply_after_flip(path, &flipped, effect);
+        }
         let fresh = |present: bool, version: i32, hidden: u32| NodeVersion {
             since_zxid: effect.zxid,
             present,
@@ -748,6 +945,45 @@ impl<'h> Builder<'h> {
         })
     }
 
+    /// Applies an effect after a hidden create or delete: the new state records that a write
+    /// with no zxid came between.
+    fn apply_after_flip(&mut self, path: PathId, flipped: &NodeVersion, effect: &Effect) -> Option<NodeVersion> {
+        let mut next = self.apply(path, flipped, effect)?;
+        next.hidden_writes_before = next.hidden_writes_before.max(1);
+        Some(next)
+    }
+
+    /// Claims an unused unknown-outcome `kind` (create or delete) of `path` invoked before
+    /// `deadline_ns` — for a create, also a sequential one whose prefix the path extends.
+    fn explain_flip(&mut self, path: PathId, kind: OpKind, deadline_ns: u64) -> bool {
+        let name = self.history.paths.name(path);
+        let prefix = name.len().checked_sub(10).filter(|_| kind == OpKind::Create).and_then(|cut| {
+            let (head, tail) = (name.get(..cut)?, name.get(cut..)?);
+            tail.bytes().all(|b| b.is_ascii_digit() || b == b'-').then_some(head)
+        });
+        let prefix_id = prefix.and_then(|p| self.history.paths.get(p));
+        let history = self.history;
+        let fits = |id: &OpId, sequential: bool| {
+            let op = &history.ops[*id as usize];
+            let does = match op.kind == OpKind::Multi {
+                true => !sequential && op.args.sub_ops.iter().any(|s| s.path == path && s.kind == kind),
+                false => op.kind == kind && op.args.sequential == sequential,
+            };
+            op.invoke_ns < deadline_ns && does
+        };
+        let mut candidates = self.unknown_by_path.get(&path).into_iter().flatten().copied().filter(|id| fits(id, false));
+        let exact = candidates.find(|id| !self.used_unknown.contains(&(*id, path))).map(|id| (id, path));
+        let found = exact.or_else(|| {
+            let prefix_id = prefix_id?;
+            let id = self.unknown_by_path.get(&prefix_id)?.iter().copied().find(|id| fits(id, true) && !self.used_unknown.contains(&(*id, prefix_id)))?;
+            Some((id, prefix_id))
+        });
+        let Some(used) = found else { return false };
+        self.used_unknown.insert(used);
+        self.out.proven_unknown_writes += 1;
+        true
+    }
+
     /// Claims `gap` unused unknown-outcome writes of `path` invoked before `deadline_ns`.
     fn explain_gap(&mut self, path: PathId, gap: u32, deadline_ns: u64) -> bool {
         let candidates: Vec<OpId> = self
@@ -757,7 +993,7 @@ impl<'h> Builder<'h> {
                 ids.iter()
                     .copied()
                     .filter(|id| {
-                        !self.used_unknown.contains(id) && self.op(*id).invoke_ns < deadline_ns
+                        !self.used_unknown.contains(&(*id, path)) && self.op(*id).invoke_ns < deadline_ns
                     })
                     .take(gap as usize)
                     .collect()
@@ -767,7 +1003,7 @@ impl<'h> Builder<'h> {
             return false;
         }
         self.out.proven_unknown_writes += candidates.len();
-        self.used_unknown.extend(candidates);
+        self.used_unknown.extend(candidates.into_iter().map(|id| (id, path)));
         true
     }
 
@@ -839,7 +1075,7 @@ impl<'h> Builder<'h> {
                 .is_some_and(|s| s.hidden_writes_before > 0);
         let unknown_pending = self.unknown_by_path.get(&path).is_some_and(|ids| {
             ids.iter()
-                .any(|u| !self.used_unknown.contains(u) && self.op(*u).invoke_ns < op.complete_ns)
+                .any(|u| !self.used_unknown.contains(&(*u, path)) && self.op(*u).invoke_ns < op.complete_ns)
         });
         if hidden || unknown_pending || timeline.states[first..=last].iter().any(justified) {
             return;
@@ -883,6 +1119,16 @@ fn describe_state(state: &NodeVersion) -> String {
         )
     } else {
         "absent".to_string()
+    }
+}
+
+/// The key an unknown-outcome write is claimed under for `path`: the path, or for a
+/// sequential create (recorded under its prefix) the prefix.
+fn key_of(history: &History, id: OpId, path: PathId) -> PathId {
+    let op = &history.ops[id as usize];
+    match (op.kind == OpKind::Create && op.args.sequential, op.path) {
+        (true, Some(prefix)) => prefix,
+        _ => path,
     }
 }
 

@@ -61,12 +61,30 @@ pub enum ClientEvent {
 /// The longest the driver sleeps without looking at the core (the shell's tick).
 pub const DRIVER_TICK_MS: i64 = 10;
 
+/// Events queued for an application that does not read them: a bound, not a limit a
+/// reading application meets (each read drains one).
+const MAX_QUEUED_EVENTS: usize = 1 << 20;
+
+/// What a traced call returns: the op's number in submission order, its place among
+/// everything this handle delivered (replies, watch events, state changes), and the result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Traced {
+    pub seq: u64,
+    pub arrival: u64,
+    pub result: Result<(Zxid, Response), Code>,
+}
+
 struct Shared<T> {
     core: ClientCore,
     transport: T,
-    results: BTreeMap<OpId, Result<(Zxid, Response), Code>>,
+    /// Completed ops: (delivery number, result).
+    results: BTreeMap<OpId, (u64, Result<(Zxid, Response), Code>)>,
     waiters: BTreeMap<OpId, Waker>,
-    events: VecDeque<ClientEvent>,
+    /// Queued watch events and state changes with their delivery numbers.
+    events: VecDeque<(u64, ClientEvent)>,
+    /// Replies, watch events and state changes delivered so far (the delivery order the
+    /// application sees, one counter for all three).
+    delivered: u64,
     event_waker: Option<Waker>,
     driver_done: bool,
 }
@@ -80,7 +98,8 @@ impl<T: ClientTransport> Shared<T> {
                 ClientAction::Send(message) => self.transport.send(message),
                 ClientAction::Disconnect => self.transport.disconnect(),
                 ClientAction::Complete { op, result } => {
-                    let previous = self.results.insert(op, result);
+                    self.delivered += 1;
+                    let previous = self.results.insert(op, (self.delivered, result));
                     assert!(previous.is_none(), "an op completes once");
                     if let Some(waker) = self.waiters.remove(&op) {
                         waker.wake();
@@ -93,7 +112,9 @@ impl<T: ClientTransport> Shared<T> {
     }
 
     fn push_event(&mut self, event: ClientEvent) {
-        self.events.push_back(event);
+        self.delivered += 1;
+        assert!(self.events.len() < MAX_QUEUED_EVENTS, "an application that never reads its events");
+        self.events.push_back((self.delivered, event));
         if let Some(waker) = self.event_waker.take() {
             waker.wake();
         }
@@ -167,17 +188,35 @@ struct OpFuture<T> {
 }
 
 impl<T> Future for OpFuture<T> {
-    type Output = Result<(Zxid, Response), Code>;
+    type Output = (u64, Result<(Zxid, Response), Code>);
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut shared = lock(&self.shared);
         match shared.results.remove(&self.op) {
-            Some(result) => Poll::Ready(result),
+            Some(delivered) => Poll::Ready(delivered),
             None => {
                 shared.waiters.insert(self.op, cx.waker().clone());
                 Poll::Pending
             }
         }
+    }
+}
+
+/// A submitted request: its number in submission order, and the wait for its reply.
+pub struct Submitted<T> {
+    shared: Arc<Mutex<Shared<T>>>,
+    op: OpId,
+}
+
+impl<T> Submitted<T> {
+    pub fn seq(&self) -> u64 {
+        self.op.0
+    }
+
+    pub async fn wait(self) -> Traced {
+        let seq = self.op.0;
+        let (arrival, result) = OpFuture { shared: self.shared, op: self.op }.await;
+        Traced { seq, arrival, result }
     }
 }
 
@@ -187,7 +226,7 @@ struct EventFuture<T> {
 }
 
 impl<T> Future for EventFuture<T> {
-    type Output = Option<ClientEvent>;
+    type Output = Option<(u64, ClientEvent)>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut shared = lock(&self.shared);
@@ -216,6 +255,7 @@ impl<T: ClientTransport> ZooKeeper<T> {
             results: BTreeMap::new(),
             waiters: BTreeMap::new(),
             events: VecDeque::new(),
+            delivered: 0,
             event_waker: None,
             driver_done: false,
         }));
@@ -241,6 +281,17 @@ impl<T: ClientTransport> ZooKeeper<T> {
 
     /// Any request; the reply zxid comes with the response (what a history records).
     pub async fn call(&self, request: Request) -> Result<(Zxid, Response), Code> {
+        self.call_traced(request).await.result
+    }
+
+    /// `call`, also telling where the op stands in submission order and where its reply
+    /// stands among everything this handle delivered (a pipelining recorder's FIFO evidence).
+    pub async fn call_traced(&self, request: Request) -> Traced {
+        self.submit_traced(request).wait().await
+    }
+
+    /// Submits a request now (its submission number is known at once); `wait` for the reply.
+    pub fn submit_traced(&self, request: Request) -> Submitted<T> {
         let op = {
             let mut shared = lock(&self.shared);
             let now_ms = shared.transport.now_ms();
@@ -248,18 +299,23 @@ impl<T: ClientTransport> ZooKeeper<T> {
             shared.pump();
             op
         };
-        OpFuture { shared: self.shared.clone(), op }.await
+        Submitted { shared: self.shared.clone(), op }
     }
 
     /// The next watch event or state change; `None` once the session has ended and all
     /// events were read.
     pub async fn next_event(&self) -> Option<ClientEvent> {
+        self.next_event_traced().await.map(|(_, event)| event)
+    }
+
+    /// `next_event` with the event's delivery number (see [`Traced::arrival`]).
+    pub async fn next_event_traced(&self) -> Option<(u64, ClientEvent)> {
         EventFuture { shared: self.shared.clone() }.await
     }
 
     /// The next watch event or state change if one is already queued (never waits).
     pub fn try_next_event(&self) -> Option<ClientEvent> {
-        lock(&self.shared).events.pop_front()
+        lock(&self.shared).events.pop_front().map(|(_, event)| event)
     }
 
     /// `create`: the created path (sequential suffix included).
@@ -364,6 +420,6 @@ impl<T: ClientTransport> ZooKeeper<T> {
             shared.pump();
             op
         };
-        OpFuture { shared: self.shared.clone(), op }.await.map(|_| ())
+        OpFuture { shared: self.shared.clone(), op }.await.1.map(|_| ())
     }
 }

@@ -334,6 +334,8 @@ fn build_op(
         error: None,
         zxid: None,
         result: OpResult::default(),
+        seq: None,
+        arrival: None,
     };
     if outcome != Outcome::Ok {
         let reason = completion

@@ -123,6 +123,14 @@ impl LineCtx<'_> {
         for (path, node) in &record.init {
             let id = history.paths.intern(path);
             history.init.insert(id, node_state(node));
+            if let Some(children) = &node.children {
+                let children = ChildrenState {
+                    children: children.clone(),
+                    pzxid: node.pzxid.or(node.czxid).unwrap_or(node.mzxid),
+                    cversion: node.cversion.unwrap_or(0),
+                };
+                history.init_children.insert(id, children);
+            }
         }
         history.meta =
             serde_json::from_str(text).map_err(|e| self.error(format!("bad meta line: {e}")))?;
@@ -157,6 +165,9 @@ impl LineCtx<'_> {
             .filter(|_| kind == OpKind::Create);
         let path = self.op_path(history, &kind, created.or(record.path.as_deref()))?;
         let args = self.convert_args(history, &kind, record.args)?;
+        if kind == OpKind::AddWatch && args.watch_mode.is_none() {
+            return Err(self.error("an add_watch needs args.mode: persistent or persistent_recursive"));
+        }
         let session = record
             .session
             .as_deref()
@@ -186,6 +197,8 @@ impl LineCtx<'_> {
             error: record.error.as_deref().map(ErrorCode::parse),
             zxid: record.zxid,
             result,
+            seq: record.seq,
+            arrival: record.arrival,
         })
     }
 
@@ -240,9 +253,15 @@ impl LineCtx<'_> {
         kind: &OpKind,
         args: ArgsRecord,
     ) -> Result<OpArgs, ParseError> {
-        if *kind == OpKind::Multi && args.ops.is_empty() {
-            return Err(self.error("a multi needs args.ops"));
+        if matches!(kind, OpKind::Multi | OpKind::MultiRead) && args.ops.is_empty() {
+            return Err(self.error(format!("a {} needs args.ops", kind.name())));
         }
+        let watch_mode = match args.mode.as_deref() {
+            None => None,
+            Some(text) => Some(WatchMode::parse(text).ok_or_else(|| {
+                self.error(format!("args.mode {text:?}: expected persistent or persistent_recursive"))
+            })?),
+        };
         let sub_ops = args
             .ops
             .into_iter()
@@ -262,6 +281,9 @@ impl LineCtx<'_> {
             watch: args.watch,
             token: args.token,
             sub_ops,
+            watch_mode,
+            container: args.container,
+            ttl_ms: args.ttl_ms,
         })
     }
 
@@ -279,6 +301,7 @@ impl LineCtx<'_> {
             event_type: record.event_type,
             path,
             zxid: record.zxid,
+            arrival: record.arrival,
         });
     }
 
@@ -327,6 +350,8 @@ fn push_session_event(history: &mut History, record: SessionRecord, line: u32) {
         t_ns: record.t_ns,
         state,
         zxid: record.zxid,
+        arrival: record.arrival,
+        by_ensemble: record.by.as_deref() == Some("ensemble"),
     });
 }
 
@@ -343,19 +368,33 @@ fn convert_result(history: &mut History, record: Option<ResultRecord>) -> OpResu
     let Some(record) = record else {
         return OpResult::default();
     };
+    let sub_results: Vec<SubResult> = record
+        .ops
+        .into_iter()
+        .map(|sub| SubResult {
+            error: sub.error.as_deref().map(ErrorCode::parse),
+            result: convert_result(history, Some(sub.result)),
+        })
+        .collect();
     let owner = record
         .ephemeral_owner
         .as_deref()
         .filter(|o| !matches!(*o, "0" | "0x0" | ""))
         .map(|o| history.sessions.intern(o));
-    let extra = if record.children.is_some() || record.path.is_some() {
-        Some(Box::new(ResultExtra {
+    let rare = record.children.is_some()
+        || record.path.is_some()
+        || record.cversion.is_some()
+        || record.num_children.is_some()
+        || !sub_results.is_empty();
+    let extra = rare.then(|| {
+        Box::new(ResultExtra {
             children: record.children,
             created_path: record.path,
-        }))
-    } else {
-        None
-    };
+            cversion: record.cversion,
+            num_children: record.num_children,
+            sub_results,
+        })
+    });
     OpResult {
         value: record.value,
         version: record.version,

@@ -54,6 +54,8 @@ pub enum OpKind {
     Read,
     /// sync followed by getData, recorded as one op.
     SyncRead,
+    /// A multi's version check (`Op.check`), only as a sub-op.
+    Check,
     /// Unconditional setData (version -1).
     Write,
     /// Conditional setData (version = `args.expected_version`).
@@ -69,6 +71,10 @@ pub enum OpKind {
     /// session's ephemeral, judged by `ephemerals` only (its creator's create may be missing
     /// from the history: a session that ended mid-create never learned its node's name).
     LockWatch,
+    /// `multiRead`: several reads answered at once (`args.ops`, results in `result.ops`).
+    MultiRead,
+    /// `addWatch`: a persistent (or persistent-recursive: `args.mode`) watch on `path`.
+    AddWatch,
     Other(String),
 }
 
@@ -93,6 +99,9 @@ impl OpKind {
             "lock_release" => OpKind::LockRelease,
             "fenced_write" => OpKind::FencedWrite,
             "lock_watch" => OpKind::LockWatch,
+            "multi_read" | "multiRead" => OpKind::MultiRead,
+            "add_watch" | "addWatch" => OpKind::AddWatch,
+            "check" => OpKind::Check,
             other => OpKind::Other(other.to_string()),
         }
     }
@@ -117,6 +126,9 @@ impl OpKind {
             OpKind::LockRelease => "lock_release",
             OpKind::FencedWrite => "fenced_write",
             OpKind::LockWatch => "lock_watch",
+            OpKind::MultiRead => "multi_read",
+            OpKind::AddWatch => "add_watch",
+            OpKind::Check => "check",
             OpKind::Other(name) => name,
         }
     }
@@ -226,6 +238,35 @@ pub struct OpArgs {
     pub token: Option<i64>,
     /// Sub-ops of a multi.
     pub sub_ops: Vec<SubOp>,
+    /// `add_watch`: the mode.
+    pub watch_mode: Option<WatchMode>,
+    /// `create`: a container (`CreateMode.CONTAINER`) or a TTL node (`ttl_ms`).
+    pub container: bool,
+    pub ttl_ms: Option<i64>,
+}
+
+/// `AddWatchMode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WatchMode {
+    Persistent,
+    PersistentRecursive,
+}
+
+impl WatchMode {
+    pub fn parse(text: &str) -> Option<WatchMode> {
+        match text {
+            "persistent" | "PERSISTENT" => Some(WatchMode::Persistent),
+            "persistent_recursive" | "PERSISTENT_RECURSIVE" => Some(WatchMode::PersistentRecursive),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            WatchMode::Persistent => "persistent",
+            WatchMode::PersistentRecursive => "persistent_recursive",
+        }
+    }
 }
 
 /// One op inside a multi (all-or-nothing under one zxid).
@@ -258,6 +299,18 @@ pub struct OpResult {
 pub struct ResultExtra {
     pub children: Option<Vec<String>>,
     pub created_path: Option<String>,
+    /// Stat fields the register checks do not need.
+    pub cversion: Option<i32>,
+    pub num_children: Option<i32>,
+    /// multi / multi_read: one result per sub-op.
+    pub sub_results: Vec<SubResult>,
+}
+
+/// One sub-op's result in a multi or multi_read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SubResult {
+    pub error: Option<ErrorCode>,
+    pub result: OpResult,
 }
 
 /// One operation: invocation, completion, and what the client learned.
@@ -282,6 +335,10 @@ pub struct Op {
     /// The zxid in the reply header, if recorded.
     pub zxid: Option<Zxid>,
     pub result: OpResult,
+    /// Submission order within the session, if recorded (pipelined clients).
+    pub seq: Option<u64>,
+    /// Delivery order of the reply among the session's replies, events and state changes.
+    pub arrival: Option<u64>,
 }
 
 impl Op {
@@ -331,6 +388,14 @@ pub struct NodeState {
     pub czxid: Option<Zxid>,
 }
 
+/// A directory's children as a stat and `getChildren` describe them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChildrenState {
+    pub children: Vec<String>,
+    pub pzxid: Zxid,
+    pub cversion: i32,
+}
+
 /// A watch notification a client received.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WatchEvent {
@@ -342,6 +407,8 @@ pub struct WatchEvent {
     pub event_type: String,
     pub path: PathId,
     pub zxid: Option<Zxid>,
+    /// Delivery order within the session, if recorded.
+    pub arrival: Option<u64>,
 }
 
 /// A session/connection state change (zksim `session` lines, ZooKeeper-JSONL `state` lines).
@@ -354,6 +421,10 @@ pub struct SessionEvent {
     /// connected, disconnected, expired, closed (lower case).
     pub state: String,
     pub zxid: Option<Zxid>,
+    /// Delivery order within the session, if recorded.
+    pub arrival: Option<u64>,
+    /// Recorded from the ensemble's commit of the closeSession txn, not from the client.
+    pub by_ensemble: bool,
 }
 
 impl SessionEvent {
@@ -474,6 +545,8 @@ pub struct History {
     pub sessions: Interner,
     /// Initial state of the recorded paths (absent paths are not listed).
     pub init: BTreeMap<PathId, NodeState>,
+    /// Initial child lists of the directories whose children are replayed.
+    pub init_children: BTreeMap<PathId, ChildrenState>,
     /// The meta line as recorded, for the report.
     pub meta: serde_json::Value,
     pub ops: Vec<Op>,
@@ -493,6 +566,7 @@ impl History {
             paths: Interner::default(),
             sessions: Interner::default(),
             init: BTreeMap::new(),
+            init_children: BTreeMap::new(),
             meta: serde_json::Value::Null,
             ops: Vec::new(),
             events: Vec::new(),

@@ -70,6 +70,17 @@ pub struct NodeRecord {
         deserialize_with = "de_opt_zxid"
     )]
     pub czxid: Option<i64>,
+    /// `init` of a directory whose children are replayed: its child names, pzxid, cversion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub children: Option<Vec<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_opt_zxid"
+    )]
+    pub pzxid: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cversion: Option<i32>,
 }
 
 /// One operation, written when it completes.
@@ -109,6 +120,15 @@ pub struct OpRecord {
     pub zxid: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<ResultRecord>,
+    /// The op's place in its session's submission order (the client library numbers requests
+    /// as the application submits them): with several ops in flight, equal `invoke_ns` is
+    /// common, and this is the FIFO order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// The reply's place among everything the session's client delivered (replies, watch
+    /// events, state changes), in delivery order; shared with `event` and `session` lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrival: Option<u64>,
 }
 
 /// Arguments of an op.
@@ -141,6 +161,15 @@ pub struct ArgsRecord {
     /// Sub-ops of a multi.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ops: Vec<SubOpRecord>,
+    /// `add_watch`: `persistent` or `persistent_recursive`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// `create`: a container node.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub container: bool,
+    /// `create`: a TTL node with this TTL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_ms: Option<i64>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -204,6 +233,23 @@ pub struct ResultRecord {
     /// lock_acquire: the fencing token (lock node czxid).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<i64>,
+    /// Stat: child-change counter (get_children with a stat, exists, get_data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cversion: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_children: Option<i32>,
+    /// multi / multi_read: one result per sub-op, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ops: Vec<SubResultRecord>,
+}
+
+/// One sub-op's result inside a multi or multi_read: its error code, or what it returned.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct SubResultRecord {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(flatten)]
+    pub result: ResultRecord,
 }
 
 /// A watch notification delivered to a client.
@@ -223,6 +269,9 @@ pub struct EventRecord {
         deserialize_with = "de_opt_zxid"
     )]
     pub zxid: Option<i64>,
+    /// Delivery order within the session (see `OpRecord::arrival`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrival: Option<u64>,
 }
 
 /// A session or connection state change (`session` lines; the real recorder's `state` lines).
@@ -241,6 +290,13 @@ pub struct SessionRecord {
         deserialize_with = "de_opt_zxid"
     )]
     pub zxid: Option<i64>,
+    /// Delivery order within the session (see `OpRecord::arrival`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrival: Option<u64>,
+    /// `"ensemble"`: not what the client saw but the ensemble's commit of the session's
+    /// closeSession txn (`zxid`), recorded by a simulator that sees its servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// A fault injected by the nemesis.

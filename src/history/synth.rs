@@ -216,6 +216,8 @@ fn blank_op(world: &World, c: usize, path: usize, invoke_ns: u64, complete_ns: u
         error: None,
         zxid: None,
         result: OpResult::default(),
+        seq: None,
+        arrival: None,
     }
 }
 

@@ -26,6 +26,7 @@ pub fn to_zksim_jsonl(history: &History) -> String {
             event_type: event.event_type.clone(),
             path: history.paths.name(event.path).to_string(),
             zxid: event.zxid,
+            arrival: event.arrival,
         }));
     }
     for event in &history.session_events {
@@ -35,6 +36,8 @@ pub fn to_zksim_jsonl(history: &History) -> String {
             t_ns: event.t_ns,
             state: event.state.clone(),
             zxid: event.zxid,
+            arrival: event.arrival,
+            by: event.by_ensemble.then(|| "ensemble".to_string()),
         }));
     }
     for nemesis in &history.nemesis {
@@ -68,6 +71,7 @@ fn node_record(node: &NodeState) -> NodeRecord {
         version: node.version,
         mzxid: node.mzxid,
         czxid: node.czxid,
+        ..NodeRecord::default()
     }
 }
 
@@ -75,7 +79,15 @@ fn meta_record(history: &History) -> MetaRecord {
     let init = history
         .init
         .iter()
-        .map(|(&p, n)| (history.paths.name(p).to_string(), node_record(n)))
+        .map(|(&p, n)| {
+            let mut record = node_record(n);
+            if let Some(c) = history.init_children.get(&p) {
+                record.children = Some(c.children.clone());
+                record.pzxid = Some(c.pzxid);
+                record.cversion = Some(c.cversion);
+            }
+            (history.paths.name(p).to_string(), record)
+        })
         .collect();
     MetaRecord {
         format: Some(ZKSIM_FORMAT.into()),
@@ -106,23 +118,12 @@ pub fn op_record(history: &History, op: &Op) -> OpRecord {
                 expected_version: s.expected_version,
             })
             .collect(),
+        mode: op.args.watch_mode.map(|m| m.name().to_string()),
+        container: op.args.container,
+        ttl_ms: op.args.ttl_ms,
     };
-    let r = &op.result;
-    let has_result = *r != OpResult::default();
-    let result = has_result.then(|| ResultRecord {
-        value: r.value.clone(),
-        version: r.version,
-        mzxid: r.mzxid,
-        czxid: r.czxid,
-        pzxid: r.pzxid,
-        exists: r.exists,
-        ephemeral_owner: r
-            .ephemeral_owner
-            .map(|s| history.sessions.name(s).to_string()),
-        children: r.extra.as_ref().and_then(|e| e.children.clone()),
-        path: r.extra.as_ref().and_then(|e| e.created_path.clone()),
-        token: r.token,
-    });
+    let has_result = op.result != OpResult::default();
+    let result = has_result.then(|| result_record(history, &op.result));
     OpRecord {
         process: op.process,
         client: op.client,
@@ -137,6 +138,39 @@ pub fn op_record(history: &History, op: &Op) -> OpRecord {
         error: op.error.as_ref().map(|e| e.name().to_string()),
         zxid: op.zxid,
         result,
+        seq: op.seq,
+        arrival: op.arrival,
+    }
+}
+
+fn result_record(history: &History, r: &OpResult) -> ResultRecord {
+    let extra = r.extra.as_deref();
+    ResultRecord {
+        value: r.value.clone(),
+        version: r.version,
+        mzxid: r.mzxid,
+        czxid: r.czxid,
+        pzxid: r.pzxid,
+        exists: r.exists,
+        ephemeral_owner: r
+            .ephemeral_owner
+            .map(|s| history.sessions.name(s).to_string()),
+        children: extra.and_then(|e| e.children.clone()),
+        path: extra.and_then(|e| e.created_path.clone()),
+        token: r.token,
+        cversion: extra.and_then(|e| e.cversion),
+        num_children: extra.and_then(|e| e.num_children),
+        ops: extra
+            .map(|e| {
+                e.sub_results
+                    .iter()
+                    .map(|sub| SubResultRecord {
+                        error: sub.error.as_ref().map(|e| e.name().to_string()),
+                        result: result_record(history, &sub.result),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 

@@ -36,6 +36,8 @@ pub struct ClusterConfig {
     pub latency_ms: (u64, u64),
     /// `maxSessionTimeout`; `None` is ZooKeeper's default, 20 × tickTime.
     pub max_session_timeout_ms: Option<i32>,
+    /// Nodes a fuzzy snapshot walks per applied txn.
+    pub snapshot_nodes_per_step: usize,
     pub bugs: Bugs,
 }
 
@@ -53,6 +55,7 @@ impl Default for ClusterConfig {
             torn_write_probability: 0.0,
             latency_ms: (1, 5),
             max_session_timeout_ms: None,
+            snapshot_nodes_per_step: 64,
             bugs: Bugs::none(),
         }
     }
@@ -67,6 +70,7 @@ impl ClusterConfig {
         c.sync_limit_ticks = self.sync_limit_ticks;
         c.snap_count = self.snap_count;
         c.commit_log_count = self.commit_log_count;
+        c.snapshot_nodes_per_step = self.snapshot_nodes_per_step;
         if let Some(max_ms) = self.max_session_timeout_ms {
             c.max_session_timeout_ms = max_ms;
         }

@@ -22,6 +22,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::zab::{FaultPoint, Passage, ServerId, ServerState};
 
+/// Storage probes: a fuzzy snapshot walk during which two or more commits were applied, a
+/// crash that tore the last unsynced append, a recovery that cut a torn log tail.
+pub const STORAGE_WALK_INTERLEAVED: &str = "fuzzy_snapshot_interleaved";
+pub const STORAGE_TORN_WRITE: &str = "torn_write";
+pub const STORAGE_TORN_TAIL_CUT: &str = "torn_tail_cut";
+
 /// What a rule does when it fires.
 pub const POINT_ACTIONS: [&str; 8] = ["kill", "kill_peer", "kill_pair", "power_loss", "pause", "isolate", "disconnect", "delay_fsync"];
 
@@ -181,6 +187,11 @@ pub struct PointHub {
     fired_counts: BTreeMap<(FaultPoint, String), u64>,
     /// The last point each server passed (for transition probes).
     last_point: BTreeMap<ServerId, FaultPoint>,
+    /// Commits each server applied since its fuzzy snapshot walk started (none walking: absent).
+    walk_commits: BTreeMap<ServerId, u64>,
+    /// Storage probes the shell counts (`storage:<what>`): snapshot walks that interleaved with
+    /// commits, torn appends at a crash, torn tails cut at recovery.
+    storage_counts: BTreeMap<&'static str, u64>,
     pending: Vec<Firing>,
     /// Every firing of the run, in order.
     pub fired: Vec<Firing>,
@@ -205,6 +216,7 @@ impl PointHub {
     pub fn pass(&mut self, time_ms: i64, server: ServerId, state: ServerState, passage: Passage) -> Option<Strike> {
         let point = passage.point;
         *self.point_counts.entry(point).or_default() += 1;
+        self.follow_snapshot_walk(server, point);
         if let Some(prev) = self.last_point.insert(server, point) {
             *self.transitions.entry((prev, point)).or_default() += 1;
         }
@@ -261,9 +273,37 @@ impl PointHub {
         Some(strike)
     }
 
-    /// Every probe's count by name: `point`, `a>b`, `fired:<point>:<action>`.
+    /// A fuzzy walk starts after a commit (`snapshot_started`) and takes its first step at the
+    /// next (`commit_applied` then `snapshot_finished` if it is done); it really interleaved
+    /// with commits when two or more were applied while it walked.
+    fn follow_snapshot_walk(&mut self, server: ServerId, point: FaultPoint) {
+        match point {
+            FaultPoint::SnapshotStarted => {
+                self.walk_commits.insert(server, 0);
+            }
+            FaultPoint::CommitApplied => {
+                if let Some(n) = self.walk_commits.get_mut(&server) {
+                    *n += 1;
+                }
+            }
+            FaultPoint::SnapshotFinished => {
+                if self.walk_commits.remove(&server).is_some_and(|n| n >= 2) {
+                    self.note_storage(STORAGE_WALK_INTERLEAVED);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Counts a storage probe (`storage:<what>`).
+    pub fn note_storage(&mut self, what: &'static str) {
+        *self.storage_counts.entry(what).or_default() += 1;
+    }
+
+    /// Every probe's count by name: `point`, `a>b`, `fired:<point>:<action>`, `storage:<what>`.
     pub fn coverage(&self) -> BTreeMap<String, u64> {
         let mut out: BTreeMap<String, u64> = self.point_counts.iter().map(|(p, &n)| (p.name().to_string(), n)).collect();
+        out.extend(self.storage_counts.iter().map(|(what, &n)| (format!("storage:{what}"), n)));
         out.extend(self.transitions.iter().map(|((a, b), &n)| (format!("{}>{}", a.name(), b.name()), n)));
         out.extend(self.fired_counts.iter().map(|((p, action), &n)| (format!("fired:{}:{action}", p.name()), n)));
         out

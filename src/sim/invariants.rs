@@ -54,17 +54,21 @@ pub struct Invariants {
     acknowledged: BTreeSet<Zxid>,
     pub established_count: u64,
     pub commits_observed: u64,
+    /// Session → (zxid, time) of the first commit of its closeSession txn (expiry or close):
+    /// when the ensemble ended it, for histories that record session ends with their zxid.
+    pub closed_sessions: BTreeMap<i64, (Zxid, i64)>,
 }
 
 const MAX_VIOLATIONS: usize = 100;
 
 /// Every online invariant: name and one line (for `zksim list`).
-pub const INVARIANTS: [(&str, &str); 5] = [
+pub const INVARIANTS: [(&str, &str); 6] = [
     ("one-leader-per-epoch", "at most one server establishes leadership of an epoch (ZAB primary uniqueness)"),
     ("acknowledged-write-durable", "a new leader holds every txn of an earlier epoch acknowledged to a client; the final state holds every one"),
     ("commits-in-order", "each server commits txns in increasing zxid order (ZAB total order)"),
     ("committed-prefixes-agree", "servers that commit a zxid commit the same txn (ZAB agreement)"),
     ("same-zxid-same-digest", "at the same zxid every server has the same tree digest"),
+    ("one-txn-per-zxid", "a server never offers its log a different txn under a zxid it already logged"),
 ];
 
 impl Invariants {
@@ -85,6 +89,12 @@ impl Invariants {
             }
             Observation::Acknowledged { zxid } => {
                 self.acknowledged.insert(zxid);
+            }
+            Observation::LogConflict { logged, offered } => {
+                let detail = format!("offered {:?} at {}, which the log holds as {:?}", offered.txn, zxid_str(offered.header.zxid), logged.txn);
+                let zxid = offered.header.zxid;
+                let subject = Subject { zxid: Some(zxid), txns: vec![zxid], txn_count: 1, ..Subject::default() };
+                self.report_on("one-txn-per-zxid", "ZAB paper §III: a zxid names one proposal (epoch, counter)", time_ms, server, detail, subject);
             }
             Observation::StateChanged { .. } => {}
         }
@@ -170,6 +180,9 @@ impl Invariants {
             }
             Some(_) => self.same_zxid_same_digest(server, time_ms, zxid, digest, "committed"),
             None => {
+                if let crate::tree::Txn::CloseSession { .. } = entry.txn {
+                    self.closed_sessions.entry(entry.header.client_id).or_insert((zxid, time_ms));
+                }
                 self.committed.insert(zxid, (entry, digest));
             }
         }

@@ -239,7 +239,7 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
     let id = shared.config.my_id;
     let transport = Transport::bind(id, Arc::clone(&ctx.conditions)).await;
     let mut storage = Storage::new(SimDisk::current_node_disk(), StorageConfig::default());
-    let mirror = match recover(&mut storage) {
+    let mirror = match recover(&mut storage, &ctx) {
         Ok(mirror) => mirror,
         Err(error) => {
             let reason = format!("recovery failed: {error}");
@@ -319,10 +319,11 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
 
 /// `loadDataBase`: recover the data directory (cutting a torn tail), write missing epoch files
 /// from the last zxid, and return what the peer starts from.
-fn recover(storage: &mut Storage<SimDiskHandle>) -> Result<DiskMirror, StorageError> {
+fn recover(storage: &mut Storage<SimDiskHandle>, ctx: &RunContext) -> Result<DiskMirror, StorageError> {
     let recovered = storage.recover()?;
     if recovered.truncated_tail_bytes > 0 {
         tracing::info!(bytes = recovered.truncated_tail_bytes, damage = ?recovered.tail_damage, "cut a torn log tail");
+        ctx.points.lock().expect("points").note_storage(crate::sim::fault_points::STORAGE_TORN_TAIL_CUT);
     }
     let (mirror, derived_accepted, derived_current) = mirror_from_recovered(recovered);
     if mirror.accepted_epoch < mirror.current_epoch {
@@ -550,7 +551,7 @@ impl Node {
             }
             O::Established { epoch, last_zxid, .. } => LoggedEvent { epoch: Some(*epoch), zxid: Some(*last_zxid), ..self.event("established") },
             O::Loaded { zxid, .. } => LoggedEvent { zxid: Some(*zxid), ..self.event("loaded") },
-            O::Committed { .. } | O::Acknowledged { .. } => return,
+            O::Committed { .. } | O::Acknowledged { .. } | O::LogConflict { .. } => return,
         };
         self.log(event);
     }
@@ -725,5 +726,6 @@ fn observation_key(o: &crate::zab::peer::Observation) -> (u8, i64, u64) {
         O::Committed { entry, digest } => (2, entry.header.zxid, *digest),
         O::Loaded { zxid, digest } => (3, *zxid, *digest),
         O::Acknowledged { zxid } => (4, *zxid, 0),
+        O::LogConflict { offered, .. } => (5, offered.header.zxid, 0),
     }
 }

@@ -18,7 +18,7 @@ pub const SCENARIO_DIR: &str = "sim-scenarios";
 /// `default`, a shipped scenario's name, or a file path.
 pub fn resolve_scenario(arg: Option<&str>) -> Result<(Scenario, String), String> {
     match arg {
-        None | Some("default") => Ok((Scenario::default(), "default".into())),
+        None | Some("default") => Ok((Scenario::builtin_default(), "default".into())),
         Some(name) => {
             let as_path = Path::new(name);
             let path: PathBuf = if as_path.exists() {
@@ -109,7 +109,7 @@ pub fn print_outcome_with(outcome: &RunOutcome, scenario: &Scenario, history: Op
         ("liveness", false) => " (NOT as expected: the scenario should stall the ensemble)",
         _ => "",
     };
-    println!("verdict: {}{note}", outcome.verdict.name());
+    println!("verdict: {}{note}", outcome.verdict_text());
 }
 
 /// `zksim run [SCENARIO] [--seed N] [--bug NAME]... [--out DIR] [--report]`; without
@@ -887,6 +887,7 @@ pub fn list_command() -> i32 {
             Err(e) => println!("  {name:<24} MALFORMED: {e}"),
         }
     }
+    println!("workload kinds: {}; mixed operations (`workload.ops`): {}", super::scenario::WORKLOAD_KINDS.join(", "), super::mixed::OP_NAMES.join(", "));
     println!("bug flags (--bug NAME, or `bugs` in a scenario):");
     for bug in Bug::every() {
         println!("  {:<24} {}", bug.name(), bug.description());
@@ -909,7 +910,7 @@ pub fn list_command() -> i32 {
 
 /// `zksim bench [--seeds N]`: one run on one core, then a sweep with --jobs 1 and --jobs 2.
 pub fn bench_command(seeds: u64) -> i32 {
-    let scenario = Scenario::default();
+    let scenario = Scenario::builtin_default();
     let options = RunOptions { bugs: Vec::new(), fast_checks: true };
     let one = run(&scenario, 1, &options);
     let wall_s = one.wall_ms as f64 / 1000.0;
@@ -936,8 +937,38 @@ pub fn bench_command(seeds: u64) -> i32 {
             ops as f64 / w
         );
     }
+    bench_mixed_against_register(seeds);
     bench_fault_points(seeds);
     0
+}
+
+/// The mixed workload's cost per simulated second against the register workload's on the same
+/// scenario (the built-in default; its workload replaced by the register workload's defaults, as
+/// the default scenario ran before issue 14), `--jobs 1`, best of three alternating rounds (the
+/// machine is shared: the best round is the least disturbed).
+fn bench_mixed_against_register(seeds: u64) {
+    let mixed = Scenario::builtin_default();
+    let mut register = mixed.clone();
+    register.workload = super::scenario::WorkloadSpec::default();
+    let options = RunOptions { bugs: Vec::new(), fast_checks: true };
+    let list: Vec<u64> = (0..seeds).collect();
+    let mut best = [(f64::MAX, 0.0, 0usize); 2]; // (wall s per simulated s, simulated s, ops)
+    for _round in 0..3 {
+        for (i, scenario) in [&register, &mixed].into_iter().enumerate() {
+            let wall = Instant::now();
+            let (results, _) = run_seeds(scenario, &list, 1, &options, false, false);
+            let w = wall.elapsed().as_secs_f64();
+            let sim: f64 = results.iter().map(|r| r.sim_ms as f64 / 1000.0).sum();
+            let ops: usize = results.iter().map(|r| r.ops).sum();
+            if w / sim < best[i].0 {
+                best[i] = (w / sim, sim, ops);
+            }
+        }
+    }
+    for (label, (cost, sim, ops)) in [("register", best[0]), ("mixed", best[1])] {
+        println!("default scenario, {label} workload, {seeds} seeds --jobs 1 (best of 3): {:.1} simulated s per wall s, {:.0} client ops per simulated s", 1.0 / cost, ops as f64 / sim);
+    }
+    println!("cost of the mixed workload per simulated second: {:.2}x the register workload's", best[1].0 / best[0].0);
 }
 
 /// Runs per minute of the swarm, the same swarm with fault points armed, the fault-point swarm

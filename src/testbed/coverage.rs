@@ -49,8 +49,26 @@ pub fn points_never_passed<V>(reached: &BTreeMap<String, V>) -> Vec<&'static str
     FaultPoint::ALL.iter().map(|p| p.name()).filter(|n| !reached.contains_key(*n)).collect()
 }
 
-/// One line for a run or a sweep: points passed, never passed, faults fired.
-pub fn describe<V>(reached: &BTreeMap<String, V>) -> String {
+/// A probe's count: passages in one run, or in a whole sweep.
+pub trait ProbeCount {
+    fn passages(&self) -> u64;
+}
+
+impl ProbeCount for u64 {
+    fn passages(&self) -> u64 {
+        *self
+    }
+}
+
+impl ProbeCount for ProbeTotal {
+    fn passages(&self) -> u64 {
+        self.count
+    }
+}
+
+/// One line for a run or a sweep: points passed, never passed, faults fired, storage probes
+/// (snapshot walks that interleaved with commits, torn appends, torn tails cut).
+pub fn describe<V: ProbeCount>(reached: &BTreeMap<String, V>) -> String {
     let never = points_never_passed(reached);
     let passed = FaultPoint::ALL.len() - never.len();
     let fired: Vec<&str> = reached.keys().filter_map(|k| k.strip_prefix("fired:")).collect();
@@ -64,6 +82,10 @@ pub fn describe<V>(reached: &BTreeMap<String, V>) -> String {
         line.push_str(&format!("; {} (point, action) faults fired, at {} points", fired.len(), points.len()));
     } else if !fired.is_empty() {
         line.push_str(&format!("; faults fired at: {}", fired.join(", ")));
+    }
+    let storage: Vec<String> = reached.iter().filter_map(|(k, v)| Some(format!("{} {}", k.strip_prefix("storage:")?, v.passages()))).collect();
+    if !storage.is_empty() {
+        line.push_str(&format!("; storage: {}", storage.join(", ")));
     }
     line
 }

@@ -99,7 +99,7 @@ pub async fn run_lock_client(plan: ClientPlan, shared: Arc<WorkloadShared>) {
         if closed {
             // Only a close the ensemble acknowledged ends the session (and its ephemerals)
             // now; a close while disconnected leaves them to the session's expiry.
-            let record = SessionRecord { client: plan.client as i64, session: session_text(&zk), t_ns: now_ns(), state: "closed".into(), zxid: None };
+            let record = SessionRecord { client: plan.client as i64, session: session_text(&zk), t_ns: now_ns(), state: "closed".into(), zxid: None, arrival: None, by: None };
             shared.recorder.lock().expect("recorder").session(record);
         } else {
             unclosed = Some((session_text(&zk), created.take()));
@@ -128,7 +128,7 @@ async fn confirm_expired(plan: &ClientPlan, zk: &Zk, shared: &WorkloadShared, se
     if shared.stop.load(Ordering::Relaxed) {
         return;
     }
-    let record = SessionRecord { client: plan.client as i64, session, t_ns: now_ns(), state: "expired".into(), zxid: None };
+    let record = SessionRecord { client: plan.client as i64, session, t_ns: now_ns(), state: "expired".into(), zxid: None, arrival: None, by: None };
     shared.recorder.lock().expect("recorder").session(record);
 }
 
@@ -142,7 +142,7 @@ async fn record_states(zk: Zk, mut events: Subscription<SimClientTransport>, cli
             KeeperState::Expired => "expiry_notified",
             other => state_name(other),
         };
-        let record = SessionRecord { client, session: session_text(&zk), t_ns: now_ns(), state: name.into(), zxid: None };
+        let record = SessionRecord { client, session: session_text(&zk), t_ns: now_ns(), state: name.into(), zxid: None, arrival: None, by: None };
         shared.recorder.lock().expect("recorder").session(record);
         if session_over(state) {
             return;
@@ -176,6 +176,8 @@ fn step_record(step: &LockStep, client: i64, process: i64, session: Option<Strin
         error: None,
         zxid: None,
         result: Some(result),
+        seq: None,
+        arrival: None,
     }
 }
 

@@ -11,6 +11,7 @@ pub mod coverage;
 pub mod explore;
 pub mod generic_report;
 pub mod lock_workload;
+pub mod mixed;
 pub mod nemesis;
 pub mod recorder;
 pub mod runner;

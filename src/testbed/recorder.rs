@@ -4,7 +4,7 @@
 //! Why one shared recorder: every client of a run appends to it in simulated-time order, so
 //! the history is the same bytes for the same seed.
 
-use crate::history::record::{FinalRecord, MetaRecord, NemesisRecord, OpRecord, Record, SessionRecord};
+use crate::history::record::{EventRecord, FinalRecord, MetaRecord, NemesisRecord, OpRecord, Record, SessionRecord};
 
 #[derive(Default)]
 pub struct Recorder {
@@ -28,6 +28,10 @@ impl Recorder {
         self.records.push(Record::Session(s));
     }
 
+    pub fn event(&mut self, e: EventRecord) {
+        self.records.push(Record::Event(e));
+    }
+
     pub fn nemesis(&mut self, t_ns: u64, action: &str, server: Option<u64>, detail: &str) {
         let mut extra = std::collections::BTreeMap::new();
         if !detail.is_empty() {
@@ -36,20 +40,22 @@ impl Recorder {
         self.records.push(Record::Nemesis(NemesisRecord { t_ns, action: action.into(), server: server.map(|s| format!("s{s}")), extra }));
     }
 
-    /// The history as JSONL text.
+    /// The history as JSONL text (written straight into one buffer: a mixed history is
+    /// megabytes).
     pub fn to_jsonl(&self) -> String {
-        let mut out = String::new();
-        out.push_str(&Record::Meta(self.meta.clone()).to_line());
-        out.push('\n');
+        let mut out: Vec<u8> = Vec::with_capacity(256 * (self.records.len() + 2));
+        let mut line = |record: &Record| {
+            serde_json::to_writer(&mut out, record).expect("history records always serialize");
+            out.push(b'\n');
+        };
+        line(&Record::Meta(self.meta.clone()));
         for r in &self.records {
-            out.push_str(&r.to_line());
-            out.push('\n');
+            line(r);
         }
         if let Some(f) = &self.final_record {
-            out.push_str(&Record::Final(f.clone()).to_line());
-            out.push('\n');
+            line(&Record::Final(f.clone()));
         }
-        out
+        String::from_utf8(out).expect("serde_json writes UTF-8")
     }
 
     pub fn op_count(&self) -> usize {

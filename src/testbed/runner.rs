@@ -70,6 +70,8 @@ pub struct RunOutcome {
     pub seed: u64,
     pub bugs: Vec<String>,
     pub verdict: Verdict,
+    /// The liveness phase failed (also when a safety violation decides the verdict).
+    pub liveness_failed: bool,
     pub findings: Vec<Finding>,
     pub ops: usize,
     pub ops_ok: usize,
@@ -104,6 +106,14 @@ impl RunOutcome {
             // A flag that can only stall the ensemble (no safety violation is reachable).
             "liveness" => self.verdict == Verdict::LivenessFailure,
             _ => self.verdict == Verdict::Pass,
+        }
+    }
+
+    /// The verdict in words, naming both failures when a run has both.
+    pub fn verdict_text(&self) -> String {
+        match (self.verdict, self.liveness_failed) {
+            (Verdict::SafetyViolation, true) => "SAFETY VIOLATION and LIVENESS FAILURE".to_string(),
+            (verdict, _) => verdict.name().to_string(),
         }
     }
 
@@ -145,6 +155,8 @@ pub fn cluster_config(scenario: &Scenario, bugs: &Bugs) -> ClusterConfig {
         snap_count: e.snap_count,
         commit_log_count: e.commit_log_count,
         fsync_latency_ms: e.fsync_latency_ms,
+        torn_write_probability: e.torn_write_probability,
+        snapshot_nodes_per_step: e.snapshot_nodes_per_step,
         latency_ms: (scenario.network.latency_ms[0], scenario.network.latency_ms[1]),
         bugs: bugs.clone(),
         ..ClusterConfig::default()
@@ -183,6 +195,7 @@ pub fn run_with_analysis(scenario: &Scenario, seed: u64, options: &RunOptions) -
                 seed,
                 bugs: Vec::new(),
                 verdict: Verdict::Crash,
+                liveness_failed: false,
                 findings: vec![Finding::new("crash", message)],
                 ops: 0,
                 ops_ok: 0,
@@ -216,6 +229,24 @@ fn key_paths(scenario: &Scenario) -> Vec<String> {
     (0..scenario.workload.keys).map(|i| format!("/k{i}")).collect()
 }
 
+/// `mixed`: the directories whose children grow (created in setup, children replayed).
+fn dir_paths(scenario: &Scenario) -> Vec<String> {
+    if scenario.workload.kind != "mixed" {
+        return Vec::new();
+    }
+    (0..scenario.workload.dirs).map(|i| format!("/d{i}")).collect()
+}
+
+/// `mixed`: how fast the tree grows this run, from its own stream of the seed (so no other
+/// draw of the run moves).
+fn growth(scenario: &Scenario, seed: u64) -> f64 {
+    let [min, max] = scenario.workload.growth;
+    if scenario.workload.kind != "mixed" || max <= min {
+        return min;
+    }
+    ChaCha8Rng::seed_from_u64(seed ^ 0x6772_6f77_7468).gen_range(min..=max)
+}
+
 async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
     let mut cluster = Cluster::start(cluster_config(&scenario, &bugs));
     let shared = Arc::new(WorkloadShared {
@@ -233,12 +264,15 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
         scenario.clients.servers.iter().map(|&s| s as i64).collect()
     };
     let keys = key_paths(&scenario);
+    let dirs = dir_paths(&scenario);
+    let growth = growth(&scenario, seed);
     // Setup: wait for a leader, create the keys, record their initial state.
     if cluster.wait_for_leader(60_000).await.is_none() {
         findings.push(Finding::new("liveness", "no leader within 60 s at start"));
         return finish(&scenario, seed, &cluster, &shared, findings, true);
     }
-    let init = setup_keys(Arc::clone(&cluster.ctx.conditions), &server_list, &keys).await;
+    let all_nodes: Vec<String> = keys.iter().chain(dirs.iter()).cloned().collect();
+    let init = setup_keys(Arc::clone(&cluster.ctx.conditions), &server_list, &all_nodes, &dirs).await;
     shared.recorder.lock().expect("recorder").meta = meta(&scenario, seed, &cluster, init);
     // Clients.
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x636c_6965_6e74);
@@ -250,24 +284,26 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
             servers: server_list.clone(),
             session_timeout_ms: scenario.clients.session_timeout_ms,
             keys: keys.clone(),
+            dirs: dirs.clone(),
+            growth,
             workload: scenario.workload.clone(),
             seed: rng.gen(),
         };
         let shared = Arc::clone(&shared);
         let addr = plan.addr;
-        let lock = scenario.workload.kind == "lock";
+        let kind = scenario.workload.kind.clone();
         let node = crate::sim::build_node(
             madsim::runtime::Handle::current()
                 .create_node()
                 .name(format!("client-{}", client + 1))
                 .ip(ip_of(plan.addr))
                 .init(move || {
-                    let (plan, shared) = (plan.clone(), Arc::clone(&shared));
+                    let (plan, shared, kind) = (plan.clone(), Arc::clone(&shared), kind.clone());
                     async move {
-                        if lock {
-                            run_lock_client(plan, shared).await
-                        } else {
-                            run_client(plan, shared).await
+                        match kind.as_str() {
+                            "lock" => run_lock_client(plan, shared).await,
+                            "mixed" => super::mixed::run_mixed_client(plan, shared).await,
+                            _ => run_client(plan, shared).await,
                         }
                     }
                 })
@@ -304,7 +340,7 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
         let views: Vec<String> = cluster.ids().iter().map(|&id| describe_view(id, &cluster.view(id))).collect();
         findings.push(Finding::new("liveness", format!("not converged {} s after healing: {}", scenario.liveness_s, views.join("; "))));
     } else {
-        let nodes = final_nodes(Arc::clone(&cluster.ctx.conditions), &server_list, &keys).await;
+        let nodes = final_nodes(Arc::clone(&cluster.ctx.conditions), &server_list, &all_nodes).await;
         // The final reader's closeSession is a txn too, acknowledged once the leader commits it:
         // let every replica apply it before the end-of-run checks compare zxids.
         if !cluster.wait_converged(scenario.liveness_s as i64 * 1_000).await {
@@ -425,15 +461,25 @@ where
 }
 
 fn node_record(data: &[u8], stat: &crate::proto::Stat) -> NodeRecord {
-    NodeRecord { value: Some(String::from_utf8_lossy(data).into_owned()), version: stat.version, mzxid: stat.mzxid, czxid: Some(stat.czxid) }
+    NodeRecord { value: Some(String::from_utf8_lossy(data).into_owned()), version: stat.version, mzxid: stat.mzxid, czxid: Some(stat.czxid), ..NodeRecord::default() }
+}
+
+/// A directory's initial record: data and stat, and its (empty) child list for the replay.
+fn dir_record(data: &[u8], stat: &crate::proto::Stat) -> Option<NodeRecord> {
+    (stat.num_children == 0).then(|| NodeRecord { children: Some(Vec::new()), pzxid: Some(stat.pzxid), cversion: Some(stat.cversion), ..node_record(data, stat) })
 }
 
 /// Creates the workload's keys from a setup client; returns their initial state. A create
 /// whose reply was lost may have happened: NodeExists is then answered by reading the node.
-async fn setup_keys(conditions: SharedConditions, servers: &[i64], keys: &[String]) -> BTreeMap<String, NodeRecord> {
-    let (servers, keys) = (servers.to_vec(), keys.to_vec());
+/// `dirs` (among `keys`) also record their child list, pzxid and cversion.
+async fn setup_keys(conditions: SharedConditions, servers: &[i64], keys: &[String], dirs: &[String]) -> BTreeMap<String, NodeRecord> {
+    let (servers, keys, dirs) = (servers.to_vec(), keys.to_vec(), dirs.to_vec());
     let body = move |mut endpoint: ClientEndpoint| {
-        let (servers, keys) = (servers.clone(), keys.clone());
+        let (servers, keys, dirs) = (servers.clone(), keys.clone(), dirs.clone());
+        let record = move |key: &str, data: &[u8], stat: &crate::proto::Stat| match dirs.iter().any(|d| d == key) {
+            true => dir_record(data, stat),
+            false => Some(node_record(data, stat)),
+        };
         async move {
             let mut init = BTreeMap::new();
             for _attempt in 0..20 {
@@ -441,8 +487,8 @@ async fn setup_keys(conditions: SharedConditions, servers: &[i64], keys: &[Strin
                 if wait_connected(&zk, 20_000).await {
                     for key in keys.iter().filter(|k| !init.contains_key(*k)).cloned().collect::<Vec<_>>() {
                         let created = match zk.create2(&key, b"init", Acl::open_unsafe(), CreateMode::Persistent).await {
-                            Ok((_, stat)) => Some(node_record(b"init", &stat)),
-                            Err(crate::proto::Code::NodeExists) => zk.get_data(&key, false).await.ok().map(|(data, stat)| node_record(&data, &stat)),
+                            Ok((_, stat)) => record(&key, b"init", &stat),
+                            Err(crate::proto::Code::NodeExists) => zk.get_data(&key, false).await.ok().and_then(|(data, stat)| record(&key, &data, &stat)),
                             Err(_) => None,
                         };
                         let Some(record) = created else { break };
@@ -509,6 +555,9 @@ fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadSh
         recorder.op(record);
     }
     record_server_events(cluster, &mut recorder);
+    if scenario.workload.kind == "mixed" {
+        record_ensemble_session_ends(&mut recorder, cluster);
+    }
     let history = recorder.to_jsonl();
     let violations = cluster.violations();
     let safety = !violations.is_empty();
@@ -521,16 +570,21 @@ fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadSh
     } else {
         Verdict::Pass
     };
-    let (coverage, firings) = {
+    let (mut coverage, firings) = {
         let points = cluster.ctx.points.lock().expect("points");
         (points.coverage(), points.fired.iter().map(|f| f.as_rule()).collect())
     };
+    let torn = crate::sim::disk::SimDisk::current().crashes().iter().filter(|c| c.outcome.torn.is_some()).count() as u64;
+    if torn > 0 {
+        coverage.insert(format!("storage:{}", crate::sim::fault_points::STORAGE_TORN_WRITE), torn);
+    }
     let invariants = cluster.invariants();
     RunOutcome {
         scenario: scenario.name.clone(),
         seed,
         bugs: Vec::new(),
         verdict,
+        liveness_failed,
         findings,
         ops,
         ops_ok,
@@ -561,19 +615,32 @@ fn record_server_events(cluster: &Cluster, recorder: &mut Recorder) {
     }
 }
 
-/// Runs the history checks over the recorded history and folds failures into the verdict:
-/// one finding per failing check (its earliest violation, the rest grouped), every check's
-/// verdict, and the allowed anomalies counted. Returns the parsed history and the reports.
+/// The `mixed` workload's ephemerals and child lists are replayed exactly only if every
+/// session end has its zxid: the ensemble's commit of each closeSession txn (expiry or close)
+/// is recorded as a `session` line `by: ensemble` (the client learns of an expiry without it).
+fn record_ensemble_session_ends(recorder: &mut Recorder, cluster: &Cluster) {
+    let closed = cluster.ctx.invariants.lock().expect("invariants").closed_sessions.clone();
+    for (session, (zxid, time_ms)) in closed {
+        recorder.session(crate::history::record::SessionRecord {
+            client: 0,
+            session: Some(format!("0x{session:x}")),
+            t_ns: time_ms.max(0) as u64 * 1_000_000,
+            state: "closed".into(),
+            zxid: Some(zxid),
+            arrival: None,
+            by: Some("ensemble".into()),
+        });
+    }
+}
+
+/// Runs the history checks over the recorded history and folds failures into the verdict —
+/// also when the liveness phase failed (the history then has no `final` line: the checks that
+/// need one report N/A), so a stalled run still shows what its clients saw: one finding per
+/// failing check (its earliest violation, the rest grouped), every check's verdict, and the
+/// allowed anomalies counted. Returns the parsed history and the reports.
 fn judge_history(outcome: &mut RunOutcome, scenario: &Scenario, fast_checks: bool) -> Option<Analysis> {
     if outcome.history.is_empty() {
         return None;
-    }
-    if !outcome.history.contains("\"kind\":\"final\"") {
-        // The run did not settle (a liveness failure): no final state to judge by, but the
-        // history (ops, faults, server events) is what the report shows.
-        let parsed = crate::history::load::parse_history("history.jsonl", &outcome.history, Some(crate::history::Format::Zksim)).ok()?;
-        outcome.allowed = allowed_counts(&parsed, &[]);
-        return Some(Analysis { history: parsed, reports: Vec::new() });
     }
     let parsed = match crate::history::load::parse_history("history.jsonl", &outcome.history, Some(crate::history::Format::Zksim)) {
         Ok(parsed) => parsed,

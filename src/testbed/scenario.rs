@@ -50,7 +50,26 @@ pub struct EnsembleSpec {
     /// A slow tail: each fsync takes `extra_ms` more with `probability` (none by default).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fsync_tail: Option<FsyncTailSpec>,
+    /// Probability that a crash (kill, power loss) tears the last unsynced log append,
+    /// leaving a prefix of it that recovery must cut away.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub torn_write_probability: f64,
+    /// Nodes the fuzzy snapshot walk copies per applied txn (ZooKeeper walks concurrently
+    /// with commits; smaller steps make the walk span more of them).
+    #[serde(skip_serializing_if = "is_default_step")]
+    pub snapshot_nodes_per_step: usize,
 }
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+fn is_default_step(n: &usize) -> bool {
+    *n == DEFAULT_SNAPSHOT_NODES_PER_STEP
+}
+
+/// The walk's step when a scenario does not say.
+pub const DEFAULT_SNAPSHOT_NODES_PER_STEP: usize = 64;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -99,7 +118,39 @@ pub struct WorkloadSpec {
     /// Swarm over workloads: the seed picks one of these kinds per run (overrides `kind`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub swarm_kinds: Vec<String>,
+    /// `mixed`: requests each session keeps in flight (pipelined lanes).
+    #[serde(skip_serializing_if = "is_default_pipeline")]
+    pub pipeline: usize,
+    /// `mixed`: directories `/d0`… whose children grow, are listed and watched.
+    #[serde(skip_serializing_if = "is_default_dirs")]
+    pub dirs: usize,
+    /// `mixed`: [min, max] of the factor the seed draws for the create weights (how large
+    /// the tree grows).
+    #[serde(skip_serializing_if = "is_default_growth")]
+    pub growth: [f64; 2],
+    /// `mixed`: operation weights by name (`zksim list`); empty = the built-in mix.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub ops: std::collections::BTreeMap<String, f64>,
 }
+
+pub const DEFAULT_PIPELINE: usize = 4;
+pub const DEFAULT_DIRS: usize = 16;
+pub const DEFAULT_GROWTH: [f64; 2] = [0.5, 1.5];
+
+fn is_default_pipeline(n: &usize) -> bool {
+    *n == DEFAULT_PIPELINE
+}
+
+fn is_default_dirs(n: &usize) -> bool {
+    *n == DEFAULT_DIRS
+}
+
+fn is_default_growth(g: &[f64; 2]) -> bool {
+    *g == DEFAULT_GROWTH
+}
+
+/// Workload kinds: `register`, `lock`, `mixed`.
+pub const WORKLOAD_KINDS: [&str; 3] = ["register", "lock", "mixed"];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -191,6 +242,27 @@ pub const FAULT_KINDS: [&str; 9] = ["kill", "pause", "partition", "one_way", "la
 pub const CLIENT_FAULT_KINDS: [&str; 2] = ["pause_client", "isolate_client"];
 pub const PARTITION_KINDS: [&str; 5] = ["halves", "isolate_leader", "isolate_one", "bridge", "majority_minority"];
 
+impl Scenario {
+    /// The built-in default scenario (`zksim run`, `cargo run --release`): the base every
+    /// file's missing fields come from ([`Scenario::default`], register workload), with the
+    /// `mixed` workload, torn writes at crashes and a fuzzy snapshot walk of 16 nodes a step.
+    /// (Files keep the register workload unless they say otherwise, so a shipped file's run
+    /// does not change when this default does.)
+    pub fn builtin_default() -> Scenario {
+        let mut s = Scenario::default();
+        s.description = "5 servers, 10 clients on the mixed workload (pipelined sessions, watches, multi, ephemeral and sequential nodes, a tree of thousands of nodes), 60 s with random crashes (torn writes), pauses and partitions".into();
+        s.workload.kind = "mixed".into();
+        // 15 ops/s per client over 4 lanes gives as many client ops per simulated second as
+        // the register workload's 20 (whose clients wait for each reply); the growth factor
+        // keeps the tree at thousands of nodes.
+        s.workload.rate_per_client = 15.0;
+        s.workload.growth = [0.75, 2.0];
+        s.ensemble.torn_write_probability = 0.3;
+        s.ensemble.snapshot_nodes_per_step = 16;
+        s
+    }
+}
+
 impl Default for Scenario {
     fn default() -> Scenario {
         Scenario {
@@ -223,7 +295,19 @@ impl Default for Scenario {
 
 impl Default for EnsembleSpec {
     fn default() -> EnsembleSpec {
-        EnsembleSpec { voters: 5, observers: 0, tick_time_ms: 500, init_limit: 10, sync_limit: 5, snap_count: 2_000, commit_log_count: 500, fsync_latency_ms: 2, fsync_tail: None }
+        EnsembleSpec {
+            voters: 5,
+            observers: 0,
+            tick_time_ms: 500,
+            init_limit: 10,
+            sync_limit: 5,
+            snap_count: 2_000,
+            commit_log_count: 500,
+            fsync_latency_ms: 2,
+            fsync_tail: None,
+            torn_write_probability: 0.0,
+            snapshot_nodes_per_step: DEFAULT_SNAPSHOT_NODES_PER_STEP,
+        }
     }
 }
 
@@ -241,7 +325,22 @@ impl Default for ClientsSpec {
 
 impl Default for WorkloadSpec {
     fn default() -> WorkloadSpec {
-        WorkloadSpec { kind: "register".into(), keys: 5, rate_per_client: 20.0, read: 0.4, write: 0.3, cas: 0.2, sync_read: 0.1, fencing: true, hold_ms: [100, 1_000], swarm_kinds: Vec::new() }
+        WorkloadSpec {
+            kind: "register".into(),
+            keys: 5,
+            rate_per_client: 20.0,
+            read: 0.4,
+            write: 0.3,
+            cas: 0.2,
+            sync_read: 0.1,
+            fencing: true,
+            hold_ms: [100, 1_000],
+            swarm_kinds: Vec::new(),
+            pipeline: DEFAULT_PIPELINE,
+            dirs: DEFAULT_DIRS,
+            growth: DEFAULT_GROWTH,
+            ops: std::collections::BTreeMap::new(),
+        }
     }
 }
 
@@ -326,6 +425,12 @@ impl Scenario {
         for (i, fault) in self.nemesis.schedule.iter().enumerate() {
             validate_fault(fault, servers, self.clients.count).map_err(|e| format!("field `nemesis.schedule[{i}]`: {e}"))?;
         }
+        if !(0.0..=1.0).contains(&e.torn_write_probability) {
+            return Err(format!("field `ensemble.torn_write_probability`: expected a probability in [0, 1], got {}", e.torn_write_probability));
+        }
+        if e.snapshot_nodes_per_step == 0 {
+            return Err("field `ensemble.snapshot_nodes_per_step`: expected at least 1".into());
+        }
         if let Some(t) = &e.fsync_tail {
             if !(0.0..=1.0).contains(&t.probability) || t.extra_ms[0] > t.extra_ms[1] || t.extra_ms[1] > 60_000 {
                 return Err(format!("field `ensemble.fsync_tail`: expected a probability in [0, 1] and extra_ms [min, max] <= 60000, got {t:?}"));
@@ -368,11 +473,26 @@ impl Scenario {
 
     fn validate_workload(&self) -> Result<(), String> {
         let w = &self.workload;
-        if !matches!(w.kind.as_str(), "register" | "lock") {
-            return Err(format!("field `workload.kind`: expected `register` or `lock`, got `{}`", w.kind));
+        if !WORKLOAD_KINDS.contains(&w.kind.as_str()) {
+            return Err(format!("field `workload.kind`: expected `register`, `lock` or `mixed`, got `{}`", w.kind));
         }
-        if let Some(bad) = w.swarm_kinds.iter().find(|k| !matches!(k.as_str(), "register" | "lock")) {
-            return Err(format!("field `workload.swarm_kinds`: expected `register` or `lock`, got `{bad}`"));
+        if let Some(bad) = w.swarm_kinds.iter().find(|k| !WORKLOAD_KINDS.contains(&k.as_str())) {
+            return Err(format!("field `workload.swarm_kinds`: expected `register`, `lock` or `mixed`, got `{bad}`"));
+        }
+        if w.pipeline == 0 || w.pipeline > 64 {
+            return Err(format!("field `workload.pipeline`: expected 1..=64, got {}", w.pipeline));
+        }
+        if w.dirs == 0 || w.dirs > 100 {
+            return Err(format!("field `workload.dirs`: expected 1..=100, got {}", w.dirs));
+        }
+        if !(w.growth[0] >= 0.0 && w.growth[0] <= w.growth[1] && w.growth[1] <= 100.0) {
+            return Err(format!("field `workload.growth`: expected [min, max] with 0 <= min <= max <= 100, got {:?}", w.growth));
+        }
+        if let Some(bad) = w.ops.keys().find(|k| !super::mixed::OP_NAMES.contains(&k.as_str())) {
+            return Err(format!("field `workload.ops`: unknown operation `{bad}` (known: {})", super::mixed::OP_NAMES.join(", ")));
+        }
+        if w.ops.values().any(|&p| !(p >= 0.0 && p.is_finite())) || (!w.ops.is_empty() && w.ops.values().sum::<f64>() <= 0.0) {
+            return Err("field `workload.ops`: expected non-negative weights with a positive sum".into());
         }
         if w.hold_ms[0] > w.hold_ms[1] || w.hold_ms[1] > 600_000 {
             return Err(format!("field `workload.hold_ms`: expected [min, max] with min <= max <= 600000, got {:?}", w.hold_ms));

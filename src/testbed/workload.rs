@@ -31,6 +31,10 @@ pub struct ClientPlan {
     pub servers: Vec<i64>,
     pub session_timeout_ms: i32,
     pub keys: Vec<String>,
+    /// `mixed`: the directories whose children grow.
+    pub dirs: Vec<String>,
+    /// `mixed`: the factor on create weights the run drew (tree growth).
+    pub growth: f64,
     pub workload: WorkloadSpec,
     pub seed: u64,
 }
@@ -136,7 +140,7 @@ async fn record_events(zk: ZooKeeper<SimClientTransport>, client: i64, shared: A
         let ClientEvent::State(state) = event else { continue };
         let name = state_name(state);
         let session = Some(format!("0x{:x}", zk.session_id()));
-        shared.recorder.lock().expect("recorder").session(SessionRecord { client, session, t_ns: now_ns(), state: name.into(), zxid: None });
+        shared.recorder.lock().expect("recorder").session(SessionRecord { client, session, t_ns: now_ns(), state: name.into(), zxid: None, arrival: None, by: None });
     }
 }
 

@@ -66,5 +66,7 @@ pub enum Observation {
     Loaded { zxid: Zxid, digest: u64 },
     /// A write was answered to a client with this zxid.
     Acknowledged { zxid: Zxid },
+    /// A txn offered for the log under a zxid already logged for a different txn (skipped).
+    LogConflict { logged: Arc<TxnEntry>, offered: Arc<TxnEntry> },
 }
 

@@ -127,6 +127,8 @@ pub struct PeerConfig {
     pub max_notification_interval_ms: i64,
     pub min_session_timeout_ms: i32,
     pub max_session_timeout_ms: i32,
+    /// Nodes a fuzzy snapshot walks per applied txn (smaller: the walk spans more commits).
+    pub snapshot_nodes_per_step: usize,
     pub bugs: Bugs,
 }
 
@@ -152,6 +154,7 @@ impl PeerConfig {
             max_notification_interval_ms: 4_000,
             min_session_timeout_ms: (2 * tick_time_ms) as i32,
             max_session_timeout_ms: (20 * tick_time_ms) as i32,
+            snapshot_nodes_per_step: 64,
             bugs: Bugs::default(),
         }
     }

@@ -17,9 +17,6 @@ use crate::zab::peer::{QuorumPeer, Role};
 use crate::zab::{zxid_str, Bug};
 use crate::tree::snapshot::FuzzySnapshot;
 
-/// Nodes a fuzzy snapshot walks per applied transaction.
-const FUZZY_SNAPSHOT_NODES_PER_STEP: usize = 64;
-
 impl QuorumPeer {
     // ------------------------------------------------------------------ persistence
 
@@ -41,7 +38,12 @@ impl QuorumPeer {
     pub(in crate::zab) fn log_txn(&mut self, entry: &Arc<TxnEntry>) {
         let zxid = entry.header.zxid;
         if zxid <= self.mirror.last_logged_zxid() {
-            // Already in the log (a DIFF resending what a reloaded follower had).
+            // Already in the log (a DIFF resending what a reloaded follower had): it must be the
+            // same txn; another one under a logged zxid is reported, never silently dropped.
+            let at = self.mirror.log.binary_search_by_key(&zxid, |e| e.header.zxid).ok();
+            if let Some(logged) = at.map(|i| Arc::clone(&self.mirror.log[i])).filter(|e| **e != **entry) {
+                self.observe(Observation::LogConflict { logged, offered: Arc::clone(entry) });
+            }
             return;
         }
         assert!(zxid > self.last_appended, "the log grows in zxid order: {} after {}", zxid_str(zxid), zxid_str(self.last_appended));
@@ -98,7 +100,7 @@ impl QuorumPeer {
 
     pub(in crate::zab) fn step_snapshot(&mut self) {
         let Some(walk) = self.fuzzy.as_mut() else { return };
-        if walk.step(&self.db.tree, FUZZY_SNAPSHOT_NODES_PER_STEP) {
+        if walk.step(&self.db.tree, self.config.snapshot_nodes_per_step.max(1)) {
             let snapshot = Arc::new(self.fuzzy.take().expect("walking").finish());
             assert!(snapshot.last_zxid <= self.db.last_processed_zxid(), "a fuzzy snapshot starts at a zxid the tree reached");
             self.mirror.add_snapshot(Arc::clone(&snapshot));
