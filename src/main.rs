@@ -221,7 +221,7 @@ fn main() -> ExitCode {
             code(zksim::testbed::bugs_report::bugs_report_command(&args))
         }
         Some(Command::List) => code(zksim::testbed::cli::list_command()),
-        Some(Command::Bench { seeds }) => code(zksim::testbed::cli::bench_command(seeds)),
+        Some(Command::Bench { seeds }) => code(zksim::testbed::bench::bench_command(seeds)),
         None => code(zksim::testbed::cli::run_command(None, None, &[], None, false)),
         Some(Command::Run { scenario, seed, bugs, out, report }) => {
             code(zksim::testbed::cli::run_command(scenario.as_deref(), seed, &bugs, out.as_deref(), report))

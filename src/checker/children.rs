@@ -19,8 +19,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::context::Context;
-use super::timeline::{mutated_paths, transition, Transition, Writer};
+use super::timeline::{mutated_paths, transition, Timelines, Transition, Writer};
 use crate::history::{History, OpId, OpKind, Outcome, PathId, Zxid};
 
 /// What happens to a parent's child list at one zxid.
@@ -136,9 +135,9 @@ pub fn parent_path(path: &str) -> Option<&str> {
 }
 
 impl ChildReplay {
-    pub fn build(context: &Context) -> ChildReplay {
-        let history = context.history;
-        let timelines = context.timelines();
+    /// Replays every parent's children from the write order; `zxid_floor_at(t_ns)` is the
+    /// highest zxid acknowledged before `t_ns` (`Context::zxid_floor_at`).
+    pub fn build(history: &History, timelines: &Timelines, zxid_floor_at: &dyn Fn(u64) -> Option<Zxid>) -> ChildReplay {
         let parent_of = |path: PathId| parent_path(history.paths.name(path)).and_then(|p| history.paths.get(p));
         let mut found: Vec<(PathId, Change)> = Vec::new();
         for (&path, timeline) in &timelines.paths {
@@ -177,7 +176,7 @@ impl ChildReplay {
             }
             replay.changes.sort_unstable();
         }
-        mark_uncertain(context, &mut parents);
+        mark_uncertain(history, timelines, zxid_floor_at, &mut parents);
         ChildReplay { parents }
     }
 
@@ -294,9 +293,7 @@ fn apply(history: &History, state: &mut ChildState, change: &Change) {
 /// Every parent whose children some unknown-outcome create or delete may have changed, from
 /// the first zxid that write could have taken; and parents of ephemerals whose session ended
 /// at an unrecorded zxid, from the ephemeral's creation.
-fn mark_uncertain(context: &Context, parents: &mut BTreeMap<PathId, ParentReplay>) {
-    let history = context.history;
-    let timelines = context.timelines();
+fn mark_uncertain(history: &History, timelines: &Timelines, zxid_floor_at: &dyn Fn(u64) -> Option<Zxid>, parents: &mut BTreeMap<PathId, ParentReplay>) {
     let mut proven: BTreeSet<(OpId, PathId)> = BTreeSet::new();
     for (&path, timeline) in &timelines.paths {
         for state in &timeline.states {
@@ -315,7 +312,7 @@ fn mark_uncertain(context: &Context, parents: &mut BTreeMap<PathId, ParentReplay
         if op.outcome != Outcome::Unknown || !op.kind.is_mutation() {
             continue;
         }
-        let from = context.zxid_floor_at(op.invoke_ns).map_or(Zxid::MIN, |z| z.saturating_add(1));
+        let from = zxid_floor_at(op.invoke_ns).map_or(Zxid::MIN, |z| z.saturating_add(1));
         for (path, sequential) in changed_children(op) {
             if !proven.contains(&(id as OpId, path)) {
                 mark(history.paths.name(path), from, sequential);

@@ -79,7 +79,7 @@ impl<'h> Context<'h> {
 
     /// The child lists replayed from the same write order (see `children`).
     pub fn children(&self) -> &super::children::ChildReplay {
-        self.children.get_or_init(|| super::children::ChildReplay::build(self))
+        self.children.get_or_init(|| super::children::ChildReplay::build(self.history, self.timelines(), &|t_ns| self.zxid_floor_at(t_ns)))
     }
 
     /// True if the history records zxids (zksim or real-ZooKeeper JSONL).

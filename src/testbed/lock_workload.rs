@@ -40,28 +40,6 @@ use crate::sim::client_node::{ClientEndpoint, SimClientTransport};
 /// The lock's directory (created in setup as the workload's only key).
 pub const LOCK_PATH: &str = "/lock";
 
-/// The resource the lock protects: it remembers the highest token it accepted.
-#[derive(Debug, Default)]
-pub struct FencedStore {
-    pub fencing: bool,
-    highest: Option<i64>,
-}
-
-impl FencedStore {
-    pub fn new(fencing: bool) -> FencedStore {
-        FencedStore { fencing, highest: None }
-    }
-
-    /// Accepts the write unless fencing is on and `token` is lower than one accepted before.
-    pub fn write(&mut self, token: i64) -> bool {
-        if self.fencing && self.highest.is_some_and(|h| token < h) {
-            return false;
-        }
-        self.highest = Some(self.highest.map_or(token, |h| h.max(token)));
-        true
-    }
-}
-
 type Zk = ZooKeeper<SimClientTransport>;
 
 fn session_text(zk: &Zk) -> Option<String> {

@@ -5,10 +5,12 @@
 //! harness (`crate::sim`), the client library (`crate::client`) and the checker
 //! (`crate::checker`) without adding protocol logic of its own.
 
+pub mod bench;
 pub mod bugs_report;
 pub mod cli;
 pub mod coverage;
 pub mod explore;
+pub mod fenced_store;
 pub mod generic_report;
 pub mod lock_workload;
 pub mod mixed;

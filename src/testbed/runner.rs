@@ -16,7 +16,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use super::lock_workload::{run_lock_client, FencedStore, LOCK_PATH};
+use super::fenced_store::FencedStore;
+use super::lock_workload::{run_lock_client, LOCK_PATH};
 use super::nemesis::{plan, plan_points, ClientHost, Nemesis};
 use crate::sim::fault_points::{FsyncTail, PointRule};
 use super::recorder::Recorder;

@@ -488,8 +488,8 @@ impl Scenario {
         if !(w.growth[0] >= 0.0 && w.growth[0] <= w.growth[1] && w.growth[1] <= 100.0) {
             return Err(format!("field `workload.growth`: expected [min, max] with 0 <= min <= max <= 100, got {:?}", w.growth));
         }
-        if let Some(bad) = w.ops.keys().find(|k| !super::mixed::OP_NAMES.contains(&k.as_str())) {
-            return Err(format!("field `workload.ops`: unknown operation `{bad}` (known: {})", super::mixed::OP_NAMES.join(", ")));
+        if let Some(bad) = w.ops.keys().find(|k| !super::mixed::choose::OP_NAMES.contains(&k.as_str())) {
+            return Err(format!("field `workload.ops`: unknown operation `{bad}` (known: {})", super::mixed::choose::OP_NAMES.join(", ")));
         }
         if w.ops.values().any(|&p| !(p >= 0.0 && p.is_finite())) || (!w.ops.is_empty() && w.ops.values().sum::<f64>() <= 0.0) {
             return Err("field `workload.ops`: expected non-negative weights with a positive sum".into());

@@ -45,7 +45,7 @@ pub struct WorkloadShared {
     pub stop: AtomicBool,
     pub conditions: SharedConditions,
     /// `lock` workload: the store the lock protects, and who holds the lock now.
-    pub store: Mutex<super::lock_workload::FencedStore>,
+    pub store: Mutex<super::fenced_store::FencedStore>,
     pub lock_holder: Arc<Mutex<Option<usize>>>,
     /// Ops invoked but not yet answered, per client (`lock` workload: a `lock_release`, whose
     /// invocation ends the critical section). Whatever is left when the run ends goes into
