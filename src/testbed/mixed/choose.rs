@@ -45,6 +45,12 @@ fn is_create(name: &str) -> bool {
 /// Known child names per parent: a sample, not the truth (bounded).
 const KNOWN_PER_PARENT: usize = 256;
 
+/// Children a client last saw in a directory past which its creates there turn into deletes:
+/// the tree levels off at thousands of nodes (16 directories of ~200, and grandchildren)
+/// instead of growing as long as the run lasts — in a 1-hour run the child lists its reads
+/// record made the history grow with the square of the run's length.
+const DIR_STEADY_CHILDREN: usize = 200;
+
 /// A client's knowledge of the tree, shared by its lanes and kept across its sessions.
 #[derive(Debug, Default)]
 pub struct Knowledge {
@@ -170,6 +176,10 @@ pub fn choose(rng: &mut ChaCha8Rng, mix: &Mix, targets: &Targets, knowledge: &mu
     let dir = targets.dirs.choose(rng).expect("dirs").clone();
     let c = targets.client;
     let watch = rng.gen_bool(0.5);
+    let full = knowledge.children.get(&dir).is_some_and(|known| known.len() >= DIR_STEADY_CHILDREN);
+    if is_create(name) && full {
+        return delete(rng, knowledge, std::slice::from_ref(&dir), &dir, watch);
+    }
     match name {
         "get_data" => read("get_data", &register, watch, Request::GetData { path: register.clone(), watch }),
         "exists" => {
@@ -247,20 +257,23 @@ pub fn choose(rng: &mut ChaCha8Rng, mix: &Mix, targets: &Targets, knowledge: &mu
             }
             planned
         }
-        "delete" => {
-            let Some(path) = knowledge.known_child(rng, targets.dirs, false) else {
-                return read("get_children", &dir, watch, Request::GetChildren { path: dir.clone(), watch, with_stat: true });
-            };
-            let version = match rng.gen_bool(0.3) {
-                true => knowledge.versions.get(&path).copied().unwrap_or(0),
-                false => -1,
-            };
-            let mut args = ArgsRecord { expected_version: Some(version), ..ArgsRecord::default() };
-            args.expected_version = Some(version);
-            Planned { op: "delete", path: path.clone(), args, sync_first: false, request: Request::Delete { path, version } }
-        }
+        "delete" => delete(rng, knowledge, targets.dirs, &dir, watch),
         _ => multi(rng, targets, &register, &dir, knowledge),
     }
+}
+
+/// A delete of a known child of one of `parents` (any version, or 30% of the time the last
+/// version seen); with none known, a getChildren of `dir` to learn some.
+fn delete(rng: &mut ChaCha8Rng, knowledge: &Knowledge, parents: &[String], dir: &str, watch: bool) -> Planned {
+    let Some(path) = knowledge.known_child(rng, parents, false) else {
+        return read("get_children", dir, watch, Request::GetChildren { path: dir.to_string(), watch, with_stat: true });
+    };
+    let version = match rng.gen_bool(0.3) {
+        true => knowledge.versions.get(&path).copied().unwrap_or(0),
+        false => -1,
+    };
+    let args = ArgsRecord { expected_version: Some(version), ..ArgsRecord::default() };
+    Planned { op: "delete", path: path.clone(), args, sync_first: false, request: Request::Delete { path, version } }
 }
 
 fn read(op: &'static str, path: &str, watch: bool, request: Request) -> Planned {
