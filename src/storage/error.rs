@@ -21,6 +21,14 @@ pub enum StorageError {
     EpochOrder { accepted_epoch: i64, current_epoch: i64 },
     /// The snapshot's node images do not form a tree.
     BadSnapshotTree { file: String, reason: String },
+    /// A write needing new space failed: the disk is full (nothing of it was written, except a
+    /// snapshot's partial file).
+    DiskFull { file: String },
+    /// An fsync returned an error; the bytes it should have made durable are not.
+    FsyncFailed { file: String },
+    /// The log holds txns of an epoch above `currentEpoch` and no `currentEpoch.tmp` says
+    /// otherwise (`QuorumPeer.loadDataBase`: "The current epoch, E, is older than the last zxid").
+    EpochBehindLog { current_epoch: i64, last_zxid: Zxid },
 }
 
 impl std::fmt::Display for StorageError {
@@ -50,6 +58,11 @@ impl std::fmt::Display for StorageError {
                 write!(f, "The accepted epoch, {accepted_epoch} is less than the current epoch, {current_epoch}")
             }
             StorageError::BadSnapshotTree { file, reason } => write!(f, "{file}: snapshot does not restore: {reason}"),
+            StorageError::DiskFull { file } => write!(f, "{file}: No space left on device"),
+            StorageError::FsyncFailed { file } => write!(f, "{file}: fsync failed: Input/output error"),
+            StorageError::EpochBehindLog { current_epoch, last_zxid } => {
+                write!(f, "The current epoch, {current_epoch}, is older than the last zxid, {last_zxid:#x}")
+            }
         }
     }
 }
