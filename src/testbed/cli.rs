@@ -85,6 +85,12 @@ pub fn print_outcome(outcome: &RunOutcome, scenario: &Scenario) {
     if !outcome.bugs.is_empty() {
         println!("bug flags: {}", outcome.bugs.join(", "));
     }
+    if let Some((ms, explain)) = &outcome.liveness_bound {
+        println!("liveness bound: {:.1} s = {explain}", *ms as f64 / 1000.0);
+    }
+    if outcome.acked_lost > 0 {
+        println!("disk faults lost {} acknowledged txns (no surviving disk held them when the last copies were wiped)", outcome.acked_lost);
+    }
     for f in outcome.findings.iter().take(10) {
         println!("  {}: {}", f.check, f.detail);
     }
@@ -214,9 +220,15 @@ pub struct SeedResult {
     /// Fault-point firings of the run.
     #[serde(default)]
     pub firings: usize,
+    /// Acknowledged txns the run's disk faults left on no surviving disk (`RunOutcome::acked_lost`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub acked_lost: usize,
     /// The run's coverage probes (summed into the sweep's totals, not written per seed).
     #[serde(skip)]
     pub coverage: BTreeMap<String, u64>,
+    /// The run's nemesis records by action (`RunOutcome::nemesis_counts`; not written).
+    #[serde(skip)]
+    pub nemesis_counts: BTreeMap<String, u64>,
 }
 
 impl SeedResult {
@@ -235,9 +247,15 @@ impl SeedResult {
             sim_ms: outcome.sim_ms,
             wall_ms: outcome.wall_ms,
             firings: outcome.firings.len(),
+            acked_lost: outcome.acked_lost,
             coverage: outcome.coverage.clone(),
+            nemesis_counts: outcome.nemesis_counts.clone(),
         }
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn truncate_line(s: &str, max: usize) -> String {

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod coverage;
 pub mod explore;
 pub mod generic_report;
+pub mod liveness;
 pub mod lock_workload;
 pub mod nemesis;
 pub mod recorder;

@@ -89,8 +89,26 @@ pub struct RunOutcome {
     pub coverage: BTreeMap<String, u64>,
     /// Every fault-point firing, as the explicit rule that fires it again.
     pub firings: Vec<PointRule>,
+    /// Acknowledged txns that no surviving disk held when a wipe emptied the ones that did
+    /// (disk faults on a majority): a loss the checks must report.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub acked_lost: usize,
+    /// With a `liveness` section: the bound on electing, serving and converging, and its formula.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_bound: Option<(i64, String)>,
+    /// The bound the run exceeded (`sim::limits`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overflow: Option<String>,
+    /// Nemesis records of the history by action (faults, and what servers reported: refusals,
+    /// disk errors, recoveries), for `zksim faults-report`.
+    #[serde(skip)]
+    pub nemesis_counts: BTreeMap<String, u64>,
     #[serde(skip)]
     pub history: String,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl RunOutcome {
@@ -190,6 +208,10 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunOutcome {
                 commits: 0,
                 coverage: BTreeMap::new(),
                 firings: Vec::new(),
+                acked_lost: 0,
+                liveness_bound: None,
+                overflow: None,
+                nemesis_counts: BTreeMap::new(),
                 history: String::new(),
             }
         }
@@ -227,7 +249,9 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
     let keys = key_paths(&scenario);
     // Setup: wait for a leader, create the keys, record their initial state.
     if cluster.wait_for_leader(60_000).await.is_none() {
-        findings.push(Finding { check: "liveness".into(), detail: "no leader within 60 s at start".into() });
+        if !cluster.ctx.limits_exceeded() {
+            findings.push(Finding { check: "liveness".into(), detail: "no leader within 60 s at start".into() });
+        }
         return finish(&scenario, seed, &cluster, &shared, findings, true);
     }
     let init = setup_keys(Arc::clone(&cluster.ctx.conditions), &server_list, &keys).await;
@@ -272,6 +296,7 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
     let fault_count = faults.len();
     let mut nemesis = Nemesis::new(seed).with_clients(hosts, Arc::clone(&shared.lock_holder));
     let (wake_tx, mut wake_rx) = futures::channel::mpsc::unbounded();
+    cluster.ctx.events.lock().expect("events").set_wake(wake_tx.clone());
     let tail = scenario.ensemble.fsync_tail.as_ref().map_or_else(FsyncTail::default, |t| FsyncTail { probability: t.probability, extra_ms: t.extra_ms });
     cluster.ctx.points.lock().expect("points").configure(plan_points(&scenario, seed), tail, seed, wake_tx);
     cluster.ctx.points.lock().expect("points").set_armed(true);
@@ -279,6 +304,22 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
     run_faults(&mut cluster, &shared, &mut nemesis, &faults, start, end, &mut wake_rx).await;
     cluster.ctx.points.lock().expect("points").set_armed(false);
     apply_firings(&mut cluster, &shared, &mut nemesis);
+    super::liveness::drain_events(&mut cluster, &shared, &mut nemesis);
+    if cluster.ctx.limits_exceeded() {
+        let mut outcome = finish(&scenario, seed, &cluster, &shared, findings, true);
+        outcome.faults = fault_count;
+        return outcome;
+    }
+    if scenario.liveness.is_some() {
+        // Liveness with a minority that stays broken (`liveness` section).
+        let phase = super::liveness::run(&mut cluster, &shared, &mut nemesis, &scenario, seed, &server_list, &keys).await;
+        findings.extend(phase.findings);
+        let mut outcome = finish(&scenario, seed, &cluster, &shared, findings, phase.failed);
+        outcome.faults = fault_count;
+        outcome.acked_lost = nemesis.acked_lost.len();
+        outcome.liveness_bound = Some((phase.bound.total_ms, phase.bound.explain));
+        return outcome;
+    }
     // Liveness phase: heal everything, the ensemble must serve and converge.
     {
         let mut recorder = shared.recorder.lock().expect("recorder");
@@ -322,10 +363,23 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
     }
     let mut outcome = finish(&scenario, seed, &cluster, &shared, findings, !converged || !settled);
     outcome.faults = fault_count;
+    outcome.acked_lost = nemesis.acked_lost.len();
     outcome
 }
 
-fn heal_all(cluster: &mut Cluster, recorder: &mut Recorder) {
+/// What the history's final line says of a replica.
+pub(super) fn replica_record(cluster: &Cluster, id: u64) -> ReplicaRecord {
+    let v = cluster.view(id);
+    let mode = match v.state {
+        Some(ServerState::Leading) => "leader",
+        Some(ServerState::Following) => "follower",
+        Some(ServerState::Observing) => "observer",
+        _ => "looking",
+    };
+    ReplicaRecord { zxid: Some(v.last_zxid), digest: Some(format!("{:016x}", v.digest)), mode: Some(mode.into()) }
+}
+
+pub(super) fn heal_all(cluster: &mut Cluster, recorder: &mut Recorder) {
     cluster.heal();
     let now_ns = (elapsed_ms() as u64) * 1_000_000;
     for id in cluster.ids() {
@@ -352,8 +406,9 @@ async fn run_faults(
     let mut next = 0;
     loop {
         apply_firings(cluster, shared, nemesis);
+        super::liveness::drain_events(cluster, shared, nemesis);
         let now = elapsed_ms();
-        if now >= end {
+        if now >= end || cluster.ctx.limits_exceeded() {
             return;
         }
         {
@@ -435,7 +490,7 @@ async fn setup_keys(conditions: SharedConditions, servers: &[i64], keys: &[Strin
 }
 
 /// Reads each key after convergence (sync first) for the history's final line.
-async fn final_nodes(conditions: SharedConditions, servers: &[i64], keys: &[String]) -> BTreeMap<String, Option<NodeRecord>> {
+pub(super) async fn final_nodes(conditions: SharedConditions, servers: &[i64], keys: &[String]) -> BTreeMap<String, Option<NodeRecord>> {
     let (servers, keys) = (servers.to_vec(), keys.to_vec());
     let body = move |mut endpoint: ClientEndpoint| {
         let (servers, keys) = (servers.clone(), keys.clone());
@@ -482,6 +537,15 @@ fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadSh
     for (_, record) in std::mem::take(&mut *shared.in_flight.lock().expect("in flight")) {
         recorder.op(record);
     }
+    let overflow = cluster.ctx.conditions.lock().expect("conditions").overflow.clone().map(|o| format!("{} (t={} ms)", o.what, o.time_ms));
+    let overflow = overflow
+        .or_else(|| cluster.ctx.events.lock().expect("events").overflowed.then(|| format!("server events queued > {}", crate::sim::events::SERVER_EVENTS_MAX)))
+        .or_else(|| recorder.overflowed.then(|| format!("history records > {}", crate::sim::limits::HISTORY_RECORDS_MAX)));
+    let liveness_failed = liveness_failed || overflow.is_some();
+    if let Some(what) = &overflow {
+        let detail = format!("a bound of the run was exceeded: {what}; the run was ended (a livelock is a verdict, not a crash)");
+        findings.insert(0, Finding { check: "liveness".into(), detail });
+    }
     let history = recorder.to_jsonl();
     let mut safety = false;
     for v in cluster.violations() {
@@ -518,8 +582,22 @@ fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadSh
         commits: invariants.commits_observed,
         coverage,
         firings,
+        acked_lost: 0,
+        liveness_bound: None,
+        overflow,
+        nemesis_counts: nemesis_counts(&recorder),
         history,
     }
+}
+
+fn nemesis_counts(recorder: &Recorder) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for r in &recorder.records {
+        if let crate::history::record::Record::Nemesis(n) = r {
+            *counts.entry(n.action.clone()).or_default() += 1;
+        }
+    }
+    counts
 }
 
 /// Runs the history checks over the recorded history and folds failures into the verdict.

@@ -51,6 +51,14 @@ impl DiskMirror {
         assert!(self.last_logged_zxid() <= zxid, "nothing after {zxid:#x} remains");
     }
 
+    /// Drops the logged txns above `last_written`: their append failed, so the log (and a
+    /// reload from it) never had them. Snapshots are only taken of txns that were logged.
+    pub fn forget_unwritten(&mut self, last_written: Zxid) {
+        self.log.retain(|e| e.header.zxid <= last_written);
+        assert!(self.snapshots.iter().all(|s| s.last_zxid <= last_written), "a snapshot above the log's last written zxid");
+        assert!(self.last_logged_zxid() <= last_written, "nothing unwritten remains in the mirror");
+    }
+
     /// Whether `truncate(zxid)` leaves a database at exactly `zxid`: a snapshot at or below it
     /// is kept (or none was ever taken) and the log reaches it.
     pub fn can_truncate_to(&self, zxid: Zxid) -> bool {
