@@ -339,7 +339,8 @@ fn recover(storage: &mut Storage<SimDiskHandle>, mut report_damage: impl FnMut(S
     // What damaged files the start got past, as ZooKeeper logs it.
     for (file, problem) in &recovered.skipped_snapshots {
         let loaded = recovered.snapshot.as_ref().map_or("none".to_string(), |(z, _)| crate::storage::snap_files::snapshot_file_name(*z));
-        report_damage(format!("problem reading snap file {file} ({problem}); loaded {loaded} and replayed {} txns", recovered.log.len()));
+        let gap = replay_gap(&recovered).map(|(a, b)| format!("; the replayed log skips from {} to {}", crate::zab::zxid_str(a), crate::zab::zxid_str(b))).unwrap_or_default();
+        report_damage(format!("problem reading snap file {file} ({problem}); loaded {loaded} and replayed {} txns{gap}", recovered.log.len()));
     }
     if recovered.current_epoch_from_tmp {
         report_damage(format!("currentEpoch.tmp found. Setting current epoch to {}", recovered.current_epoch.unwrap_or(0)));
@@ -348,13 +349,27 @@ fn recover(storage: &mut Storage<SimDiskHandle>, mut report_damage: impl FnMut(S
     if mirror.accepted_epoch < mirror.current_epoch {
         return Err(StorageError::EpochOrder { accepted_epoch: mirror.accepted_epoch, current_epoch: mirror.current_epoch });
     }
+    // "currentEpoch not found! Creating with a reasonable default": a write that a full disk
+    // refuses, and then the server does not start.
     if derived_current {
-        storage.write_current_epoch(mirror.current_epoch);
+        storage.try_write_current_epoch(mirror.current_epoch)?;
     }
     if derived_accepted {
-        storage.write_accepted_epoch(mirror.accepted_epoch);
+        storage.try_write_accepted_epoch(mirror.accepted_epoch)?;
     }
     Ok(mirror)
+}
+
+/// The first place where the txns a recovery replays are visibly not consecutive: a counter
+/// that jumps within an epoch, or a new epoch that does not start at counter 1 (`restore`
+/// replays whatever the log holds; neither ZooKeeper nor zksim refuses such a log).
+fn replay_gap(recovered: &Recovered) -> Option<(Zxid, Zxid)> {
+    let start = recovered.snapshot.as_ref().map_or(0, |(z, _)| *z);
+    let zxids: Vec<Zxid> = std::iter::once(start).chain(recovered.log.iter().map(|e| e.header.zxid)).collect();
+    zxids.windows(2).map(|w| (w[0], w[1])).find(|&(a, b)| {
+        let same_epoch = crate::zab::epoch_of(a) == crate::zab::epoch_of(b);
+        (same_epoch && b != a + 1) || (!same_epoch && crate::zab::counter_of(b) != 1)
+    })
 }
 
 impl Node {
@@ -403,10 +418,14 @@ impl Node {
         let on_disk = |file: &str, fallback: i64| crate::storage::epoch::read_epoch(self.storage.disk(), file).ok().flatten().unwrap_or(fallback);
         let accepted_epoch = on_disk(crate::storage::epoch::ACCEPTED_EPOCH_FILE, mirror.accepted_epoch).min(mirror.accepted_epoch);
         let current_epoch = on_disk(crate::storage::epoch::CURRENT_EPOCH_FILE, mirror.current_epoch).min(mirror.current_epoch);
+        let snapshot_zxids: Vec<Zxid> = crate::storage::snap_files::snapshot_files(self.storage.disk()).into_iter().map(|(zxid, _)| zxid).collect();
+        // As `FileTxnSnapLog.getLastLoggedZxid` after a SNAP sync: a snapshot may be ahead of the log.
+        let on_disk = self.storage.last_logged_zxid().unwrap_or(0).max(snapshot_zxids.iter().copied().max().unwrap_or(0));
         DiskFailure {
             kind,
             detail: error.to_string(),
-            last_logged_zxid: self.storage.last_logged_zxid().unwrap_or(0).min(mirror.last_logged_zxid()),
+            last_logged_zxid: on_disk.min(mirror.last_logged_zxid()),
+            snapshot_zxids,
             accepted_epoch,
             current_epoch,
         }
@@ -424,7 +443,8 @@ impl Node {
             _ => "server state ERROR: leaves its role, LOOKING",
         };
         self.ctx.trace.lock().expect("trace").add((now, self.id, "disk error", failure.detail.as_str()));
-        self.ctx.report(self.id, ServerEventKind::DiskError { detail: failure.detail.clone(), reaction: reaction.to_string() });
+        let detail = format!("{} (while {:?})", failure.detail, self.peer.state);
+        self.ctx.report(self.id, ServerEventKind::DiskError { detail, reaction: reaction.to_string() });
         self.peer.on_disk_error(now, failure);
     }
 

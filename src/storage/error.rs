@@ -26,9 +26,6 @@ pub enum StorageError {
     DiskFull { file: String },
     /// An fsync returned an error; the bytes it should have made durable are not.
     FsyncFailed { file: String },
-    /// The log holds txns of an epoch above `currentEpoch` and no `currentEpoch.tmp` says
-    /// otherwise (`QuorumPeer.loadDataBase`: "The current epoch, E, is older than the last zxid").
-    EpochBehindLog { current_epoch: i64, last_zxid: Zxid },
 }
 
 impl std::fmt::Display for StorageError {
@@ -60,9 +57,6 @@ impl std::fmt::Display for StorageError {
             StorageError::BadSnapshotTree { file, reason } => write!(f, "{file}: snapshot does not restore: {reason}"),
             StorageError::DiskFull { file } => write!(f, "{file}: No space left on device"),
             StorageError::FsyncFailed { file } => write!(f, "{file}: fsync failed: Input/output error"),
-            StorageError::EpochBehindLog { current_epoch, last_zxid } => {
-                write!(f, "The current epoch, {current_epoch}, is older than the last zxid, {last_zxid:#x}")
-            }
         }
     }
 }

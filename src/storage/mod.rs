@@ -400,7 +400,7 @@ mod tests {
     }
 
     #[test]
-    fn a_log_ahead_of_current_epoch_takes_the_tmp_copy_or_refuses_to_start() {
+    fn a_log_ahead_of_current_epoch_takes_the_tmp_copy() {
         // A learner logged txns of epoch 2 and crashed writing currentEpoch = 2: between the
         // tmp copy's fsync and the rename (`QuorumPeer.loadDataBase`, ZOOKEEPER-1653's check).
         let mut storage = Storage::new(MemDisk::new(), StorageConfig::default());
@@ -414,11 +414,11 @@ mod tests {
         assert_eq!((recovered.current_epoch, recovered.current_epoch_from_tmp), (Some(2), true));
         assert_eq!(epoch::read_epoch(storage.disk(), epoch::CURRENT_EPOCH_FILE), Ok(Some(2)), "setCurrentEpoch(epochOfTmp)");
         assert_eq!(storage.disk().read("currentEpoch.tmp"), None);
-        // Without the tmp copy the same files refuse to start.
+        // Without the tmp copy ZooKeeper refuses to start; zksim keeps the older epoch (a stated
+        // simplification, see `recovery`).
         storage.write_current_epoch(1);
-        let err = storage.recover().unwrap_err();
-        assert_eq!(err, StorageError::EpochBehindLog { current_epoch: 1, last_zxid: 2 << 32 | 1 });
-        assert!(err.to_string().contains("is older than the last zxid"), "{err}");
+        let recovered = storage.recover().unwrap();
+        assert_eq!((recovered.current_epoch, recovered.current_epoch_from_tmp), (Some(1), false));
         // A tmp copy is ignored while the log is not ahead of currentEpoch.
         storage.write_current_epoch(2);
         epoch::write_epoch_tmp_only(storage.disk_mut(), epoch::CURRENT_EPOCH_FILE, 5);

@@ -10,8 +10,15 @@
 //! The epochs are checked after the database is loaded, as `loadDataBase` does: when the last
 //! loaded zxid is of an epoch above `currentEpoch`, a `currentEpoch.tmp` left by a crash between
 //! `AtomicFileOutputStream`'s fsync and its rename supplies the epoch (and is written as
-//! `currentEpoch` by [`recover`]); without one the server refuses to start ("The current epoch,
-//! E, is older than the last zxid").
+//! `currentEpoch` by [`recover`]).
+//!
+//! Simplification: without a tmp copy ZooKeeper refuses to start there ("The current epoch, E,
+//! is older than the last zxid"); zksim starts with the older `currentEpoch`, as it always has.
+//! That state arises when a learner crashes after fsyncing the txns of its NEWLEADER sync and
+//! before writing `currentEpoch` (the order of the ZOOKEEPER-4643 fix, also ZooKeeper master's):
+//! with the refusal in place, 12 of 1000 seeds of `explore.json` ended with a server that never
+//! starts again. Kept as before so that runs without disk faults stay exactly as they were (see
+//! the README); the refusal is a ZooKeeper liveness hazard, reported, not modelled.
 
 use std::collections::BTreeMap;
 
@@ -133,13 +140,10 @@ fn load_epochs(disk: &dyn Disk, recovered: &mut Recovered) -> Result<(), Storage
     let last_zxid = recovered.last_zxid();
     let epoch_of_zxid = last_zxid >> 32;
     let mut current_epoch = read_epoch(disk, CURRENT_EPOCH_FILE)?;
-    if let Some(current) = current_epoch.filter(|&current| epoch_of_zxid > current) {
-        match read_epoch(disk, &tmp_name(CURRENT_EPOCH_FILE))? {
-            Some(from_tmp) => {
-                current_epoch = Some(from_tmp);
-                recovered.current_epoch_from_tmp = true;
-            }
-            None => return Err(StorageError::EpochBehindLog { current_epoch: current, last_zxid }),
+    if current_epoch.is_some_and(|current| epoch_of_zxid > current) {
+        if let Some(from_tmp) = read_epoch(disk, &tmp_name(CURRENT_EPOCH_FILE))? {
+            current_epoch = Some(from_tmp);
+            recovered.current_epoch_from_tmp = true;
         }
     }
     let accepted_epoch = read_epoch(disk, ACCEPTED_EPOCH_FILE)?;

@@ -11,9 +11,14 @@
 //! timing ([`bound`], printed with every run), the others must elect a leader, every client
 //! that can reach a healthy server must be served, and the replicas that are up must converge.
 //!
-//! Broken servers (crashed, paused, cut, a full disk, failing fsyncs, refused to start) are
-//! neither required to lead nor to converge; degraded ones (slow disk, slow link, drifting
-//! clock) must converge like healthy ones.
+//! What a kept fault makes of its server ([`Kept`]): *down* (crashed, paused, cut from all, a
+//! full disk, failing fsyncs, refused to start) may not count as the leader and need not
+//! converge; *impaired* (both ends of a one-way link: the follower and the leader it was cut
+//! from or to) may lead but need not converge — a server that can send to only some of its
+//! peers may never gather the quorum of votes it needs to rejoin, in ZooKeeper too (decided
+//! servers answer a looking one only when its notification reaches them); *degraded* (a slow
+//! disk, a slow link, a drifting clock) may lead and must converge like a healthy one. Down and
+//! impaired servers together are at most a minority of the voters.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
@@ -33,8 +38,27 @@ use crate::sim::cluster::Cluster;
 use crate::sim::server_node::elapsed_ms;
 use crate::zab::{ServerId, ServerState};
 
-/// Kept faults that leave a server out: it need not lead, serve or converge.
-const BREAKING: [&str; 7] = ["crash", "pause", "isolate", "one_way_from_leader", "one_way_to_leader", "disk_full", "fsync_error"];
+/// Kept faults that take their server down: it may not lead and need not converge.
+const DOWN: [&str; 5] = ["crash", "pause", "isolate", "disk_full", "fsync_error"];
+
+/// The servers the kept faults (and refusals to start) touch.
+#[derive(Clone, Debug, Default)]
+pub struct Kept {
+    pub down: BTreeSet<ServerId>,
+    pub impaired: BTreeSet<ServerId>,
+    pub degraded: BTreeSet<ServerId>,
+}
+
+impl Kept {
+    fn taken(&self) -> BTreeSet<ServerId> {
+        self.down.iter().chain(&self.impaired).chain(&self.degraded).copied().collect()
+    }
+
+    /// Servers that need not converge.
+    pub fn excused(&self) -> BTreeSet<ServerId> {
+        self.down.union(&self.impaired).copied().collect()
+    }
+}
 
 const SLOW_DISK_DEFAULT_MS: f64 = 1_500.0;
 const SLOW_LINK_DEFAULT_MS: f64 = 300.0;
@@ -80,12 +104,17 @@ pub fn plan_keeps(scenario: &Scenario, seed: u64) -> Vec<Keep> {
     let mut keeps = spec.keep.clone();
     let Some(r) = &spec.random_keep else { return keeps };
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6b65_6570_6572);
-    let room = minority(scenario.ensemble.voters).saturating_sub(keeps.len());
+    let mut room = minority(scenario.ensemble.voters).saturating_sub(budget_used(&keeps));
     let (low, high) = (r.count[0].min(room), r.count[1].min(room));
     let count = rng.gen_range(low..=high);
     let kinds: Vec<&str> = if r.kinds.is_empty() { KEEP_KINDS.to_vec() } else { r.kinds.iter().map(String::as_str).collect() };
     for _ in 0..count {
         let kind = *kinds.choose(&mut rng).expect("kinds");
+        let cost = if kind.starts_with("one_way") && !keeps.iter().any(|k| k.kind.starts_with("one_way")) { 2 } else { 1 };
+        if cost > room {
+            continue;
+        }
+        room -= cost;
         let targets: &[&str] = if kind.starts_with("one_way") { &["follower", "random"] } else { &["leader", "follower", "random"] };
         let value = match kind {
             "slow_disk" => Some(rng.gen_range(1_000.0f64..3_000.0).round()),
@@ -96,6 +125,12 @@ pub fn plan_keeps(scenario: &Scenario, seed: u64) -> Vec<Keep> {
         keeps.push(Keep { kind: kind.to_string(), target: Some(targets.choose(&mut rng).expect("targets").to_string()), value });
     }
     keeps
+}
+
+/// Voters the kept faults may take out of the healthy majority: one each, plus the leader
+/// side of one-way links (once).
+pub fn budget_used(keeps: &[Keep]) -> usize {
+    keeps.len() + usize::from(keeps.iter().any(|k| k.kind.starts_with("one_way")))
 }
 
 /// What the phase found.
@@ -128,15 +163,15 @@ pub async fn run(
         }
         super::runner::heal_all(cluster, &mut recorder);
     }
-    let mut broken = repair_or_leave_broken(cluster, shared, nemesis, &spec).await;
-    let mut degraded = BTreeSet::new();
+    let mut kept = Kept { down: repair_or_leave_broken(cluster, shared, nemesis, &spec).await, ..Kept::default() };
     // The kept faults name the leader (crash it, cut a link from or to it): they go in once the
     // healed ensemble has one; then the bound starts.
-    let healed = wait_for_healthy_leader(cluster, &broken, elapsed_ms() + bound.total_ms).await;
-    apply_keeps(cluster, shared, seed, &keeps, healed, &mut broken, &mut degraded);
+    let healed = wait_for_healthy_leader(cluster, &kept.down, elapsed_ms() + bound.total_ms).await;
+    apply_keeps(cluster, shared, seed, &keeps, healed, &mut kept);
+    let broken = kept.down.clone();
     let start = elapsed_ms();
     let deadline = start + bound.total_ms;
-    let note = |what: &str| format!("{what} within the liveness bound of {:.1} s ({}); kept broken: {broken:?}", bound.total_ms as f64 / 1000.0, bound.explain);
+    let note = |what: &str| format!("{what} within the liveness bound of {:.1} s ({}); kept: {kept:?}", bound.total_ms as f64 / 1000.0, bound.explain);
     let leader = if healed.is_some() { wait_for_healthy_leader(cluster, &broken, deadline).await } else { None };
     let mut failed = leader.is_none();
     if healed.is_none() {
@@ -144,7 +179,7 @@ pub async fn run(
     } else if failed {
         findings.push(Finding { check: "liveness".into(), detail: format!("{}: {}", note("no leader among the healthy servers"), views(cluster)) });
     } else if scenario.workload.kind == "register" {
-        let unserved = wait_clients_served(cluster, shared, scenario.clients.count, &broken, server_list, start, deadline).await;
+        let unserved = wait_clients_served(cluster, shared, scenario.clients.count, &kept.excused(), server_list, start, deadline).await;
         if !unserved.is_empty() {
             failed = true;
             findings.push(Finding { check: "liveness".into(), detail: format!("clients {unserved:?} not served {}", note("")) });
@@ -152,7 +187,8 @@ pub async fn run(
     }
     shared.stop.store(true, Ordering::Relaxed);
     madsim::time::sleep(Duration::from_millis(2 * scenario.clients.session_timeout_ms as u64)).await;
-    let members: Vec<ServerId> = cluster.ids().into_iter().filter(|id| !broken.contains(id)).collect();
+    let excused = kept.excused();
+    let members: Vec<ServerId> = cluster.ids().into_iter().filter(|id| !excused.contains(id)).collect();
     let converge_by = elapsed_ms() + bound.total_ms;
     if !failed && !wait_converged_among(cluster, &members, converge_by).await {
         failed = true;
@@ -215,19 +251,11 @@ async fn repair_or_leave_broken(cluster: &mut Cluster, shared: &Arc<WorkloadShar
 }
 
 /// Applies the kept faults on distinct voters; records each.
-fn apply_keeps(
-    cluster: &mut Cluster,
-    shared: &WorkloadShared,
-    seed: u64,
-    keeps: &[Keep],
-    leader: Option<ServerId>,
-    broken: &mut BTreeSet<ServerId>,
-    degraded: &mut BTreeSet<ServerId>,
-) {
+fn apply_keeps(cluster: &mut Cluster, shared: &WorkloadShared, seed: u64, keeps: &[Keep], leader: Option<ServerId>, kept: &mut Kept) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6b65_6570_6174);
     let now_ns = (elapsed_ms() as u64) * 1_000_000;
     for keep in keeps {
-        let taken: BTreeSet<ServerId> = broken.union(degraded).copied().collect();
+        let taken = kept.taken();
         let free: Vec<ServerId> = cluster.voters().into_iter().filter(|id| !taken.contains(id)).collect();
         let one_way = keep.kind.starts_with("one_way");
         let target = match keep.target.as_deref().unwrap_or("random") {
@@ -238,19 +266,30 @@ fn apply_keeps(
             id => id.parse().ok().filter(|id| free.contains(id)),
         };
         let Some(id) = target else { continue };
-        let detail = apply_keep(cluster, keep, id, leader, &mut rng);
-        shared.recorder.lock().expect("recorder").nemesis(now_ns, "keep", Some(id), &format!("{}: {detail}", keep.kind));
-        if BREAKING.contains(&keep.kind.as_str()) {
-            broken.insert(id);
+        // The leader side of a one-way link: the leader the healed ensemble had, else a server
+        // the kept faults already touch (never one more of the healthy majority).
+        let other = if one_way {
+            leader.filter(|&l| l != id).or_else(|| kept.excused().into_iter().find(|&o| o != id))
         } else {
-            degraded.insert(id);
+            None
+        };
+        if one_way && other.is_none() {
+            continue;
+        }
+        let detail = apply_keep(cluster, keep, id, other);
+        shared.recorder.lock().expect("recorder").nemesis(now_ns, "keep", Some(id), &format!("{}: {detail}", keep.kind));
+        if DOWN.contains(&keep.kind.as_str()) {
+            kept.down.insert(id);
+        } else if one_way {
+            kept.impaired.insert(id);
+            kept.impaired.extend(other.filter(|o| !kept.down.contains(o)));
+        } else {
+            kept.degraded.insert(id);
         }
     }
 }
 
-fn apply_keep(cluster: &mut Cluster, keep: &Keep, id: ServerId, leader: Option<ServerId>, rng: &mut ChaCha8Rng) -> String {
-    // The leader side of a one-way link: the current leader, else another voter.
-    let mut other = || leader.filter(|&l| l != id).or_else(|| cluster.voters().into_iter().filter(|&v| v != id).collect::<Vec<_>>().choose(rng).copied());
+fn apply_keep(cluster: &mut Cluster, keep: &Keep, id: ServerId, other: Option<ServerId>) -> String {
     match keep.kind.as_str() {
         "crash" => {
             cluster.kill(id);
@@ -265,20 +304,16 @@ fn apply_keep(cluster: &mut Cluster, keep: &Keep, id: ServerId, leader: Option<S
             cluster.partition(&[id], &others);
             format!("cut from {others:?}")
         }
-        "one_way_from_leader" => match other() {
-            Some(l) => {
-                cluster.cut_one_way(l, id);
-                format!("{l} -/-> {id}")
-            }
-            None => "no other voter".into(),
-        },
-        "one_way_to_leader" => match other() {
-            Some(l) => {
-                cluster.cut_one_way(id, l);
-                format!("{id} -/-> {l}")
-            }
-            None => "no other voter".into(),
-        },
+        "one_way_from_leader" => {
+            let l = other.expect("resolved");
+            cluster.cut_one_way(l, id);
+            format!("{l} -/-> {id}")
+        }
+        "one_way_to_leader" => {
+            let l = other.expect("resolved");
+            cluster.cut_one_way(id, l);
+            format!("{id} -/-> {l}")
+        }
         "slow_disk" => {
             let ms = keep.value.unwrap_or(SLOW_DISK_DEFAULT_MS) as u64;
             cluster.set_fsync_latency(id, Some(ms));

@@ -9,6 +9,7 @@ pub mod bugs_report;
 pub mod cli;
 pub mod coverage;
 pub mod explore;
+pub mod faults_report;
 pub mod generic_report;
 pub mod liveness;
 pub mod lock_workload;

@@ -419,7 +419,7 @@ impl Nemesis {
                 // A server on a full disk fails the same way at every rejoin (ZooKeeper too):
                 // one line per second per server, with the count of repeats.
                 let key = (server, detail.clone());
-                let (last_ms, repeats) = self.disk_error_streak.get(&key).copied().unwrap_or((i64::MIN, 0));
+                let (last_ms, repeats) = self.disk_error_streak.get(&key).copied().unwrap_or((event.time_ms - 1_000, 0));
                 if event.time_ms - last_ms < 1_000 {
                     self.disk_error_streak.insert(key, (last_ms, repeats + 1));
                     return;

@@ -595,6 +595,15 @@ fn nemesis_counts(recorder: &Recorder) -> BTreeMap<String, u64> {
     for r in &recorder.records {
         if let crate::history::record::Record::Nemesis(n) = r {
             *counts.entry(n.action.clone()).or_default() += 1;
+            // A disk error of a leader: the one a livelocked election keeps choosing.
+            let detail = n.extra.get("detail").and_then(|d| d.as_str()).unwrap_or("");
+            if n.action == "disk_error" && detail.contains("(while Leading)") {
+                *counts.entry("disk_error:leading".to_string()).or_default() += 1;
+            }
+            // A recovery that fell back to an older snapshot and replayed a log with a hole.
+            if n.action == "recovered" && detail.contains("the replayed log skips") {
+                *counts.entry("recovered:gap".to_string()).or_default() += 1;
+            }
         }
     }
     counts

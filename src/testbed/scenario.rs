@@ -501,8 +501,11 @@ fn validate_liveness(l: &LivenessSpec, voters: usize) -> Result<(), String> {
         validate_keep(&keep.kind, keep.target.as_deref(), keep.value, voters).map_err(|e| format!("field `liveness.keep[{i}]`: {e}"))?;
     }
     let random_min = l.random_keep.as_ref().map_or(0, |r| r.count[0]);
-    if l.keep.len() + random_min > most {
-        return Err(format!("field `liveness.keep`: at most a minority of the {voters} voters may stay broken ({most}), got {} kept", l.keep.len() + random_min));
+    let used = crate::testbed::liveness::budget_used(&l.keep) + random_min;
+    if used > most {
+        return Err(format!(
+            "field `liveness.keep`: at most a minority of the {voters} voters may stay broken ({most}); these keep {used} (a one-way link also takes the leader's side)"
+        ));
     }
     if let Some(r) = &l.random_keep {
         if let Some(bad) = r.kinds.iter().find(|k| !KEEP_KINDS.contains(&k.as_str())) {

@@ -51,11 +51,13 @@ impl DiskMirror {
         assert!(self.last_logged_zxid() <= zxid, "nothing after {zxid:#x} remains");
     }
 
-    /// Drops the logged txns above `last_written`: their append failed, so the log (and a
-    /// reload from it) never had them. Snapshots are only taken of txns that were logged.
-    pub fn forget_unwritten(&mut self, last_written: Zxid) {
+    /// After a disk error: drops the logged txns above `last_written` (their append failed or
+    /// was never carried out) and the snapshots the disk does not hold (their write was dropped
+    /// with the rest of the failed step). What remains, the disk holds.
+    pub fn forget_unwritten(&mut self, last_written: Zxid, snapshots_on_disk: &[Zxid]) {
         self.log.retain(|e| e.header.zxid <= last_written);
-        assert!(self.snapshots.iter().all(|s| s.last_zxid <= last_written), "a snapshot above the log's last written zxid");
+        self.snapshots.retain(|s| snapshots_on_disk.contains(&s.last_zxid));
+        assert!(self.snapshots.iter().all(|s| s.last_zxid <= last_written), "a snapshot on disk above the log's last written zxid");
         assert!(self.last_logged_zxid() <= last_written, "nothing unwritten remains in the mirror");
     }
 

@@ -58,6 +58,9 @@ pub struct DiskFailure {
     pub detail: String,
     /// The last zxid the log holds (written, synced or not).
     pub last_logged_zxid: Zxid,
+    /// The zxids of the snapshot files the data directory holds (a snapshot the peer took in
+    /// the failed step may never have been written).
+    pub snapshot_zxids: Vec<Zxid>,
     pub accepted_epoch: i64,
     pub current_epoch: i64,
 }
@@ -78,7 +81,7 @@ impl QuorumPeer {
             return;
         }
         // The txns of a failed append never reached the log; the epochs keep their old values.
-        self.mirror.forget_unwritten(failure.last_logged_zxid);
+        self.mirror.forget_unwritten(failure.last_logged_zxid, &failure.snapshot_zxids);
         self.mirror.accepted_epoch = failure.accepted_epoch;
         self.mirror.current_epoch = failure.current_epoch;
         self.sync_tokens.clear();
