@@ -168,6 +168,19 @@ enum Command {
         #[arg(long, default_value_t = 120.0)]
         generic_time_limit_s: f64,
     },
+    /// Regenerate reports/faults.md: per disk fault and per fault kept through the liveness
+    /// phase, a sweep of its scenario in sim-scenarios/faults/, the outcomes, what the servers
+    /// did, and what ZooKeeper 3.8 does.
+    FaultsReport {
+        /// Seeds per scenario.
+        #[arg(long, default_value_t = 1000)]
+        seeds: u64,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        #[arg(long, default_value = "reports/faults.md")]
+        out: PathBuf,
+    },
     /// Shipped scenarios, bug flags, history checks and online invariants.
     List,
     /// Throughput of the simulator: simulated s and client ops per wall s, seeds per minute.
@@ -219,6 +232,10 @@ fn main() -> ExitCode {
             let jobs = jobs.unwrap_or_else(zksim::testbed::cli::default_jobs);
             let args = zksim::testbed::bugs_report::BugsReportArgs { seeds, swarm_seeds, jobs, out, generic_runs, generic_time_limit_s };
             code(zksim::testbed::bugs_report::bugs_report_command(&args))
+        }
+        Some(Command::FaultsReport { seeds, jobs, out }) => {
+            let jobs = jobs.unwrap_or_else(zksim::testbed::cli::default_jobs);
+            code(zksim::testbed::faults_report::faults_report_command(&zksim::testbed::faults_report::FaultsReportArgs { seeds, jobs, out }))
         }
         Some(Command::List) => code(zksim::testbed::cli::list_command()),
         Some(Command::Bench { seeds }) => code(zksim::testbed::bench::bench_command(seeds)),

@@ -222,8 +222,10 @@ proptest! {
         let mut storage = Storage::new(MemDisk::new(), StorageConfig { txns_per_log_file, snapshots_retained: 3 });
         storage.append_txns(&txns).unwrap();
         storage.sync_log();
-        // Any byte of any record but the very last one (which is indistinguishable from a torn
-        // write), file headers included.
+        // Any byte of any record, file headers included, but the very last record's length
+        // field (a longer length makes it look cut short, like a torn write; ZooKeeper also
+        // takes a record running past the end for the end of the file). The last record's
+        // checksum and payload count: a whole record with a bad CRC is bit rot, never a tear.
         let scan = scan_log(storage.disk()).unwrap();
         let files = log_files(storage.disk());
         let last = scan.records.last().unwrap();
@@ -231,8 +233,8 @@ proptest! {
             .iter()
             .flat_map(|(_, name)| {
                 let len = storage.disk().len(name).unwrap();
-                let stop = if *name == files[last.file_index].1 { last.offset } else { len };
-                (0..stop).map(move |offset| (name.clone(), offset))
+                let in_last_file = *name == files[last.file_index].1;
+                (0..len).filter(move |&offset| !(in_last_file && (last.offset..last.offset + 4).contains(&offset))).map(move |offset| (name.clone(), offset))
             })
             .collect();
         let (name, offset) = &victims[victim.index(victims.len())];

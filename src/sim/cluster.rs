@@ -106,7 +106,7 @@ impl Cluster {
         let disks = SimDisk::current();
         disks.set_default_fsync_latency(Duration::from_millis(config.fsync_latency_ms));
         disks.set_torn_write_probability(config.torn_write_probability);
-        let ctx = Arc::new(RunContext { conditions, invariants: Mutex::new(Invariants::default()), trace: Mutex::new(TraceHash::default()), points: Mutex::default(), server_log: Mutex::default() });
+        let ctx = Arc::new(RunContext { conditions, invariants: Mutex::new(Invariants::default()), trace: Mutex::new(TraceHash::default()), points: Mutex::default(), server_log: Mutex::default(), events: Mutex::default() });
         let mut cluster = Cluster { config: config.clone(), handle, nodes: BTreeMap::new(), shared: BTreeMap::new(), ctx, paused: BTreeMap::new(), down: Default::default() };
         for id in config.server_ids() {
             let shared = Arc::new(ServerShared::new(config.peer_config(id)));
@@ -214,6 +214,36 @@ impl Cluster {
         self.shared[&id].set_clock_rate(rate);
     }
 
+    /// The madsim node a server runs on (its disk in the [`SimDisk`] plugin).
+    pub fn node_of(&self, id: ServerId) -> madsim::task::NodeId {
+        self.nodes[&id].id()
+    }
+
+    /// Runs `f` on a server's disk (the nemesis damages a crashed disk this way).
+    pub fn with_disk<R>(&self, id: ServerId, f: impl FnOnce(&mut crate::storage::MemDisk) -> R) -> R {
+        SimDisk::current().with_disk(self.node_of(id), f)
+    }
+
+    /// Injects (or clears, with the default) a full disk and failing fsyncs on a server.
+    pub fn set_disk_faults(&self, id: ServerId, faults: crate::storage::DiskFaults) {
+        SimDisk::current().set_faults(self.node_of(id), faults);
+    }
+
+    pub fn disk_faults(&self, id: ServerId) -> crate::storage::DiskFaults {
+        SimDisk::current().faults(self.node_of(id))
+    }
+
+    /// Arms (or disarms) a crash inside the server's next epoch-file write.
+    pub fn arm_epoch_crash(&self, id: ServerId, armed: bool) {
+        SimDisk::current().arm_epoch_crash(self.node_of(id), armed);
+    }
+
+    /// A server's fsync latency (`None`: back to the ensemble's).
+    pub fn set_fsync_latency(&self, id: ServerId, latency_ms: Option<u64>) {
+        let ms = latency_ms.unwrap_or(self.config.fsync_latency_ms);
+        SimDisk::current().set_fsync_latency(self.node_of(id), Duration::from_millis(ms));
+    }
+
     /// The established leader most servers follow, if any.
     pub fn leader(&self) -> Option<ServerId> {
         self.ids().into_iter().find(|&id| {
@@ -225,7 +255,7 @@ impl Cluster {
     /// Waits until a leader serves with a quorum of serving voters, up to `max_ms`.
     pub async fn wait_for_leader(&self, max_ms: i64) -> Option<ServerId> {
         let end = elapsed_ms() + max_ms;
-        while elapsed_ms() < end {
+        while elapsed_ms() < end && !self.ctx.limits_exceeded() {
             if let Some(leader) = self.leader() {
                 let serving = self.voters().into_iter().filter(|&id| self.view(id).serving && self.view(id).leader == Some(leader)).count();
                 if serving * 2 > self.config.voters {
@@ -240,7 +270,7 @@ impl Cluster {
     /// Waits until every server is up, serving, and at the same zxid and digest.
     pub async fn wait_converged(&self, max_ms: i64) -> bool {
         let end = elapsed_ms() + max_ms;
-        while elapsed_ms() < end {
+        while elapsed_ms() < end && !self.ctx.limits_exceeded() {
             if self.converged() {
                 return true;
             }

@@ -9,6 +9,12 @@
 //! page cache (unsynced bytes) survives, as on a real machine. Use `kill` then `restart` for a
 //! power failure.
 //!
+//! Disk faults beyond power loss, each armed by the nemesis (never drawn here): a full disk and
+//! failing fsyncs ([`SimDisk::set_faults`], seen by storage through [`Disk::is_full`] and
+//! [`Disk::try_sync`]); a crash inside the next epoch-file write, between the tmp copy's fsync
+//! and its rename ([`SimDisk::arm_epoch_crash`], carried out by the server's shell); bit rot and
+//! cut files on a crashed disk (`storage::damage`, through [`SimDisk::with_disk`]).
+//!
 //! Inside a node, [`SimDisk::current_node_disk`] gives a [`SimDiskHandle`] implementing
 //! [`Disk`]; wrap it in a `storage::Storage`. The shell should `madsim::time::sleep` for
 //! [`SimDisk::fsync_latency`] before it calls `sync_log` and reports the txns durable, so a kill
@@ -27,7 +33,7 @@ use madsim::Config;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::storage::{CrashOutcome, Disk, MemDisk, TornWrite};
+use crate::storage::{CrashOutcome, Disk, DiskFaults, DiskIoError, MemDisk, TornWrite};
 
 /// Default time an fsync takes (a fast SSD with a write cache off).
 pub const FSYNC_LATENCY_DEFAULT: Duration = Duration::from_millis(2);
@@ -46,6 +52,8 @@ struct State {
     fsync_latency_default: Duration,
     fsync_latency: BTreeMap<NodeId, Duration>,
     crashes: Vec<CrashRecord>,
+    /// Nodes whose next epoch-file write crashes between the tmp copy and the rename.
+    epoch_crash_armed: std::collections::BTreeSet<NodeId>,
 }
 
 /// The simulated disks of every node. Register with `runtime.add_simulator::<SimDisk>()`.
@@ -64,6 +72,7 @@ impl Simulator for SimDisk {
                 fsync_latency_default: FSYNC_LATENCY_DEFAULT,
                 fsync_latency: BTreeMap::new(),
                 crashes: Vec::new(),
+                epoch_crash_armed: Default::default(),
             }),
         }
     }
@@ -145,6 +154,31 @@ impl SimDisk {
         outcome
     }
 
+    /// Injects (or, with `DiskFaults::default()`, clears) a full disk and failing fsyncs.
+    pub fn set_faults(&self, node: NodeId, faults: DiskFaults) {
+        self.state().disks.entry(node).or_default().faults = faults;
+    }
+
+    pub fn faults(&self, node: NodeId) -> DiskFaults {
+        self.state().disks.get(&node).map(|d| d.faults).unwrap_or_default()
+    }
+
+    /// The node's next `acceptedEpoch` / `currentEpoch` write crashes after its tmp copy is
+    /// fsynced and before the rename.
+    pub fn arm_epoch_crash(&self, node: NodeId, armed: bool) {
+        let mut state = self.state();
+        if armed {
+            state.epoch_crash_armed.insert(node);
+        } else {
+            state.epoch_crash_armed.remove(&node);
+        }
+    }
+
+    /// Whether an epoch crash is armed for `node`; disarms it (it strikes once).
+    pub fn take_epoch_crash(&self, node: NodeId) -> bool {
+        self.state().epoch_crash_armed.remove(&node)
+    }
+
     /// Every crash so far, in order.
     pub fn crashes(&self) -> Vec<CrashRecord> {
         self.state().crashes.clone()
@@ -212,5 +246,11 @@ impl Disk for SimDiskHandle {
     }
     fn len(&self, name: &str) -> Option<usize> {
         self.with(|d| d.len(name))
+    }
+    fn is_full(&self) -> bool {
+        self.with(|d| d.is_full())
+    }
+    fn try_sync(&mut self, name: &str) -> Result<(), DiskIoError> {
+        self.with(|d| d.try_sync(name))
     }
 }

@@ -226,6 +226,11 @@ impl Invariants {
     pub fn acknowledged_count(&self) -> usize {
         self.acknowledged.len()
     }
+
+    /// Every zxid acknowledged to a client so far.
+    pub fn acknowledged(&self) -> &BTreeSet<Zxid> {
+        &self.acknowledged
+    }
 }
 
 #[cfg(test)]

@@ -10,8 +10,10 @@ pub mod client_node;
 pub mod cluster;
 #[cfg(madsim)]
 pub mod disk;
+pub mod events;
 pub mod fault_points;
 pub mod invariants;
+pub mod limits;
 pub mod net;
 pub mod server_log;
 pub mod server_node;

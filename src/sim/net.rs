@@ -27,6 +27,7 @@ use std::time::Duration;
 use madsim::net::Endpoint;
 use rand::Rng;
 
+use super::limits::{InFlight, InFlightCounter, Overflow, MESSAGES_IN_FLIGHT_MAX, MESSAGES_PER_SIM_SECOND_MAX, REORDER_BUFFER_MAX};
 use crate::wire::{ClientMessage, ServerMessage};
 use crate::zab::PeerMessage;
 
@@ -99,6 +100,18 @@ pub enum Body {
     Fin,
 }
 
+impl Body {
+    /// Messages in the body (a control packet counts as one).
+    pub fn messages(&self) -> usize {
+        match self {
+            Body::Peer(m) => m.len().max(1),
+            Body::FromClient(m) => m.len().max(1),
+            Body::ToClient(m) => m.len().max(1),
+            Body::Reset | Body::Fin => 1,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Packet {
     pub from: Addr,
@@ -122,6 +135,17 @@ pub struct NetConditions {
     pub extra_delay_ms: BTreeMap<Addr, u64>,
     /// Packets sent and delivered, for statistics.
     pub packets_sent: u64,
+    /// Messages in flight (sent, not yet handled by the receiving process), with their bound.
+    pub in_flight: InFlightCounter,
+    /// The most messages in flight at once in this run.
+    pub in_flight_peak: usize,
+    /// Messages sent in the current simulated second (`second`), for the work budget.
+    pub second: u64,
+    pub sent_this_second: u64,
+    /// The most messages sent in one simulated second of this run.
+    pub sent_per_second_peak: u64,
+    /// The run exceeded a bound (`limits`): nothing is sent any more, the run ends.
+    pub overflow: Option<Overflow>,
 }
 
 impl NetConditions {
@@ -148,6 +172,21 @@ impl NetConditions {
         self.extra_delay_ms.clear();
         self.loss_rate = 0.0;
     }
+
+    /// Records that the run exceeded a bound (the first one is kept).
+    pub fn exceed(&mut self, what: String) {
+        if self.overflow.is_none() {
+            let time_ms = madsim::time::TimeHandle::current().elapsed().as_millis() as i64;
+            tracing::warn!(time_ms, %what, "a bound of the run was exceeded: the run ends as a liveness failure");
+            self.overflow = Some(Overflow { what, time_ms });
+        }
+    }
+}
+
+/// A packet on the wire, with the guard that counts it in flight until the receiver handled it.
+struct Wire {
+    packet: Packet,
+    guard: InFlight,
 }
 
 pub type SharedConditions = Arc<Mutex<NetConditions>>;
@@ -270,16 +309,35 @@ impl Transport {
     }
 
     fn send_packet(&mut self, to: Addr, packet: Packet) {
-        let (cut, lost, extra_ms, rto_ms) = {
+        let (cut, lost, extra_ms, rto_ms, guard) = {
             let mut c = self.conditions.lock().expect("conditions");
+            if c.overflow.is_some() {
+                // The run is over (a bound was exceeded): nothing more goes on the wire.
+                return;
+            }
             c.packets_sent += 1;
+            let messages = packet.body.messages();
+            let (guard, in_flight) = c.in_flight.enter(messages);
+            c.in_flight_peak = c.in_flight_peak.max(in_flight);
+            let second = madsim::time::TimeHandle::current().elapsed().as_secs();
+            if second != c.second {
+                c.second = second;
+                c.sent_this_second = 0;
+            }
+            c.sent_this_second += messages as u64;
+            c.sent_per_second_peak = c.sent_per_second_peak.max(c.sent_this_second);
+            if in_flight > MESSAGES_IN_FLIGHT_MAX {
+                c.exceed(format!("network: messages in flight > {MESSAGES_IN_FLIGHT_MAX}"));
+            } else if c.sent_this_second > MESSAGES_PER_SIM_SECOND_MAX {
+                c.exceed(format!("network: messages sent in one simulated second > {MESSAGES_PER_SIM_SECOND_MAX}"));
+            }
             let lost = c.loss_rate > 0.0 && madsim::rand::thread_rng().gen_bool(c.loss_rate.min(1.0));
             let extra = c.extra_delay_ms.get(&self.me).copied().unwrap_or(0) + c.extra_delay_ms.get(&to).copied().unwrap_or(0);
-            (c.is_cut(self.me, to), lost, extra, c.rto_ms)
+            (c.is_cut(self.me, to), lost, extra, c.rto_ms, guard)
         };
         let endpoint = Arc::clone(&self.endpoint);
         let dst = socket_of(to);
-        let payload: Box<dyn std::any::Any + Send + Sync> = Box::new(packet);
+        let payload: Box<dyn std::any::Any + Send + Sync> = Box::new(Wire { packet, guard });
         if !cut && !lost && extra_ms == 0 {
             madsim::task::spawn(async move {
                 let _ = endpoint.send_to_raw(dst, TAG, payload).await;
@@ -308,8 +366,14 @@ impl Transport {
 
     /// Receives the next packet from the network.
     pub async fn recv(endpoint: &Endpoint) -> Option<Packet> {
+        Self::recv_in_flight(endpoint).await.map(|(packet, _)| packet)
+    }
+
+    /// Receives the next packet and the guard that keeps it counted in flight until dropped
+    /// (a server drops it once it handled the packet).
+    pub async fn recv_in_flight(endpoint: &Endpoint) -> Option<(Packet, InFlight)> {
         let (payload, _) = endpoint.recv_from_raw(TAG).await.ok()?;
-        payload.downcast::<Packet>().ok().map(|p| *p)
+        payload.downcast::<Wire>().ok().map(|w| (w.packet, w.guard))
     }
 
     /// Feeds a packet through the reassembly; returns what the application should see.
@@ -341,6 +405,10 @@ impl Transport {
         }
         let stream = self.incoming.get_mut(&key).expect("open");
         if packet.seq < stream.expected {
+            return out;
+        }
+        if stream.buffer.len() >= REORDER_BUFFER_MAX {
+            self.conditions.lock().expect("conditions").exceed(format!("transport: out-of-order packets buffered on one connection > {REORDER_BUFFER_MAX}"));
             return out;
         }
         stream.buffer.insert(packet.seq, packet.body);

@@ -18,8 +18,10 @@ use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
 
 use super::disk::{SimDisk, SimDiskHandle};
+use super::events::{ServerEvent, ServerEventKind, ServerEvents};
 use super::fault_points::{PointHub, Strike};
 use super::invariants::Invariants;
+use super::limits::InFlight;
 use super::net::{Addr, Body, Channel, Delivery, Packet, SharedConditions, Transport};
 use super::server_log::{true_now_ns, LoggedEvent, ServerLog, SyncSummary};
 use crate::proto::Zxid;
@@ -28,6 +30,7 @@ use crate::tree::TxnEntry;
 use crate::wire::ServerMessage;
 use crate::zab::database::DiskMirror;
 use crate::zab::peer::{Action, QuorumPeer};
+use crate::zab::persistence::{DiskFailure, DiskFailureKind};
 use crate::zab::{FaultPoint, Passage, PeerConfig, PeerMessage, ServerState};
 
 /// What the harness can see of a running server.
@@ -164,6 +167,19 @@ pub struct RunContext {
     pub points: Mutex<PointHub>,
     /// What the servers did, for the history's server lanes (never read by the simulation).
     pub server_log: Mutex<ServerLog>,
+    /// Refusals to start, disk errors and disk-caused crashes, for the runner.
+    pub events: Mutex<ServerEvents>,
+}
+
+impl RunContext {
+    /// Whether the run exceeded one of its bounds (`limits`): it is over.
+    pub fn limits_exceeded(&self) -> bool {
+        self.conditions.lock().expect("conditions").overflow.is_some() || self.events.lock().expect("events").overflowed
+    }
+
+    pub fn report(&self, server: u64, kind: ServerEventKind) {
+        self.events.lock().expect("events").push(ServerEvent { time_ms: elapsed_ms(), server, kind });
+    }
 }
 
 /// A running hash of everything observable, to show two runs of a seed are identical.
@@ -227,6 +243,8 @@ enum Executed {
     Held,
     /// The process is gone (exited, or crashed at a fault point).
     Gone,
+    /// A persistence action failed: the rest of the step is dropped and the peer told.
+    DiskFailed(DiskFailure),
 }
 
 enum Outgoing {
@@ -239,7 +257,7 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
     let id = shared.config.my_id;
     let transport = Transport::bind(id, Arc::clone(&ctx.conditions)).await;
     let mut storage = Storage::new(SimDisk::current_node_disk(), StorageConfig::default());
-    let mirror = match recover(&mut storage, &ctx) {
+    let mirror = match recover(&mut storage, &ctx, id) {
         Ok(mirror) => mirror,
         Err(error) => {
             let reason = format!("recovery failed: {error}");
@@ -248,6 +266,7 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
             ctx.server_log.lock().expect("server log").push(exit);
             tracing::error!(server = id, %reason, "server does not start");
             ctx.trace.lock().expect("trace").add((elapsed_ms(), id, reason.as_str()));
+            ctx.report(id, ServerEventKind::RefusedToStart { reason: format!("Unable to load database on disk: {error}") });
             let mut view = shared.view.lock().expect("view");
             *view = ServerView { exited: Some(reason), ..ServerView::default() };
             return;
@@ -257,12 +276,13 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
     ctx.server_log.lock().expect("server log").push(recovered_event(id, &mirror));
     let peer = QuorumPeer::new(shared.config.clone(), mirror, shared.local_ms());
     let endpoint = transport.endpoint();
-    let (tx, mut rx) = mpsc::unbounded::<Packet>();
+    // Packets stay counted in flight (`limits`) until this process has handled them.
+    let (tx, mut rx) = mpsc::unbounded::<(Packet, InFlight)>();
     let (rate_tx, mut rate_rx) = mpsc::unbounded::<()>();
     *shared.rate_changed.lock().expect("rate_changed") = Some(rate_tx);
     madsim::task::spawn(async move {
-        while let Some(packet) = Transport::recv(&endpoint).await {
-            if tx.unbounded_send(packet).is_err() {
+        while let Some(received) = Transport::recv_in_flight(&endpoint).await {
+            if tx.unbounded_send(received).is_err() {
                 break;
             }
         }
@@ -289,8 +309,13 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
         view.exited = None;
     }
     loop {
+        if node.ctx.limits_exceeded() {
+            // The run exceeded a bound and is over: this process stops (the runner reports it).
+            return;
+        }
         match node.execute() {
             Executed::Gone => return,
+            Executed::DiskFailed(_) => unreachable!("execute handles disk failures"),
             Executed::Held => {
                 // The runner applies the fault at this instant; a millisecond later the server
                 // goes on (unless it was paused, then when it resumes).
@@ -308,7 +333,7 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
         futures::pin_mut!(sleep);
         futures::select_biased! {
             packet = rx.next() => match packet {
-                Some(packet) => node.on_packet(packet),
+                Some((packet, _in_flight)) => node.on_packet(packet),
                 None => return,
             },
             _ = sleep => node.on_time(),
@@ -319,23 +344,46 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
 
 /// `loadDataBase`: recover the data directory (cutting a torn tail), write missing epoch files
 /// from the last zxid, and return what the peer starts from.
-fn recover(storage: &mut Storage<SimDiskHandle>, ctx: &RunContext) -> Result<DiskMirror, StorageError> {
+fn recover(storage: &mut Storage<SimDiskHandle>, ctx: &RunContext, id: u64) -> Result<DiskMirror, StorageError> {
     let recovered = storage.recover()?;
     if recovered.truncated_tail_bytes > 0 {
         tracing::info!(bytes = recovered.truncated_tail_bytes, damage = ?recovered.tail_damage, "cut a torn log tail");
         ctx.points.lock().expect("points").note_storage(crate::sim::fault_points::STORAGE_TORN_TAIL_CUT);
     }
+    // What damaged files the start got past, as ZooKeeper logs it.
+    for (file, problem) in &recovered.skipped_snapshots {
+        let loaded = recovered.snapshot.as_ref().map_or("none".to_string(), |(z, _)| crate::storage::snap_files::snapshot_file_name(*z));
+        let gap = replay_gap(&recovered).map(|(a, b)| format!("; the replayed log skips from {} to {}", crate::zab::zxid_str(a), crate::zab::zxid_str(b))).unwrap_or_default();
+        ctx.report(id, ServerEventKind::Recovered { detail: format!("problem reading snap file {file} ({problem}); loaded {loaded} and replayed {} txns{gap}", recovered.log.len()) });
+    }
+    if recovered.current_epoch_from_tmp {
+        ctx.report(id, ServerEventKind::Recovered { detail: format!("currentEpoch.tmp found. Setting current epoch to {}", recovered.current_epoch.unwrap_or(0)) });
+    }
     let (mirror, derived_accepted, derived_current) = mirror_from_recovered(recovered);
     if mirror.accepted_epoch < mirror.current_epoch {
         return Err(StorageError::EpochOrder { accepted_epoch: mirror.accepted_epoch, current_epoch: mirror.current_epoch });
     }
+    // "currentEpoch not found! Creating with a reasonable default": a write that a full disk
+    // refuses, and then the server does not start.
     if derived_current {
-        storage.write_current_epoch(mirror.current_epoch);
+        storage.try_write_current_epoch(mirror.current_epoch)?;
     }
     if derived_accepted {
-        storage.write_accepted_epoch(mirror.accepted_epoch);
+        storage.try_write_accepted_epoch(mirror.accepted_epoch)?;
     }
     Ok(mirror)
+}
+
+/// The first place where the txns a recovery replays are visibly not consecutive: a counter
+/// that jumps within an epoch, or a new epoch that does not start at counter 1 (`restore`
+/// replays whatever the log holds; neither ZooKeeper nor zksim refuses such a log).
+fn replay_gap(recovered: &Recovered) -> Option<(Zxid, Zxid)> {
+    let start = recovered.snapshot.as_ref().map_or(0, |(z, _)| *z);
+    let zxids: Vec<Zxid> = std::iter::once(start).chain(recovered.log.iter().map(|e| e.header.zxid)).collect();
+    zxids.windows(2).map(|w| (w[0], w[1])).find(|&(a, b)| {
+        let same_epoch = crate::zab::epoch_of(a) == crate::zab::epoch_of(b);
+        (same_epoch && b != a + 1) || (!same_epoch && crate::zab::counter_of(b) != 1)
+    })
 }
 
 impl Node {
@@ -353,7 +401,10 @@ impl Node {
         if let Some((done, token)) = self.fsync.inflight {
             if now >= done {
                 self.fsync.inflight = None;
-                self.complete_fsync(now, token);
+                if let Err(failure) = self.complete_fsync(now, token) {
+                    self.disk_failed(now, failure);
+                    return;
+                }
             }
         }
         if self.peer.next_deadline_ms() <= now {
@@ -363,13 +414,52 @@ impl Node {
 
     /// The fsync's latency has passed: every byte appended so far becomes durable (at least
     /// those appended before `SyncLog{token}`), then the peer hears of it.
-    fn complete_fsync(&mut self, now: i64, token: u64) {
-        self.flush_appends();
-        self.storage.sync_log();
+    fn complete_fsync(&mut self, now: i64, token: u64) -> Result<(), DiskFailure> {
+        self.flush_appends()?;
+        if let Err(error) = self.storage.try_sync_log() {
+            return Err(self.failure(DiskFailureKind::LogFsync, &error));
+        }
         self.peer.on_log_synced(now, token);
         if let Some(next) = self.fsync.queued.take() {
             self.start_fsync(now, next);
         }
+        Ok(())
+    }
+
+    /// What the disk refused and what it holds now, for the peer.
+    fn failure(&self, kind: DiskFailureKind, error: &StorageError) -> DiskFailure {
+        let mirror = self.peer.mirror();
+        let on_disk = |file: &str, fallback: i64| crate::storage::epoch::read_epoch(self.storage.disk(), file).ok().flatten().unwrap_or(fallback);
+        let accepted_epoch = on_disk(crate::storage::epoch::ACCEPTED_EPOCH_FILE, mirror.accepted_epoch).min(mirror.accepted_epoch);
+        let current_epoch = on_disk(crate::storage::epoch::CURRENT_EPOCH_FILE, mirror.current_epoch).min(mirror.current_epoch);
+        let snapshot_zxids: Vec<Zxid> = crate::storage::snap_files::snapshot_files(self.storage.disk()).into_iter().map(|(zxid, _)| zxid).collect();
+        // As `FileTxnSnapLog.getLastLoggedZxid` after a SNAP sync: a snapshot may be ahead of the log.
+        let on_disk = self.storage.last_logged_zxid().unwrap_or(0).max(snapshot_zxids.iter().copied().max().unwrap_or(0));
+        DiskFailure {
+            kind,
+            detail: error.to_string(),
+            last_logged_zxid: on_disk.min(mirror.last_logged_zxid()),
+            snapshot_zxids,
+            accepted_epoch,
+            current_epoch,
+        }
+    }
+
+    /// A persistence action failed: what was sent before it is on the wire, the rest of the
+    /// step is dropped (ZooKeeper's critical thread died), no fsync is awaited any more, and
+    /// the peer reacts as ZooKeeper does.
+    fn disk_failed(&mut self, now: i64, failure: DiskFailure) {
+        self.flush_all();
+        self.pending_appends.clear();
+        self.fsync = Fsync::default();
+        let reaction = match failure.kind {
+            DiskFailureKind::Snapshot => "System.exit(TXNLOG_ERROR_TAKING_SNAPSHOT)",
+            _ => "server state ERROR: leaves its role, LOOKING",
+        };
+        self.ctx.trace.lock().expect("trace").add((now, self.id, "disk error", failure.detail.as_str()));
+        let detail = format!("{} (while {:?})", failure.detail, self.peer.state);
+        self.ctx.report(self.id, ServerEventKind::DiskError { detail, reaction: reaction.to_string() });
+        self.peer.on_disk_error(now, failure);
     }
 
     fn start_fsync(&mut self, now: i64, token: u64) {
@@ -383,37 +473,63 @@ impl Node {
         self.fsync.inflight = Some((now + latency_ms, token));
     }
 
-    /// Writes the buffered appends to the log (page cache: not durable until an fsync).
-    fn flush_appends(&mut self) {
+    /// Writes the buffered appends to the log (page cache: not durable until an fsync). A full
+    /// disk refuses the whole batch.
+    fn flush_appends(&mut self) -> Result<(), DiskFailure> {
         if self.pending_appends.is_empty() {
-            return;
+            return Ok(());
         }
         let entries = std::mem::take(&mut self.pending_appends);
-        if let Err(error) = self.storage.append_txns(&entries) {
+        match self.storage.append_txns(&entries) {
+            Ok(()) => Ok(()),
+            Err(error @ StorageError::DiskFull { .. }) => Err(self.failure(DiskFailureKind::LogAppend, &error)),
             // The peer's mirror and the storage disagree: a shell or core bug, never a fault.
-            panic!("server {}: log append failed: {error}", self.id);
+            Err(error) => panic!("server {}: log append failed: {error}", self.id),
         }
     }
 
-    /// Executes one persistence action against storage.
-    fn persist(&mut self, action: Action) {
-        self.flush_appends();
-        let result = match action {
-            Action::TruncateLog { zxid } => self.storage.truncate_log(zxid),
-            Action::WriteSnapshot(snapshot) => self.storage.write_snapshot(snapshot.last_zxid, &snapshot),
+    /// Executes one persistence action against storage. `Ok(false)`: the server lost power in
+    /// the middle of it (an armed epoch crash), nothing after it runs.
+    fn persist(&mut self, action: Action) -> Result<bool, DiskFailure> {
+        self.flush_appends()?;
+        let (kind, result) = match action {
+            Action::TruncateLog { zxid } => (DiskFailureKind::LogAppend, self.storage.truncate_log(zxid)),
+            Action::WriteSnapshot(snapshot) => (DiskFailureKind::Snapshot, self.storage.try_write_snapshot(snapshot.last_zxid, &snapshot)),
             Action::WriteAcceptedEpoch(epoch) => {
-                self.storage.write_accepted_epoch(epoch);
-                Ok(())
+                if self.epoch_crash(crate::storage::epoch::ACCEPTED_EPOCH_FILE, epoch) {
+                    return Ok(false);
+                }
+                (DiskFailureKind::EpochWrite, self.storage.try_write_accepted_epoch(epoch))
             }
             Action::WriteCurrentEpoch(epoch) => {
-                self.storage.write_current_epoch(epoch);
-                Ok(())
+                if self.epoch_crash(crate::storage::epoch::CURRENT_EPOCH_FILE, epoch) {
+                    return Ok(false);
+                }
+                (DiskFailureKind::EpochWrite, self.storage.try_write_current_epoch(epoch))
             }
             other => unreachable!("not a persistence action: {other:?}"),
         };
-        if let Err(error) = result {
-            panic!("server {}: storage failed: {error}", self.id);
+        match result {
+            Ok(()) => Ok(true),
+            Err(error @ (StorageError::DiskFull { .. } | StorageError::FsyncFailed { .. })) => Err(self.failure(kind, &error)),
+            Err(error) => panic!("server {}: storage failed: {error}", self.id),
         }
+    }
+
+    /// An armed epoch crash strikes this write: `<file>.tmp` is written and fsynced, then power
+    /// fails before the rename (the runner kills the node at this instant).
+    fn epoch_crash(&mut self, file: &str, epoch: i64) -> bool {
+        let node = self.storage.disk().node();
+        if !SimDisk::current().take_epoch_crash(node) {
+            return false;
+        }
+        crate::storage::epoch::write_epoch_tmp_only(self.storage.disk_mut(), file, epoch);
+        let detail = format!("power lost between {file}.tmp (epoch {epoch}) and its rename");
+        tracing::warn!(server = self.id, %detail, "crash inside an epoch write");
+        self.ctx.trace.lock().expect("trace").add((self.now(), self.id, "epoch crash", epoch));
+        self.flush_all();
+        self.ctx.report(self.id, ServerEventKind::PowerFailure { detail });
+        true
     }
 
     fn on_packet(&mut self, packet: Packet) {
@@ -447,8 +563,21 @@ impl Node {
         }
     }
 
-    /// Executes the peer's actions in order (first those a fault point held).
+    /// Executes the peer's actions in order (first those a fault point held); a disk failure
+    /// ends the step, the peer reacts, and its new actions run.
     fn execute(&mut self) -> Executed {
+        loop {
+            match self.execute_step() {
+                Executed::DiskFailed(failure) => {
+                    let now = self.now();
+                    self.disk_failed(now, failure);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn execute_step(&mut self) -> Executed {
         let mut actions = std::mem::take(&mut self.deferred);
         actions.extend(self.peer.drain_actions());
         let now = self.now();
@@ -482,7 +611,9 @@ impl Node {
                     self.pending_appends.push(entry);
                 }
                 Action::SyncLog { token } => {
-                    self.flush_appends();
+                    if let Err(failure) = self.flush_appends() {
+                        return Executed::DiskFailed(failure);
+                    }
                     self.start_fsync(now, token);
                 }
                 Action::Observe(o) => {
@@ -493,7 +624,8 @@ impl Node {
                 }
                 Action::Exit { reason } => {
                     self.log(LoggedEvent { detail: reason.clone(), ..LoggedEvent::new(true_now_ns(), self.id, "exit") });
-                    self.flush_appends();
+                    // The process exits: whatever the disk refuses is lost with it.
+                    let _ = self.flush_appends();
                     self.flush_all();
                     self.exit(reason);
                     return Executed::Gone;
@@ -506,7 +638,9 @@ impl Node {
                 }
                 Action::WriteSnapshot(snapshot) => {
                     self.log(LoggedEvent { zxid: Some(snapshot.last_zxid), ..LoggedEvent::new(true_now_ns(), self.id, "snapshot") });
-                    self.persist(Action::WriteSnapshot(snapshot));
+                    if let Err(failure) = self.persist(Action::WriteSnapshot(snapshot)) {
+                        return Executed::DiskFailed(failure);
+                    }
                     // Storage rolls the log at every snapshot (`FileTxnSnapLog.save` + roll).
                     let roll = Passage { point: FaultPoint::LogRolled, peer: None };
                     if let Some(stop) = self.at_point(now, roll, &mut actions) {
@@ -515,12 +649,22 @@ impl Node {
                 }
                 Action::TruncateLog { zxid } => {
                     self.log(LoggedEvent { zxid: Some(zxid), ..LoggedEvent::new(true_now_ns(), self.id, "truncate") });
-                    self.persist(Action::TruncateLog { zxid });
+                    match self.persist(Action::TruncateLog { zxid }) {
+                        Ok(true) => {}
+                        Ok(false) => return Executed::Gone,
+                        Err(failure) => return Executed::DiskFailed(failure),
+                    }
                 }
-                other => self.persist(other),
+                other => match self.persist(other) {
+                    Ok(true) => {}
+                    Ok(false) => return Executed::Gone,
+                    Err(failure) => return Executed::DiskFailed(failure),
+                },
             }
         }
-        self.flush_appends();
+        if let Err(failure) = self.flush_appends() {
+            return Executed::DiskFailed(failure);
+        }
         self.flush_all();
         Executed::Done
     }
@@ -621,7 +765,9 @@ impl Node {
             // Power fails here: the page cache is lost with the kill the runner applies now.
             return Some(Executed::Gone);
         }
-        self.flush_appends();
+        if let Err(failure) = self.flush_appends() {
+            return Some(Executed::DiskFailed(failure));
+        }
         self.deferred = std::mem::take(actions);
         Some(Executed::Held)
     }

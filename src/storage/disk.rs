@@ -11,13 +11,21 @@
 //! Metadata: a file that is only appended to exists durably (possibly empty) from its first
 //! append; a file replaced with `write_file` and never synced disappears on a crash (or reverts
 //! to its old content); `remove` is durable at once (a journaled unlink).
+//!
+//! Injected faults ([`DiskFaults`], set by the shell, never decided here): a *full* disk refuses
+//! writes that need new space ([`Disk::is_full`]: appends, new files), and an *fsync error*
+//! makes [`Disk::try_sync`] fail and leave the bytes unsynced (the page cache keeps them dirty;
+//! a later successful fsync makes them durable — Linux may instead drop them, "fsyncgate", which
+//! is not modelled). Bit rot and cut files are made with [`MemDisk::corrupt`] and
+//! [`MemDisk::cut`] on a crashed disk.
 
 use std::collections::BTreeMap;
 
 /// A flat namespace of files, like one ZooKeeper data directory.
 ///
-/// Writes are visible to `read` at once but durable only after `sync(name)`. No operation
-/// fails: the simulated disk has no I/O errors (a crash is the only fault).
+/// Writes are visible to `read` at once but durable only after `sync(name)`. The infallible
+/// operations never fail; a caller that must see injected faults asks [`Disk::is_full`] before
+/// writing and syncs with [`Disk::try_sync`] (both default to a healthy disk).
 pub trait Disk {
     /// Appends to the end of `name`, creating it if absent. Not durable until synced.
     fn append(&mut self, name: &str, bytes: &[u8]);
@@ -37,6 +45,30 @@ pub trait Disk {
     fn len(&self, name: &str) -> Option<usize> {
         self.read(name).map(|b| b.len())
     }
+    /// Whether a write needing new space would fail now (ENOSPC). Default: never.
+    fn is_full(&self) -> bool {
+        false
+    }
+    /// fsync that may fail (EIO): on `Err` nothing became durable. Default: [`Disk::sync`].
+    fn try_sync(&mut self, name: &str) -> Result<(), DiskIoError> {
+        self.sync(name);
+        Ok(())
+    }
+}
+
+/// An fsync that returned an error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiskIoError {
+    pub file: String,
+}
+
+/// Faults the shell injects into a [`MemDisk`]: they last until cleared.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DiskFaults {
+    /// Writes needing new space fail (`No space left on device`).
+    pub full: bool,
+    /// Every fsync fails (`Input/output error`) and leaves its bytes unsynced.
+    pub fsync_fails: bool,
 }
 
 /// What survives of a file on a crash.
@@ -97,6 +129,8 @@ pub struct MemDisk {
     files: BTreeMap<String, MemFile>,
     /// The file that got the most recent unsynced append.
     last_append: Option<String>,
+    /// Injected faults (none by default).
+    pub faults: DiskFaults,
 }
 
 impl MemDisk {
@@ -175,6 +209,21 @@ impl MemDisk {
             .sum()
     }
 
+    /// Cuts `name` to `len` bytes, durably, bypassing the page cache: a file left short (a
+    /// snapshot cut off by a crash while it was written). No-op if shorter or missing.
+    pub fn cut(&mut self, name: &str, len: usize) {
+        if let Some(file) = self.files.get_mut(name) {
+            file.content.truncate(len);
+            file.durable = Durable::Prefix(file.content.len());
+        }
+    }
+
+    /// Empties the data directory (an operator's `rm -rf` of a damaged server's files).
+    pub fn wipe(&mut self) {
+        self.files.clear();
+        self.last_append = None;
+    }
+
     /// Overwrites bytes in place, durably, bypassing the page cache: a test's bit rot.
     pub fn corrupt(&mut self, name: &str, offset: usize, bytes: &[u8]) {
         if let Some(file) = self.files.get_mut(name) {
@@ -250,6 +299,18 @@ impl Disk for MemDisk {
 
     fn list(&self) -> Vec<String> {
         self.files.keys().cloned().collect()
+    }
+
+    fn is_full(&self) -> bool {
+        self.faults.full
+    }
+
+    fn try_sync(&mut self, name: &str) -> Result<(), DiskIoError> {
+        if self.faults.fsync_fails {
+            return Err(DiskIoError { file: name.to_string() });
+        }
+        self.sync(name);
+        Ok(())
     }
 }
 

@@ -21,6 +21,11 @@ pub enum StorageError {
     EpochOrder { accepted_epoch: i64, current_epoch: i64 },
     /// The snapshot's node images do not form a tree.
     BadSnapshotTree { file: String, reason: String },
+    /// A write needing new space failed: the disk is full (nothing of it was written, except a
+    /// snapshot's partial file).
+    DiskFull { file: String },
+    /// An fsync returned an error; the bytes it should have made durable are not.
+    FsyncFailed { file: String },
 }
 
 impl std::fmt::Display for StorageError {
@@ -50,6 +55,8 @@ impl std::fmt::Display for StorageError {
                 write!(f, "The accepted epoch, {accepted_epoch} is less than the current epoch, {current_epoch}")
             }
             StorageError::BadSnapshotTree { file, reason } => write!(f, "{file}: snapshot does not restore: {reason}"),
+            StorageError::DiskFull { file } => write!(f, "{file}: No space left on device"),
+            StorageError::FsyncFailed { file } => write!(f, "{file}: fsync failed: Input/output error"),
         }
     }
 }

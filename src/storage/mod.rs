@@ -19,8 +19,16 @@
 //! the previous file, so the durable log is always a prefix of the appended one.
 //! Acknowledge a proposal only after `sync_log` returned. Snapshot, epoch and truncation writes
 //! are durable when their call returns.
+//!
+//! Injected disk faults surface as errors, never panics: on a full disk `append_txns` writes
+//! nothing and returns [`StorageError::DiskFull`], [`Storage::try_write_snapshot`] leaves a
+//! partial file (as `FileSnap.serialize` does on ENOSPC) and the `try_write_*_epoch` calls keep
+//! the old value; an fsync error makes [`Storage::try_sync_log`] fail with the bytes still
+//! unsynced. Truncation only shrinks files and never fails. What the server then does is
+//! ZooKeeper's reaction, decided by the peer (`zab::persistence`), not here.
 
 pub mod codec;
+pub mod damage;
 pub mod disk;
 pub mod epoch;
 pub mod error;
@@ -30,7 +38,7 @@ pub mod txn_log;
 
 use std::collections::BTreeSet;
 
-pub use disk::{CrashOutcome, Disk, MemDisk, TornWrite};
+pub use disk::{CrashOutcome, Disk, DiskFaults, DiskIoError, MemDisk, TornWrite};
 pub use error::StorageError;
 pub use recovery::{inspect, recover, RebuiltState, Recovered};
 pub use txn_log::TailDamage;
@@ -116,6 +124,10 @@ impl<D: Disk> Storage<D> {
     /// strictly increase, above every logged zxid; nothing is written if they do not.
     /// Takes `&[TxnEntry]` or `&[Arc<TxnEntry>]` (the shell's entries are shared with the peer).
     pub fn append_txns<E: std::borrow::Borrow<TxnEntry>>(&mut self, entries: &[E]) -> Result<(), StorageError> {
+        if self.disk.is_full() && !entries.is_empty() {
+            let file = self.current_log.as_ref().map_or_else(|| "the transaction log".to_string(), |c| c.name.clone());
+            return Err(StorageError::DiskFull { file });
+        }
         let mut last = self.last_logged_zxid;
         for entry in entries {
             let entry: &TxnEntry = entry.borrow();
@@ -177,6 +189,19 @@ impl<D: Disk> Storage<D> {
         }
     }
 
+    /// [`Storage::sync_log`] on a disk whose fsync may fail: on `Err` the failed file and those
+    /// after it stay unsynced (a later call retries them).
+    pub fn try_sync_log(&mut self) -> Result<(), StorageError> {
+        let names: Vec<String> = self.unsynced_logs.iter().cloned().collect();
+        for name in names {
+            if let Err(e) = self.disk.try_sync(&name) {
+                return Err(StorageError::FsyncFailed { file: e.file });
+            }
+            self.unsynced_logs.remove(&name);
+        }
+        Ok(())
+    }
+
     /// The next append starts a new log file (ZooKeeper rolls the log when it snapshots).
     pub fn roll_log(&mut self) {
         self.current_log = None;
@@ -209,6 +234,28 @@ impl<D: Disk> Storage<D> {
         self.sync_log();
         snap_files::purge(&mut self.disk, self.config.snapshots_retained);
         Ok(())
+    }
+
+    /// [`Storage::write_snapshot`] on a disk that may be full: then half of the snapshot's bytes
+    /// reach the file (`FileSnap.serialize` writes straight to `snapshot.<zxid>`), which recovery
+    /// skips as invalid, and nothing is purged.
+    pub fn try_write_snapshot(&mut self, zxid: Zxid, snapshot: &Snapshot) -> Result<(), StorageError> {
+        if self.disk.is_full() {
+            let name = snap_files::snapshot_file_name(zxid);
+            let bytes = snapshot.encode();
+            self.disk.write_file(&name, &bytes[..bytes.len() / 2]);
+            self.disk.sync(&name);
+            return Err(StorageError::DiskFull { file: name });
+        }
+        self.write_snapshot(zxid, snapshot)
+    }
+
+    pub fn try_write_accepted_epoch(&mut self, epoch: i64) -> Result<(), StorageError> {
+        epoch::try_write_epoch(&mut self.disk, epoch::ACCEPTED_EPOCH_FILE, epoch)
+    }
+
+    pub fn try_write_current_epoch(&mut self, epoch: i64) -> Result<(), StorageError> {
+        epoch::try_write_epoch(&mut self.disk, epoch::CURRENT_EPOCH_FILE, epoch)
     }
 
     pub fn write_accepted_epoch(&mut self, epoch: i64) {
@@ -315,6 +362,68 @@ mod tests {
         assert_eq!(zxids(&recovered), vec![5, 6]);
         assert_eq!(recovered.older_snapshots.iter().map(|s| s.last_zxid).collect::<Vec<_>>(), vec![2]);
         assert_eq!(recovered.older_log.iter().map(|e| e.header.zxid).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_full_disk_writes_no_txn_and_a_failed_fsync_leaves_them_unsynced() {
+        let mut storage = Storage::new(MemDisk::new(), StorageConfig::default());
+        storage.append_txns(&[entry(1)]).unwrap();
+        storage.disk_mut().faults.fsync_fails = true;
+        assert!(matches!(storage.try_sync_log(), Err(StorageError::FsyncFailed { .. })));
+        assert!(storage.disk().unsynced_bytes() > 0, "nothing became durable");
+        storage.disk_mut().faults = DiskFaults { full: true, fsync_fails: false };
+        let before = storage.disk().files();
+        assert!(matches!(storage.append_txns(&[entry(2)]), Err(StorageError::DiskFull { .. })));
+        assert_eq!(storage.disk().files(), before, "a full disk takes no byte of the txn");
+        assert_eq!(storage.last_logged_zxid(), Some(1));
+        storage.try_sync_log().unwrap();
+        storage.disk_mut().crash(None);
+        assert_eq!(zxids(&storage.recover().unwrap()), vec![1], "the retried fsync made txn 1 durable");
+    }
+
+    #[test]
+    fn a_snapshot_on_a_full_disk_leaves_a_partial_file_that_recovery_skips() {
+        let mut storage = Storage::new(MemDisk::new(), StorageConfig::default());
+        storage.append_txns(&[entry(1), entry(2)]).unwrap();
+        let mut snapshot = Snapshot::of(&DataTree::new(), &[]);
+        snapshot.last_zxid = 1;
+        storage.write_snapshot(1, &snapshot).unwrap();
+        storage.sync_log();
+        storage.disk_mut().faults.full = true;
+        snapshot.last_zxid = 2;
+        assert!(matches!(storage.try_write_snapshot(2, &snapshot), Err(StorageError::DiskFull { .. })));
+        storage.disk_mut().crash(None);
+        let recovered = storage.recover().unwrap();
+        assert_eq!(recovered.snapshot.as_ref().unwrap().0, 1, "the partial snapshot.2 is skipped");
+        assert_eq!(recovered.skipped_snapshots.len(), 1);
+        assert_eq!(zxids(&recovered), vec![2]);
+    }
+
+    #[test]
+    fn a_log_ahead_of_current_epoch_takes_the_tmp_copy() {
+        // A learner logged txns of epoch 2 and crashed writing currentEpoch = 2: between the
+        // tmp copy's fsync and the rename (`QuorumPeer.loadDataBase`, ZOOKEEPER-1653's check).
+        let mut storage = Storage::new(MemDisk::new(), StorageConfig::default());
+        storage.write_accepted_epoch(2);
+        storage.write_current_epoch(1);
+        storage.append_txns(&[entry(1 << 32 | 1), entry(2 << 32 | 1)]).unwrap();
+        storage.sync_log();
+        epoch::write_epoch_tmp_only(storage.disk_mut(), epoch::CURRENT_EPOCH_FILE, 2);
+        storage.disk_mut().crash(None);
+        let recovered = storage.recover().unwrap();
+        assert_eq!((recovered.current_epoch, recovered.current_epoch_from_tmp), (Some(2), true));
+        assert_eq!(epoch::read_epoch(storage.disk(), epoch::CURRENT_EPOCH_FILE), Ok(Some(2)), "setCurrentEpoch(epochOfTmp)");
+        assert_eq!(storage.disk().read("currentEpoch.tmp"), None);
+        // Without the tmp copy ZooKeeper refuses to start; zksim keeps the older epoch (a stated
+        // simplification, see `recovery`).
+        storage.write_current_epoch(1);
+        let recovered = storage.recover().unwrap();
+        assert_eq!((recovered.current_epoch, recovered.current_epoch_from_tmp), (Some(1), false));
+        // A tmp copy is ignored while the log is not ahead of currentEpoch.
+        storage.write_current_epoch(2);
+        epoch::write_epoch_tmp_only(storage.disk_mut(), epoch::CURRENT_EPOCH_FILE, 5);
+        let recovered = storage.recover().unwrap();
+        assert_eq!((recovered.current_epoch, recovered.current_epoch_from_tmp), (Some(2), false));
     }
 
     #[test]

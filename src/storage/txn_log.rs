@@ -8,10 +8,13 @@
 //! away and never applies it. A damaged record anywhere else — inside an earlier file, or
 //! followed by more bytes — means lost acknowledged data, and recovery must fail loudly rather
 //! than silently drop everything after it. A record counts as *the torn tail* when it is in the
-//! last non-empty log file and either runs past the end of the file (short header, short
-//! payload) or ends exactly at the end of the file (bad checksum or undecodable payload), and no
-//! valid record starts anywhere after it. Limit: damage to the very last record is
-//! indistinguishable from a torn write, so it is cut as one (ZooKeeper has the same blind spot).
+//! last non-empty log file, runs past the end of the file (short header, short payload), and no
+//! valid record starts anywhere after it. A whole record whose checksum does not match (or whose
+//! payload does not decode) is never a torn tail, wherever it is: a crash keeps a *prefix* of the
+//! unsynced bytes, so only bit rot makes a complete record wrong. ZooKeeper agrees:
+//! `FileTxnIterator.next` treats a record cut short (EOF, or a missing end-of-record byte) as the
+//! end of the file, but a complete record with a bad CRC throws "CRC check failed", and
+//! `QuorumPeer.loadDataBase` refuses to start ("Unable to load database on disk").
 
 use super::codec;
 use super::disk::Disk;
@@ -151,11 +154,12 @@ fn scan_file_until_damage(bytes: &[u8], file_index: usize, records: &mut Vec<Log
         let payload = &bytes[pos + RECORD_HEADER_BYTES..end];
         let at_end = end == bytes.len();
         if crc32fast::hash(payload) != crc {
-            return Some(Damage { offset: pos, reason: "checksum mismatch".into(), tail_shaped: at_end });
+            let reason = if at_end { "CRC check failed (a whole record: bit rot, not a torn write)" } else { "CRC check failed" };
+            return Some(Damage { offset: pos, reason: reason.into(), tail_shaped: false });
         }
         match codec::decode_entry(payload) {
             Ok(entry) => records.push(LogRecord { entry, file_index, offset: pos }),
-            Err(e) => return Some(Damage { offset: pos, reason: format!("undecodable record: {e}"), tail_shaped: at_end }),
+            Err(e) => return Some(Damage { offset: pos, reason: format!("undecodable record: {e}"), tail_shaped: false }),
         }
         pos = end;
     }
@@ -278,6 +282,19 @@ mod tests {
         let err = scan_log(&disk).unwrap_err();
         assert!(matches!(&err, StorageError::CorruptLog { offset, .. } if *offset == offsets[1]), "{err}");
         assert!(err.to_string().contains("log.1"));
+    }
+
+    #[test]
+    fn a_bit_flip_in_the_very_last_record_is_corruption_not_a_torn_tail() {
+        let mut disk = MemDisk::new();
+        let offsets = write(&mut disk, 1, 1..4);
+        let name = log_file_name(1);
+        let payload_byte = offsets[2] + RECORD_HEADER_BYTES + 5;
+        let old = disk.read(&name).unwrap()[payload_byte];
+        disk.corrupt(&name, payload_byte, &[old ^ 0x04]);
+        let err = scan_log(&disk).unwrap_err();
+        assert!(matches!(&err, StorageError::CorruptLog { offset, .. } if *offset == offsets[2]), "{err}");
+        assert!(err.to_string().contains("CRC check failed"), "{err}");
     }
 
     #[test]

@@ -91,6 +91,12 @@ pub fn print_outcome_with(outcome: &RunOutcome, scenario: &Scenario, history: Op
     if !outcome.bugs.is_empty() {
         println!("bug flags: {}", outcome.bugs.join(", "));
     }
+    if let Some((ms, explain)) = &outcome.liveness_bound {
+        println!("liveness bound: {:.1} s = {explain}", *ms as f64 / 1000.0);
+    }
+    if outcome.acked_lost > 0 {
+        println!("disk faults lost {} acknowledged txns (no surviving disk held them when the last copies were wiped)", outcome.acked_lost);
+    }
     print!("{}", crate::report::text::render_findings(&outcome.findings, history));
     let a = &outcome.allowed;
     println!(
@@ -238,9 +244,15 @@ pub struct SeedResult {
     /// Anomalies ZooKeeper allows, counted in this run.
     #[serde(default)]
     pub allowed: AllowedCounts,
+    /// Acknowledged txns the run's disk faults left on no surviving disk (`RunOutcome::acked_lost`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub acked_lost: usize,
     /// The run's coverage probes (summed into the sweep's totals, not written per seed).
     #[serde(skip)]
     pub coverage: BTreeMap<String, u64>,
+    /// The run's nemesis records by action (`RunOutcome::nemesis_counts`; not written).
+    #[serde(skip)]
+    pub nemesis_counts: BTreeMap<String, u64>,
 }
 
 impl SeedResult {
@@ -260,9 +272,15 @@ impl SeedResult {
             wall_ms: outcome.wall_ms,
             firings: outcome.firings.len(),
             allowed: outcome.allowed,
+            acked_lost: outcome.acked_lost,
             coverage: outcome.coverage.clone(),
+            nemesis_counts: outcome.nemesis_counts.clone(),
         }
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn truncate_line(s: &str, max: usize) -> String {

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use madsim::task::NodeId;
 
 use super::recorder::Recorder;
-use super::scenario::{Fault, Scenario, FAULT_KINDS};
+use super::scenario::{Fault, Scenario, DISK_FAULT_KINDS, FAULT_KINDS};
 use crate::sim::fault_points::{Firing, PointRule, POINT_ACTIONS};
 use crate::zab::FaultPoint;
 use crate::sim::cluster::Cluster;
@@ -46,7 +46,11 @@ pub fn plan(scenario: &Scenario, seed: u64) -> Vec<Fault> {
             }
             let kind = kinds.choose(&mut rng).expect("kinds").clone();
             let duration = rng.gen_range(random.duration_s[0]..=random.duration_s[1]);
-            faults.push(random_fault(&mut rng, &kind, t, duration));
+            let mut fault = random_fault(&mut rng, &kind, t, duration);
+            if DISK_FAULT_KINDS.contains(&kind.as_str()) && !random.disk_targets.is_empty() {
+                fault.target = random.disk_targets.choose(&mut rng).map(|id| id.to_string());
+            }
+            faults.push(fault);
         }
     }
     faults.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
@@ -106,6 +110,7 @@ pub(crate) fn random_fault(rng: &mut ChaCha8Rng, kind: &str, at_s: f64, duration
             f.target = Some("random".into());
             f.value = Some(rng.gen_range(0.8..1.25));
         }
+        k if DISK_FAULT_KINDS.contains(&k) => f.target = Some(targets.choose(rng).expect("targets").to_string()),
         _ => {}
     }
     f
@@ -121,6 +126,16 @@ pub struct Nemesis {
     /// The client (number) holding the lock now, if the workload says.
     holder: Arc<Mutex<Option<usize>>>,
     paused_clients: BTreeSet<usize>,
+    /// Servers whose disk the nemesis damaged (bit rot, a cut snapshot) since their last wipe:
+    /// a refusal to start is what they may legitimately do.
+    pub damaged: BTreeSet<ServerId>,
+    /// Armed epoch crashes: how long the server stays down once it strikes.
+    epoch_crash_down_ms: std::collections::BTreeMap<ServerId, i64>,
+    /// Acknowledged txns that no surviving disk held when a wipe emptied the only ones that
+    /// did: the loss the checker must report (the oracle of the majority-corruption scenario).
+    pub acked_lost: BTreeSet<crate::proto::Zxid>,
+    /// Per (server, disk error): when it was last recorded and how often it came again since.
+    disk_error_streak: std::collections::BTreeMap<(ServerId, String), (i64, u64)>,
 }
 
 /// A workload client's host: its number (1-based), address and madsim node.
@@ -139,11 +154,23 @@ pub enum Undo {
     RestartAll,
     Drift(ServerId),
     ResumeClient(usize),
+    /// Clear a full disk and failing fsyncs.
+    DiskHeal(ServerId),
 }
 
 impl Nemesis {
     pub fn new(seed: u64) -> Nemesis {
-        Nemesis { rng: ChaCha8Rng::seed_from_u64(seed ^ 0x6170_706c_79), undo: Vec::new(), clients: Vec::new(), holder: Arc::default(), paused_clients: BTreeSet::new() }
+        Nemesis {
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x6170_706c_79),
+            undo: Vec::new(),
+            clients: Vec::new(),
+            holder: Arc::default(),
+            paused_clients: BTreeSet::new(),
+            damaged: BTreeSet::new(),
+            epoch_crash_down_ms: Default::default(),
+            acked_lost: BTreeSet::new(),
+            disk_error_streak: Default::default(),
+        }
     }
 
     /// Lets client faults reach the workload's hosts; `holder` names the lock holder.
@@ -301,7 +328,112 @@ impl Nemesis {
                     self.schedule(until, Undo::Heal);
                 }
             }
+            action if DISK_FAULT_KINDS.contains(&action) || action == "wipe" => self.apply_disk(cluster, recorder, fault, now_ms),
             other => tracing::warn!(action = other, "unknown nemesis action ignored"),
+        }
+    }
+
+    /// The disk faults (`storage::damage`, `SimDisk`): what each does is in the scenario's
+    /// `DISK_FAULT_KINDS`; ZooKeeper's reaction is the server's (`zab::persistence`, recovery).
+    fn apply_disk(&mut self, cluster: &mut Cluster, recorder: &mut Recorder, fault: &Fault, now_ms: i64) {
+        use crate::storage::damage;
+        let t_ns = (now_ms as u64) * 1_000_000;
+        let until = fault.duration_s.map(|d| now_ms + (d * 1_000.0) as i64);
+        let Some(id) = self.resolve(cluster, fault.target.as_deref()) else { return };
+        let action = fault.action.as_str();
+        match action {
+            "log_bitflip" | "snapshot_bitflip" | "snapshot_cut" => {
+                // Power is lost (unsynced bytes gone), then the disk rots; the restart reads it.
+                cluster.kill(id);
+                let rng = &mut self.rng;
+                let mut choose = |n: usize| rng.gen_range(0..n.max(1));
+                let hit = cluster.with_disk(id, |disk| match action {
+                    "log_bitflip" => damage::flip_log_bit(disk, &mut choose),
+                    "snapshot_bitflip" => damage::flip_snapshot_bit(disk, &mut choose),
+                    _ => damage::cut_snapshot(disk, &mut choose),
+                });
+                let detail = match &hit {
+                    Some(d) => {
+                        self.damaged.insert(id);
+                        format!("power lost, then {}", d.describe())
+                    }
+                    None => "power lost; nothing to damage (no synced record after the newest snapshot / no valid snapshot)".to_string(),
+                };
+                recorder.nemesis(t_ns, action, Some(id), &detail);
+                self.schedule(until.or(Some(now_ms + 1_000)), Undo::Restart(id));
+            }
+            "fsync_error" | "disk_full" => {
+                let mut faults = cluster.disk_faults(id);
+                if action == "disk_full" {
+                    faults.full = true;
+                } else {
+                    faults.fsync_fails = true;
+                }
+                cluster.set_disk_faults(id, faults);
+                let what = if action == "disk_full" { "disk full: writes needing space fail" } else { "every fsync fails" };
+                recorder.nemesis(t_ns, action, Some(id), what);
+                self.schedule(until, Undo::DiskHeal(id));
+            }
+            "epoch_tmp_crash" => {
+                cluster.arm_epoch_crash(id, true);
+                self.epoch_crash_down_ms.insert(id, until.map_or(1_000, |u| u - now_ms));
+                recorder.nemesis(t_ns, action, Some(id), "armed: the next acceptedEpoch/currentEpoch write loses power between its tmp copy and the rename");
+            }
+            "wipe" => self.wipe(cluster, recorder, &[id], now_ms, "operator empties the data directory"),
+            other => unreachable!("not a disk fault: {other}"),
+        }
+    }
+
+    /// Empties the data directories of `ids` (each loses power first) and starts them again,
+    /// noting which acknowledged txns no other server's disk still holds.
+    pub fn wipe(&mut self, cluster: &mut Cluster, recorder: &mut Recorder, ids: &[ServerId], now_ms: i64, why: &str) {
+        let t_ns = (now_ms as u64) * 1_000_000;
+        for &id in ids {
+            cluster.kill(id);
+        }
+        let lost = acked_held_by_none(cluster, ids);
+        for &id in ids {
+            cluster.with_disk(id, |disk| disk.wipe());
+            self.damaged.remove(&id);
+            let loss = match (lost.first(), lost.len()) {
+                (Some(first), n) => format!("; {n} acknowledged txns are on no other disk (first {})", crate::zab::zxid_str(*first)),
+                (None, _) => String::new(),
+            };
+            recorder.nemesis(t_ns, "wipe", Some(id), &format!("{why}{loss}"));
+            cluster.restart(id);
+            recorder.nemesis(t_ns, "restart", Some(id), "after the wipe");
+        }
+        self.acked_lost.extend(lost);
+    }
+
+    /// A server's shell reported something (`sim::events`): record it; complete a disk-caused
+    /// crash (kill the node now, restart it later).
+    pub fn on_server_event(&mut self, cluster: &mut Cluster, recorder: &mut Recorder, event: &crate::sim::events::ServerEvent, now_ms: i64) {
+        use crate::sim::events::ServerEventKind;
+        let t_ns = (event.time_ms.max(0) as u64) * 1_000_000;
+        let server = event.server;
+        match &event.kind {
+            ServerEventKind::RefusedToStart { reason } => recorder.nemesis(t_ns, "refused_to_start", Some(server), reason),
+            ServerEventKind::Recovered { detail } => recorder.nemesis(t_ns, "recovered", Some(server), detail),
+            ServerEventKind::DiskError { detail, reaction } => {
+                // A server on a full disk fails the same way at every rejoin (ZooKeeper too):
+                // one line per second per server, with the count of repeats.
+                let key = (server, detail.clone());
+                let (last_ms, repeats) = self.disk_error_streak.get(&key).copied().unwrap_or((event.time_ms - 1_000, 0));
+                if event.time_ms - last_ms < 1_000 {
+                    self.disk_error_streak.insert(key, (last_ms, repeats + 1));
+                    return;
+                }
+                let again = if repeats > 0 { format!(" (and {repeats} times more within the second before)") } else { String::new() };
+                recorder.nemesis(t_ns, "disk_error", Some(server), &format!("{detail}: {reaction}{again}"));
+                self.disk_error_streak.insert(key, (event.time_ms, 0));
+            }
+            ServerEventKind::PowerFailure { detail } => {
+                cluster.kill(server);
+                recorder.nemesis(t_ns, "power_failure", Some(server), detail);
+                let down_ms = self.epoch_crash_down_ms.remove(&server).unwrap_or(1_000);
+                self.schedule(Some(now_ms + down_ms), Undo::Restart(server));
+            }
         }
     }
 
@@ -455,6 +587,10 @@ impl Nemesis {
                     cluster.set_clock_rate(id, 1.0);
                     recorder.nemesis(t_ns, "drift_reset", Some(id), "clock rate 1.00");
                 }
+                Undo::DiskHeal(id) => {
+                    cluster.set_disk_faults(id, Default::default());
+                    recorder.nemesis(t_ns, "disk_heal", Some(id), "");
+                }
                 Undo::ResumeClient(client) => {
                     self.resume_client(client);
                     recorder.nemesis(t_ns, "resume_client", None, &format!("client {client}"));
@@ -467,4 +603,21 @@ impl Nemesis {
     pub fn next_undo_ms(&self) -> Option<i64> {
         self.undo.iter().map(|(at, _)| *at).min()
     }
+}
+
+/// The acknowledged zxids that no server outside `wiped` holds on its durable disk (in a log
+/// record, or under a snapshot's zxid). A server whose files do not recover holds nothing.
+pub fn acked_held_by_none(cluster: &Cluster, wiped: &[ServerId]) -> Vec<crate::proto::Zxid> {
+    let acked: Vec<crate::proto::Zxid> = cluster.invariants().acknowledged().iter().copied().collect();
+    if acked.is_empty() {
+        return Vec::new();
+    }
+    let mut holders: Vec<(crate::proto::Zxid, BTreeSet<crate::proto::Zxid>)> = Vec::new();
+    for id in cluster.ids().into_iter().filter(|id| !wiped.contains(id)) {
+        let Ok(recovered) = cluster.shared[&id].durable_recovered() else { continue };
+        let snapshot_zxid = recovered.snapshot.iter().map(|(z, _)| *z).chain(recovered.older_snapshots.iter().map(|s| s.last_zxid)).max().unwrap_or(0);
+        let logged = recovered.older_log.iter().chain(recovered.log.iter()).map(|e| e.header.zxid).collect();
+        holders.push((snapshot_zxid, logged));
+    }
+    acked.into_iter().filter(|z| !holders.iter().any(|(snap, logged)| z <= snap || logged.contains(z))).collect()
 }

@@ -12,20 +12,31 @@ pub struct Recorder {
     pub records: Vec<Record>,
     pub final_record: Option<FinalRecord>,
     next_process: i64,
+    /// The history reached `limits::HISTORY_RECORDS_MAX`: later records were dropped and the
+    /// run ends as a liveness failure naming it.
+    pub overflowed: bool,
 }
 
 impl Recorder {
+    fn push(&mut self, record: Record) {
+        if self.records.len() >= crate::sim::limits::HISTORY_RECORDS_MAX {
+            self.overflowed = true;
+            return;
+        }
+        self.records.push(record);
+    }
+
     pub fn new_process(&mut self) -> i64 {
         self.next_process += 1;
         self.next_process
     }
 
     pub fn op(&mut self, op: OpRecord) {
-        self.records.push(Record::Op(op));
+        self.push(Record::Op(op));
     }
 
     pub fn session(&mut self, s: SessionRecord) {
-        self.records.push(Record::Session(s));
+        self.push(Record::Session(s));
     }
 
     pub fn event(&mut self, e: EventRecord) {
@@ -37,7 +48,7 @@ impl Recorder {
         if !detail.is_empty() {
             extra.insert("detail".to_string(), serde_json::Value::String(detail.to_string()));
         }
-        self.records.push(Record::Nemesis(NemesisRecord { t_ns, action: action.into(), server: server.map(|s| format!("s{s}")), extra }));
+        self.push(Record::Nemesis(NemesisRecord { t_ns, action: action.into(), server: server.map(|s| format!("s{s}")), extra }));
     }
 
     /// The history as JSONL text (written straight into one buffer: a mixed history is

@@ -16,6 +16,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use super::ensemble_ops::{final_nodes, heal_all, node_record, on_client_node};
 use super::fenced_store::FencedStore;
 use super::lock_workload::{run_lock_client, LOCK_PATH};
 use super::nemesis::{plan, plan_points, ClientHost, Nemesis};
@@ -26,9 +27,9 @@ use super::workload::{run_client, spawn_session, wait_connected, ClientPlan, Wor
 use crate::checker::{check_history, CheckOptions, Status};
 use crate::history::record::{FinalRecord, NodeRecord, ReplicaRecord};
 use crate::proto::{Acl, CreateMode};
-use crate::sim::client_node::{spawn_client_host, ClientEndpoint};
+use crate::sim::client_node::ClientEndpoint;
 use crate::sim::cluster::{Cluster, ClusterConfig};
-use crate::sim::net::{ip_of, Addr, SharedConditions, CLIENT_ADDR_BASE};
+use crate::sim::net::{ip_of, SharedConditions, CLIENT_ADDR_BASE};
 use crate::sim::server_node::elapsed_ms;
 use crate::zab::{Bugs, ServerState};
 
@@ -92,8 +93,26 @@ pub struct RunOutcome {
     pub checks: Vec<CheckVerdict>,
     /// Anomalies ZooKeeper allows, counted (stale plain reads, ...).
     pub allowed: AllowedCounts,
+    /// Acknowledged txns that no surviving disk held when a wipe emptied the ones that did
+    /// (disk faults on a majority): a loss the checks must report.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub acked_lost: usize,
+    /// With a `liveness` section: the bound on electing, serving and converging, and its formula.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_bound: Option<(i64, String)>,
+    /// The bound the run exceeded (`sim::limits`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overflow: Option<String>,
+    /// Nemesis records of the history by action (faults, and what servers reported: refusals,
+    /// disk errors, recoveries), for `zksim faults-report`.
+    #[serde(skip)]
+    pub nemesis_counts: BTreeMap<String, u64>,
     #[serde(skip)]
     pub history: String,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl RunOutcome {
@@ -211,6 +230,10 @@ pub fn run_with_analysis(scenario: &Scenario, seed: u64, options: &RunOptions) -
                 firings: Vec::new(),
                 checks: Vec::new(),
                 allowed: AllowedCounts::default(),
+                acked_lost: 0,
+                liveness_bound: None,
+                overflow: None,
+                nemesis_counts: BTreeMap::new(),
                 history: String::new(),
             }
         }
@@ -269,7 +292,9 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
     let growth = growth(&scenario, seed);
     // Setup: wait for a leader, create the keys, record their initial state.
     if cluster.wait_for_leader(60_000).await.is_none() {
-        findings.push(Finding::new("liveness", "no leader within 60 s at start"));
+        if !cluster.ctx.limits_exceeded() {
+            findings.push(Finding::new("liveness", "no leader within 60 s at start"));
+        }
         return finish(&scenario, seed, &cluster, &shared, findings, true);
     }
     let all_nodes: Vec<String> = keys.iter().chain(dirs.iter()).cloned().collect();
@@ -317,6 +342,7 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
     let fault_count = faults.len();
     let mut nemesis = Nemesis::new(seed).with_clients(hosts, Arc::clone(&shared.lock_holder));
     let (wake_tx, mut wake_rx) = futures::channel::mpsc::unbounded();
+    cluster.ctx.events.lock().expect("events").set_wake(wake_tx.clone());
     let tail = scenario.ensemble.fsync_tail.as_ref().map_or_else(FsyncTail::default, |t| FsyncTail { probability: t.probability, extra_ms: t.extra_ms });
     cluster.ctx.points.lock().expect("points").configure(plan_points(&scenario, seed), tail, seed, wake_tx);
     cluster.ctx.points.lock().expect("points").set_armed(true);
@@ -324,6 +350,22 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
     run_faults(&mut cluster, &shared, &mut nemesis, &faults, start, end, &mut wake_rx).await;
     cluster.ctx.points.lock().expect("points").set_armed(false);
     apply_firings(&mut cluster, &shared, &mut nemesis);
+    super::liveness::drain_events(&mut cluster, &shared, &mut nemesis);
+    if cluster.ctx.limits_exceeded() {
+        let mut outcome = finish(&scenario, seed, &cluster, &shared, findings, true);
+        outcome.faults = fault_count;
+        return outcome;
+    }
+    if scenario.liveness.is_some() {
+        // Liveness with a minority that stays broken (`liveness` section).
+        let phase = super::liveness::run(&mut cluster, &shared, &mut nemesis, &scenario, seed, &server_list, &keys).await;
+        findings.extend(phase.findings);
+        let mut outcome = finish(&scenario, seed, &cluster, &shared, findings, phase.failed);
+        outcome.faults = fault_count;
+        outcome.acked_lost = nemesis.acked_lost.len();
+        outcome.liveness_bound = Some((phase.bound.total_ms, phase.bound.explain));
+        return outcome;
+    }
     // Liveness phase: heal everything, the ensemble must serve and converge.
     {
         let mut recorder = shared.recorder.lock().expect("recorder");
@@ -367,6 +409,7 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
     }
     let mut outcome = finish(&scenario, seed, &cluster, &shared, findings, !converged || !settled);
     outcome.faults = fault_count;
+    outcome.acked_lost = nemesis.acked_lost.len();
     outcome
 }
 
@@ -388,19 +431,7 @@ fn describe_view(id: u64, v: &crate::sim::server_node::ServerView) -> String {
     format!("s{id} {role}, {serving}, at {:#x} (currentEpoch {}, digest {:016x})", v.last_zxid, v.current_epoch, v.digest)
 }
 
-fn heal_all(cluster: &mut Cluster, recorder: &mut Recorder) {
-    cluster.heal();
-    let now_ns = (elapsed_ms() as u64) * 1_000_000;
-    for id in cluster.ids() {
-        cluster.resume(id);
-        cluster.set_clock_rate(id, 1.0);
-        if cluster.is_down(id) {
-            cluster.restart(id);
-            recorder.nemesis(now_ns, "restart", Some(id), "liveness phase");
-        }
-    }
-    recorder.nemesis(now_ns, "heal", None, "liveness phase: everything healed");
-}
+
 
 async fn run_faults(
     cluster: &mut Cluster,
@@ -415,8 +446,9 @@ async fn run_faults(
     let mut next = 0;
     loop {
         apply_firings(cluster, shared, nemesis);
+        super::liveness::drain_events(cluster, shared, nemesis);
         let now = elapsed_ms();
-        if now >= end {
+        if now >= end || cluster.ctx.limits_exceeded() {
             return;
         }
         {
@@ -451,19 +483,7 @@ fn apply_firings(cluster: &mut Cluster, shared: &WorkloadShared, nemesis: &mut N
     }
 }
 
-/// Runs `body` on a fresh client host of the cluster's network and returns what it returns.
-async fn on_client_node<T, F, Fut>(name: &str, addr: Addr, conditions: SharedConditions, body: F) -> Option<T>
-where
-    T: Send + 'static,
-    F: Fn(ClientEndpoint) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = T> + 'static,
-{
-    spawn_client_host(name, addr, conditions, body).1.await.ok()
-}
 
-fn node_record(data: &[u8], stat: &crate::proto::Stat) -> NodeRecord {
-    NodeRecord { value: Some(String::from_utf8_lossy(data).into_owned()), version: stat.version, mzxid: stat.mzxid, czxid: Some(stat.czxid), ..NodeRecord::default() }
-}
 
 /// A directory's initial record: data and stat, and its (empty) child list for the replay.
 fn dir_record(data: &[u8], stat: &crate::proto::Stat) -> Option<NodeRecord> {
@@ -507,34 +527,6 @@ async fn setup_keys(conditions: SharedConditions, servers: &[i64], keys: &[Strin
     on_client_node("setup", CLIENT_ADDR_BASE, conditions, body).await.unwrap_or_default()
 }
 
-/// Reads each key after convergence (sync first) for the history's final line.
-async fn final_nodes(conditions: SharedConditions, servers: &[i64], keys: &[String]) -> BTreeMap<String, Option<NodeRecord>> {
-    let (servers, keys) = (servers.to_vec(), keys.to_vec());
-    let body = move |mut endpoint: ClientEndpoint| {
-        let (servers, keys) = (servers.clone(), keys.clone());
-        async move {
-            let zk = spawn_session(&mut endpoint, servers, 10_000);
-            let mut nodes = BTreeMap::new();
-            if wait_connected(&zk, 20_000).await {
-                for key in &keys {
-                    let _ = zk.sync(key).await;
-                    match zk.get_data(key, false).await {
-                        Ok((data, stat)) => {
-                            nodes.insert(key.clone(), Some(node_record(&data, &stat)));
-                        }
-                        Err(crate::proto::Code::NoNode) => {
-                            nodes.insert(key.clone(), None);
-                        }
-                        Err(_) => {}
-                    }
-                }
-            }
-            let _ = zk.close().await;
-            nodes
-        }
-    };
-    on_client_node("final-reader", CLIENT_ADDR_BASE + 999, conditions, body).await.unwrap_or_default()
-}
 
 fn meta(scenario: &Scenario, seed: u64, cluster: &Cluster, init: BTreeMap<String, NodeRecord>) -> crate::history::record::MetaRecord {
     let mut extra = BTreeMap::new();
@@ -558,6 +550,15 @@ fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadSh
     record_server_events(cluster, &mut recorder);
     if scenario.workload.kind == "mixed" {
         record_ensemble_session_ends(&mut recorder, cluster);
+    }
+    let overflow = cluster.ctx.conditions.lock().expect("conditions").overflow.clone().map(|o| format!("{} (t={} ms)", o.what, o.time_ms));
+    let overflow = overflow
+        .or_else(|| cluster.ctx.events.lock().expect("events").overflowed.then(|| format!("server events queued > {}", crate::sim::events::SERVER_EVENTS_MAX)))
+        .or_else(|| recorder.overflowed.then(|| format!("history records > {}", crate::sim::limits::HISTORY_RECORDS_MAX)));
+    let liveness_failed = liveness_failed || overflow.is_some();
+    if let Some(what) = &overflow {
+        let detail = format!("a bound of the run was exceeded: {what}; the run was ended (a livelock is a verdict, not a crash)");
+        findings.insert(0, Finding::new("liveness", detail));
     }
     let history = recorder.to_jsonl();
     let violations = cluster.violations();
@@ -600,6 +601,10 @@ fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadSh
         firings,
         checks: Vec::new(),
         allowed: AllowedCounts::default(),
+        acked_lost: 0,
+        liveness_bound: None,
+        overflow,
+        nemesis_counts: nemesis_counts(&recorder),
         history,
     }
 }
@@ -634,6 +639,25 @@ fn record_ensemble_session_ends(recorder: &mut Recorder, cluster: &Cluster) {
     }
 }
 
+fn nemesis_counts(recorder: &Recorder) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for r in &recorder.records {
+        if let crate::history::record::Record::Nemesis(n) = r {
+            *counts.entry(n.action.clone()).or_default() += 1;
+            // A disk error of a leader: the one a livelocked election keeps choosing.
+            let detail = n.extra.get("detail").and_then(|d| d.as_str()).unwrap_or("");
+            if n.action == "disk_error" && detail.contains("(while Leading)") {
+                *counts.entry("disk_error:leading".to_string()).or_default() += 1;
+            }
+            // A recovery that fell back to an older snapshot and replayed a log with a hole.
+            if n.action == "recovered" && detail.contains("the replayed log skips") {
+                *counts.entry("recovered:gap".to_string()).or_default() += 1;
+            }
+        }
+    }
+    counts
+}
+
 /// Runs the history checks over the recorded history and folds failures into the verdict —
 /// also when the liveness phase failed (the history then has no `final` line: the checks that
 /// need one report N/A), so a stalled run still shows what its clients saw: one finding per
@@ -642,6 +666,13 @@ fn record_ensemble_session_ends(recorder: &mut Recorder, cluster: &Cluster) {
 fn judge_history(outcome: &mut RunOutcome, scenario: &Scenario, fast_checks: bool) -> Option<Analysis> {
     if outcome.history.is_empty() {
         return None;
+    }
+    if outcome.overflow.is_some() {
+        // A bound ended the run and the recorder may have dropped records: the history is
+        // incomplete, so it is shown (the report) but not judged.
+        let parsed = crate::history::load::parse_history("history.jsonl", &outcome.history, Some(crate::history::Format::Zksim)).ok()?;
+        outcome.allowed = allowed_counts(&parsed, &[]);
+        return Some(Analysis { history: parsed, reports: Vec::new() });
     }
     let parsed = match crate::history::load::parse_history("history.jsonl", &outcome.history, Some(crate::history::Format::Zksim)) {
         Ok(parsed) => parsed,

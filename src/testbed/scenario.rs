@@ -34,7 +34,78 @@ pub struct Scenario {
     /// minimized for, so the file alone reproduces the failure).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// A liveness phase that does not heal everything: faults kept on a minority of voters,
+    /// damaged servers repaired or left broken, progress required within a computed bound.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<LivenessSpec>,
 }
+
+/// The `liveness` section (absent: the liveness phase heals everything, as before).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LivenessSpec {
+    /// Faults kept on voters through the liveness phase (together with `random_keep`, at most
+    /// a minority of the voters).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keep: Vec<Keep>,
+    /// Kept faults drawn from the seed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub random_keep: Option<RandomKeep>,
+    /// Servers that refuse to start after the nemesis damaged their disk get an empty data
+    /// directory and start again when the liveness phase begins (what an operator does); off,
+    /// they stay down and count as broken.
+    pub repair: bool,
+}
+
+/// One fault kept through the liveness phase.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Keep {
+    /// One of [`KEEP_KINDS`].
+    pub kind: String,
+    /// `leader`, `follower`, `random` (default) or a voter id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// `slow_disk`: fsync ms (default 1500, at least 1000); `slow_link`: extra one-way ms
+    /// (default 300); `drift`: clock rate in (0.5, 2.0) (default 1.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+}
+
+/// Voters the kept faults may take out of the healthy majority: one each, plus the leader
+/// side of one-way links (once).
+pub fn budget_used(keeps: &[Keep]) -> usize {
+    keeps.len() + usize::from(keeps.iter().any(|k| k.kind.starts_with("one_way")))
+}
+
+/// Kept faults drawn per seed (from a stream of their own).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RandomKeep {
+    /// Kinds to draw from (empty: every kind).
+    pub kinds: Vec<String>,
+    /// [min, max] kept faults; the max is cut to a minority of the voters.
+    pub count: [usize; 2],
+}
+
+impl Default for RandomKeep {
+    fn default() -> RandomKeep {
+        RandomKeep { kinds: Vec::new(), count: [1, 4] }
+    }
+}
+
+/// What `liveness.keep` can hold: a voter crashed, paused, cut from every other server, a link
+/// cut one way from or to the leader, a slow disk, a slow network link, a drifting clock, a full
+/// disk, failing fsyncs.
+pub const KEEP_KINDS: [&str; 10] =
+    ["crash", "pause", "isolate", "one_way_from_leader", "one_way_to_leader", "slow_disk", "slow_link", "drift", "disk_full", "fsync_error"];
+
+/// Disk faults (`nemesis.schedule` actions and `nemesis.random.kinds`; never drawn by swarm):
+/// a bit flipped in a synced log record or in the newest snapshot, the newest snapshot cut
+/// short (each on a server losing power, found when it restarts), failing fsyncs, a full disk,
+/// a crash between an epoch file's tmp copy and its rename (armed for the server's next epoch
+/// write).
+pub const DISK_FAULT_KINDS: [&str; 6] = ["log_bitflip", "snapshot_bitflip", "snapshot_cut", "fsync_error", "disk_full", "epoch_tmp_crash"];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -225,6 +296,10 @@ pub struct RandomFaults {
     pub kinds: Vec<String>,
     /// Swarm testing: the seed picks a subset of kinds and the rates.
     pub swarm: bool,
+    /// Server ids the disk faults ([`DISK_FAULT_KINDS`]) are drawn on (empty: leader, follower
+    /// or random, like the others): a fixed minority keeps damage to a minority.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disk_targets: Vec<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -282,6 +357,7 @@ impl Default for Scenario {
                     duration_s: [2.0, 8.0],
                     kinds: vec!["kill".into(), "pause".into(), "partition".into()],
                     swarm: false,
+                    disk_targets: Vec::new(),
                 }),
             },
             liveness_s: 60,
@@ -289,6 +365,7 @@ impl Default for Scenario {
             expect: Expect::default(),
             bugs: Vec::new(),
             seed: None,
+            liveness: None,
         }
     }
 }
@@ -352,7 +429,7 @@ impl Default for NemesisSpec {
 
 impl Default for RandomFaults {
     fn default() -> RandomFaults {
-        RandomFaults { interval_s: [4.0, 10.0], duration_s: [2.0, 8.0], kinds: Vec::new(), swarm: false }
+        RandomFaults { interval_s: [4.0, 10.0], duration_s: [2.0, 8.0], kinds: Vec::new(), swarm: false, disk_targets: Vec::new() }
     }
 }
 
@@ -449,12 +526,20 @@ impl Scenario {
             if r.duration_s[0] < 0.0 || r.duration_s[0] > r.duration_s[1] {
                 return Err(format!("field `nemesis.random.duration_s`: expected 0 <= min <= max, got {:?}", r.duration_s));
             }
-            let known = |k: &str| FAULT_KINDS.contains(&k) || CLIENT_FAULT_KINDS.contains(&k);
+            let known = |k: &str| FAULT_KINDS.contains(&k) || CLIENT_FAULT_KINDS.contains(&k) || DISK_FAULT_KINDS.contains(&k);
             if let Some(bad) = r.kinds.iter().find(|k| !known(k.as_str())) {
-                return Err(format!("field `nemesis.random.kinds`: unknown fault kind `{bad}` (known: {}, {})", FAULT_KINDS.join(", "), CLIENT_FAULT_KINDS.join(", ")));
+                return Err(format!(
+                    "field `nemesis.random.kinds`: unknown fault kind `{bad}` (known: {}, {}, {})",
+                    FAULT_KINDS.join(", "),
+                    CLIENT_FAULT_KINDS.join(", "),
+                    DISK_FAULT_KINDS.join(", ")
+                ));
             }
             if r.kinds.is_empty() && !r.swarm {
                 return Err("field `nemesis.random.kinds`: expected at least one kind (or `swarm`: true)".into());
+            }
+            if let Some(bad) = r.disk_targets.iter().find(|&&id| id == 0 || id > servers) {
+                return Err(format!("field `nemesis.random.disk_targets`: server {bad} is not in the ensemble (1..={servers})"));
             }
         }
         if !matches!(self.expect.outcome.as_str(), "pass" | "violation" | "liveness") {
@@ -467,6 +552,9 @@ impl Scenario {
         }
         for bug in &self.bugs {
             bug.parse::<Bug>().map_err(|e| format!("field `bugs`: {e}"))?;
+        }
+        if let Some(l) = &self.liveness {
+            validate_liveness(l, e.voters)?;
         }
         Ok(())
     }
@@ -528,6 +616,62 @@ impl Scenario {
     }
 }
 
+/// At most this many voters may stay broken: a minority.
+pub fn minority(voters: usize) -> usize {
+    (voters - 1) / 2
+}
+
+fn validate_liveness(l: &LivenessSpec, voters: usize) -> Result<(), String> {
+    let most = minority(voters);
+    for (i, keep) in l.keep.iter().enumerate() {
+        validate_keep(&keep.kind, keep.target.as_deref(), keep.value, voters).map_err(|e| format!("field `liveness.keep[{i}]`: {e}"))?;
+    }
+    let random_min = l.random_keep.as_ref().map_or(0, |r| r.count[0]);
+    let used = budget_used(&l.keep) + random_min;
+    if used > most {
+        return Err(format!(
+            "field `liveness.keep`: at most a minority of the {voters} voters may stay broken ({most}); these keep {used} (a one-way link also takes the leader's side)"
+        ));
+    }
+    if let Some(r) = &l.random_keep {
+        if let Some(bad) = r.kinds.iter().find(|k| !KEEP_KINDS.contains(&k.as_str())) {
+            return Err(format!("field `liveness.random_keep.kinds`: unknown kind `{bad}` (known: {})", KEEP_KINDS.join(", ")));
+        }
+        if r.count[0] > r.count[1] {
+            return Err(format!("field `liveness.random_keep.count`: expected [min, max] with min <= max, got {:?}", r.count));
+        }
+    }
+    Ok(())
+}
+
+fn validate_keep(kind: &str, target: Option<&str>, value: Option<f64>, voters: usize) -> Result<(), String> {
+    if !KEEP_KINDS.contains(&kind) {
+        return Err(format!("`kind`: unknown kept fault `{kind}` (known: {})", KEEP_KINDS.join(", ")));
+    }
+    if let Some(target) = target {
+        let named = matches!(target, "leader" | "follower" | "random");
+        let id_ok = target.parse::<usize>().is_ok_and(|id| id >= 1 && id <= voters);
+        if !named && !id_ok {
+            return Err(format!("`target`: expected leader, follower, random or a voter id 1..={voters}, got `{target}`"));
+        }
+        if kind.starts_with("one_way") && target == "leader" {
+            return Err("`target`: a one-way link to or from the leader is kept on a follower".into());
+        }
+    }
+    if let Some(v) = value {
+        let ok = match kind {
+            "slow_disk" => (1_000.0..=60_000.0).contains(&v),
+            "slow_link" => (0.0..=60_000.0).contains(&v),
+            "drift" => v > 0.5 && v < 2.0,
+            _ => false,
+        };
+        if !ok {
+            return Err(format!("`value`: {v} does not fit `{kind}` (slow_disk: fsync ms in [1000, 60000]; slow_link: ms in [0, 60000]; drift: rate in (0.5, 2.0); others take none)"));
+        }
+    }
+    Ok(())
+}
+
 fn validate_random_points(r: &RandomPoints) -> Result<(), String> {
     let field = "field `nemesis.random_points";
     if r.rules[0] > r.rules[1] || r.rules[1] > 32 {
@@ -552,9 +696,9 @@ fn validate_random_points(r: &RandomPoints) -> Result<(), String> {
 }
 
 fn validate_fault(fault: &Fault, servers: u64, clients: usize) -> Result<(), String> {
-    const ACTIONS: [&str; 15] = [
+    const ACTIONS: [&str; 22] = [
         "kill", "restart", "pause", "resume", "partition", "heal", "one_way", "latency", "loss", "drift", "power_loss", "restart_all", "rolling_restart",
-        "pause_client", "isolate_client",
+        "pause_client", "isolate_client", "log_bitflip", "snapshot_bitflip", "snapshot_cut", "fsync_error", "disk_full", "epoch_tmp_crash", "wipe",
     ];
     if !ACTIONS.contains(&fault.action.as_str()) {
         return Err(format!("unknown action `{}` (known: {})", fault.action, ACTIONS.join(", ")));

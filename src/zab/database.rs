@@ -51,6 +51,16 @@ impl DiskMirror {
         assert!(self.last_logged_zxid() <= zxid, "nothing after {zxid:#x} remains");
     }
 
+    /// After a disk error: drops the logged txns above `last_written` (their append failed or
+    /// was never carried out) and the snapshots the disk does not hold (their write was dropped
+    /// with the rest of the failed step). What remains, the disk holds.
+    pub fn forget_unwritten(&mut self, last_written: Zxid, snapshots_on_disk: &[Zxid]) {
+        self.log.retain(|e| e.header.zxid <= last_written);
+        self.snapshots.retain(|s| snapshots_on_disk.contains(&s.last_zxid));
+        assert!(self.snapshots.iter().all(|s| s.last_zxid <= last_written), "a snapshot on disk above the log's last written zxid");
+        assert!(self.last_logged_zxid() <= last_written, "nothing unwritten remains in the mirror");
+    }
+
     /// Whether `truncate(zxid)` leaves a database at exactly `zxid`: a snapshot at or below it
     /// is kept (or none was ever taken) and the log reaches it.
     pub fn can_truncate_to(&self, zxid: Zxid) -> bool {

@@ -66,6 +66,7 @@ pub use fault_point::{FaultPoint, Passage};
 pub use message::PeerMessage;
 pub use action::{Action, ConnId, Observation};
 pub use peer::QuorumPeer;
+pub use persistence::{DiskFailure, DiskFailureKind};
 
 use crate::proto::Zxid;
 

@@ -5,6 +5,22 @@
 //! Why here: every role logs and applies; what is durable decides when an ACK may be sent
 //! (after fsync) and what a restarted server votes with. The mirror (`DiskMirror`) is updated
 //! in the same step as the action that writes the disk, so they never disagree.
+//!
+//! When the disk refuses an action (the shell reports it with [`QuorumPeer::on_disk_error`]),
+//! the peer reacts as ZooKeeper 3.8 does:
+//! - a log append (full disk) or a log fsync fails: `SyncRequestProcessor` dies,
+//!   `ZooKeeperCriticalThread.handleException` logs "Severe unrecoverable error" and sets the
+//!   server's state to ERROR; `Leader.lead` shuts down with "Unexpected internal error" and
+//!   `Follower.followLeader` leaves its loop, so the server goes back to LOOKING and rejoins (its
+//!   next sync may fail the same way). zksim leaves its role at once (ZooKeeper notices within
+//!   half a tick on a leader, at its next packet on a follower);
+//! - an epoch file cannot be written (`setAcceptedEpoch` / `setCurrentEpoch` throw
+//!   `IOException`): the role ends the same way, and the epoch keeps its old value;
+//! - a snapshot cannot be written: `ZooKeeperServer.takeSnapshot` logs "Severe unrecoverable
+//!   error, exiting" and calls `System.exit(TXNLOG_ERROR_TAKING_SNAPSHOT)`.
+//!
+//! In every case no ACK leaves for a txn whose fsync did not succeed, and the mirror is put
+//! back to what the disk (page cache) holds before the database is reloaded from it.
 
 use std::sync::Arc;
 
@@ -17,7 +33,66 @@ use crate::zab::peer::{QuorumPeer, Role};
 use crate::zab::{zxid_str, Bug};
 use crate::tree::snapshot::FuzzySnapshot;
 
+/// Which persistence action the disk refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskFailureKind {
+    /// Appending to the txn log (a full disk): nothing of the batch was written.
+    LogAppend,
+    /// The txn log's fsync: the appended bytes stay unsynced (the page cache keeps them).
+    LogFsync,
+    /// Writing `acceptedEpoch` or `currentEpoch`: the file keeps its old value.
+    EpochWrite,
+    /// Writing a snapshot.
+    Snapshot,
+}
+
+/// A refused persistence action and what the data directory holds after it (the shell's
+/// storage knows; the peer's mirror must agree before it reloads).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiskFailure {
+    pub kind: DiskFailureKind,
+    /// The storage error, for the log line.
+    pub detail: String,
+    /// The last zxid the log holds (written, synced or not).
+    pub last_logged_zxid: Zxid,
+    /// The zxids of the snapshot files the data directory holds (a snapshot the peer took in
+    /// the failed step may never have been written).
+    pub snapshot_zxids: Vec<Zxid>,
+    pub accepted_epoch: i64,
+    pub current_epoch: i64,
+}
+
 impl QuorumPeer {
+    /// The shell could not carry out a persistence action; its later actions of the same step
+    /// were not carried out either. React as ZooKeeper does (module header).
+    pub fn on_disk_error(&mut self, now_ms: i64, failure: DiskFailure) {
+        self.set_now_ms(now_ms);
+        assert!(failure.last_logged_zxid <= self.mirror.last_logged_zxid(), "the disk never holds more than the peer wrote");
+        assert!(
+            failure.accepted_epoch <= self.mirror.accepted_epoch && failure.current_epoch <= self.mirror.current_epoch,
+            "the disk's epochs never pass the ones the peer wrote"
+        );
+        tracing::warn!(now = now_ms, server = self.config.my_id, kind = ?failure.kind, detail = %failure.detail, "Severe unrecoverable error");
+        if failure.kind == DiskFailureKind::Snapshot {
+            self.out.push(Action::Exit { reason: format!("Severe unrecoverable error, exiting: {}", failure.detail) });
+            return;
+        }
+        // The txns of a failed append never reached the log; the epochs keep their old values.
+        self.mirror.forget_unwritten(failure.last_logged_zxid, &failure.snapshot_zxids);
+        self.mirror.accepted_epoch = failure.accepted_epoch;
+        self.mirror.current_epoch = failure.current_epoch;
+        self.sync_tokens.clear();
+        self.last_appended = self.mirror.last_logged_zxid();
+        self.durable_zxid = self.durable_zxid.min(self.last_appended);
+        self.fuzzy = None;
+        if matches!(self.role, Role::Looking) {
+            // No role to leave: reload here so the next vote carries what the log holds.
+            self.reload_database();
+        }
+        self.become_looking(now_ms);
+        assert!(self.sync_tokens.is_empty() && self.durable_zxid <= self.last_appended, "no fsync is awaited after a disk error");
+    }
+
     // ------------------------------------------------------------------ persistence
 
     pub(in crate::zab) fn write_accepted_epoch(&mut self, epoch: i64) {

@@ -193,6 +193,20 @@ impl TestEnsemble {
         }
     }
 
+    /// The server's disk refused a persistence action: its pending fsyncs are dropped, and the
+    /// appends above the failure's last logged zxid never reached the disk (this disk counts a
+    /// requested fsync as done at once, so they may already sit in `durable`).
+    pub fn disk_error(&mut self, id: ServerId, failure: super::persistence::DiskFailure) {
+        self.pending_syncs.remove(&id);
+        if let Some(disk) = self.disks.get_mut(&id) {
+            disk.unsynced.retain(|e| e.header.zxid <= failure.last_logged_zxid);
+            disk.durable.log.retain(|e| e.header.zxid <= failure.last_logged_zxid);
+        }
+        let now = self.now_ms;
+        self.peers.get_mut(&id).expect("live").on_disk_error(now, failure);
+        self.flush(id);
+    }
+
     /// Completes every pending fsync of a server.
     pub fn complete_syncs(&mut self, id: ServerId) {
         let tokens = self.pending_syncs.remove(&id).unwrap_or_default();
