@@ -375,14 +375,23 @@ fn recover(storage: &mut Storage<SimDiskHandle>, ctx: &RunContext, id: u64) -> R
 }
 
 /// The first place where the txns a recovery replays are visibly not consecutive: a counter
-/// that jumps within an epoch, or a new epoch that does not start at counter 1 (`restore`
-/// replays whatever the log holds; neither ZooKeeper nor zksim refuses such a log).
+/// that jumps within an epoch, a new epoch that does not start at counter 1, or a skipped newer
+/// snapshot whose zxid the replayed log never reaches (a SNAP sync's state that the log does not
+/// hold, even when the log then goes on at counter 1 of a later epoch). `restore` replays
+/// whatever the log holds; neither ZooKeeper nor zksim refuses such a log.
 fn replay_gap(recovered: &Recovered) -> Option<(Zxid, Zxid)> {
     let start = recovered.snapshot.as_ref().map_or(0, |(z, _)| *z);
     let zxids: Vec<Zxid> = std::iter::once(start).chain(recovered.log.iter().map(|e| e.header.zxid)).collect();
-    zxids.windows(2).map(|w| (w[0], w[1])).find(|&(a, b)| {
+    let jump = zxids.windows(2).map(|w| (w[0], w[1])).find(|&(a, b)| {
         let same_epoch = crate::zab::epoch_of(a) == crate::zab::epoch_of(b);
         (same_epoch && b != a + 1) || (!same_epoch && crate::zab::counter_of(b) != 1)
+    });
+    jump.or_else(|| {
+        let skipped = recovered.skipped_snapshots.iter().filter_map(|(file, _)| crate::storage::snap_files::parse_snapshot_name(file));
+        let uncovered = skipped.filter(|&z| z > start && !zxids.contains(&z)).min()?;
+        let before = zxids.iter().copied().filter(|&z| z < uncovered).max().unwrap_or(start);
+        let after = zxids.iter().copied().find(|&z| z > uncovered).unwrap_or(uncovered);
+        Some((before, after))
     })
 }
 
