@@ -84,3 +84,21 @@ pub(super) async fn final_nodes(conditions: SharedConditions, servers: &[i64], k
     };
     on_client_node("final-reader", CLIENT_ADDR_BASE + 999, conditions, body).await.unwrap_or_default()
 }
+
+/// `s1 following s3, not serving, at 0x200000005 (currentEpoch 2)` — a server's view in words.
+pub(super) fn describe_view(id: u64, v: &crate::sim::server_node::ServerView) -> String {
+    if let Some(reason) = &v.exited {
+        return format!("s{id} exited ({reason})");
+    }
+    if !v.up {
+        return format!("s{id} down");
+    }
+    let role = match (v.state, v.leader) {
+        (Some(ServerState::Leading), _) => "leading".to_string(),
+        (Some(ServerState::Following), Some(l)) => format!("following s{l}"),
+        (Some(ServerState::Observing), Some(l)) => format!("observing s{l}"),
+        _ => "looking".to_string(),
+    };
+    let serving = if v.serving { "serving" } else { "not serving" };
+    format!("s{id} {role}, {serving}, at {:#x} (currentEpoch {}, digest {:016x})", v.last_zxid, v.current_epoch, v.digest)
+}

@@ -54,6 +54,15 @@ impl Kept {
         self.down.iter().chain(&self.impaired).chain(&self.degraded).copied().collect()
     }
 
+    /// `down s3, s4; impaired none; degraded none`.
+    pub fn describe(&self) -> String {
+        let list = |set: &BTreeSet<ServerId>| match set.is_empty() {
+            true => "none".to_string(),
+            false => set.iter().map(|id| format!("s{id}")).collect::<Vec<_>>().join(", "),
+        };
+        format!("down {}; impaired {}; degraded {}", list(&self.down), list(&self.impaired), list(&self.degraded))
+    }
+
     /// Servers that need not converge.
     pub fn excused(&self) -> BTreeSet<ServerId> {
         self.down.union(&self.impaired).copied().collect()
@@ -165,7 +174,7 @@ pub async fn run(
     let broken = kept.down.clone();
     let start = elapsed_ms();
     let deadline = start + bound.total_ms;
-    let note = |what: &str| format!("{what} within the liveness bound of {:.1} s ({}); kept: {kept:?}", bound.total_ms as f64 / 1000.0, bound.explain);
+    let note = |what: &str| format!("{what} within the liveness bound of {:.1} s ({}); kept: {}", bound.total_ms as f64 / 1000.0, bound.explain, kept.describe());
     let leader = if healed.is_some() { wait_for_healthy_leader(cluster, &broken, deadline).await } else { None };
     let mut failed = leader.is_none();
     if healed.is_none() {
@@ -409,5 +418,5 @@ async fn wait_converged_among(cluster: &Cluster, members: &[ServerId], deadline:
 }
 
 fn views(cluster: &Cluster) -> String {
-    cluster.ids().iter().map(|&id| format!("s{id}: {:?}", cluster.view(id))).collect::<Vec<_>>().join("; ")
+    cluster.ids().iter().map(|&id| super::ensemble_ops::describe_view(id, &cluster.view(id))).collect::<Vec<_>>().join("; ")
 }

@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use super::ensemble_ops::{final_nodes, heal_all, node_record, on_client_node};
+use super::ensemble_ops::{describe_view, final_nodes, heal_all, node_record, on_client_node};
 use super::fenced_store::FencedStore;
 use super::lock_workload::{run_lock_client, LOCK_PATH};
 use super::nemesis::{plan, plan_points, ClientHost, Nemesis};
@@ -412,26 +412,6 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
     outcome.acked_lost = nemesis.acked_lost.len();
     outcome
 }
-
-/// `s1 following s3, not serving, at 0x200000005 (currentEpoch 2)` — a server's view in words.
-fn describe_view(id: u64, v: &crate::sim::server_node::ServerView) -> String {
-    if let Some(reason) = &v.exited {
-        return format!("s{id} exited ({reason})");
-    }
-    if !v.up {
-        return format!("s{id} down");
-    }
-    let role = match (v.state, v.leader) {
-        (Some(ServerState::Leading), _) => "leading".to_string(),
-        (Some(ServerState::Following), Some(l)) => format!("following s{l}"),
-        (Some(ServerState::Observing), Some(l)) => format!("observing s{l}"),
-        _ => "looking".to_string(),
-    };
-    let serving = if v.serving { "serving" } else { "not serving" };
-    format!("s{id} {role}, {serving}, at {:#x} (currentEpoch {}, digest {:016x})", v.last_zxid, v.current_epoch, v.digest)
-}
-
-
 
 async fn run_faults(
     cluster: &mut Cluster,
