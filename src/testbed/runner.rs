@@ -629,6 +629,10 @@ fn nemesis_counts(recorder: &Recorder) -> BTreeMap<String, u64> {
             if n.action == "disk_error" && detail.contains("(while Leading)") {
                 *counts.entry("disk_error:leading".to_string()).or_default() += 1;
             }
+            // An epoch write a follower fails: a swing voter that elects a leader, then leaves.
+            if n.action == "disk_error" && detail.contains("acceptedEpoch") && detail.contains("(while Following)") {
+                *counts.entry("disk_error:following_epoch".to_string()).or_default() += 1;
+            }
             // A recovery that fell back to an older snapshot and replayed a log with a hole.
             if n.action == "recovered" && detail.contains("the replayed log skips") {
                 *counts.entry("recovered:gap".to_string()).or_default() += 1;
