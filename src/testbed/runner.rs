@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use super::ensemble_ops::{describe_view, final_nodes, heal_all, node_record, on_client_node};
+use super::ensemble_ops::{describe_view, final_nodes, heal_all, node_record, on_client_node, replica_record};
 use super::fenced_store::FencedStore;
 use super::lock_workload::{run_lock_client, LOCK_PATH};
 use super::nemesis::{plan, plan_points, ClientHost, Nemesis};
@@ -25,13 +25,13 @@ use super::recorder::Recorder;
 use super::scenario::{Fault, Scenario};
 use super::workload::{run_client, spawn_session, wait_connected, ClientPlan, WorkloadShared};
 use crate::checker::{check_history, CheckOptions, Status};
-use crate::history::record::{FinalRecord, NodeRecord, ReplicaRecord};
+use crate::history::record::{FinalRecord, NodeRecord};
 use crate::proto::{Acl, CreateMode};
 use crate::sim::client_node::ClientEndpoint;
 use crate::sim::cluster::{Cluster, ClusterConfig};
 use crate::sim::net::{ip_of, SharedConditions, CLIENT_ADDR_BASE};
 use crate::sim::server_node::elapsed_ms;
-use crate::zab::{Bugs, ServerState};
+use crate::zab::Bugs;
 
 /// How a run ended. Exit codes: pass 0, safety violation 1, liveness failure 2, crash 3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -393,16 +393,7 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
         let replicas = cluster
             .ids()
             .into_iter()
-            .map(|id| {
-                let v = cluster.view(id);
-                let mode = match v.state {
-                    Some(ServerState::Leading) => "leader",
-                    Some(ServerState::Following) => "follower",
-                    Some(ServerState::Observing) => "observer",
-                    _ => "looking",
-                };
-                (format!("s{id}"), ReplicaRecord { zxid: Some(v.last_zxid), digest: Some(format!("{:016x}", v.digest)), mode: Some(mode.into()) })
-            })
+            .map(|id| (format!("s{id}"), replica_record(&cluster, id)))
             .collect();
         shared.recorder.lock().expect("recorder").final_record = Some(FinalRecord { nodes, replicas, extra: BTreeMap::new() });
         cluster.check_final();
