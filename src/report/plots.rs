@@ -51,6 +51,20 @@ fn kinds(history: &History) -> Vec<String> {
     seen
 }
 
+/// The series' legend, upper right, on a translucent white box: both plots use the same.
+fn draw_legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, impl Ranged<ValueType = f64>>>,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 10))
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
 fn draw_bands<DB: DrawingBackend>(
     chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, impl Ranged<ValueType = f64>>>,
     bands: &[FaultBand],
@@ -128,14 +142,7 @@ pub fn latency_svg(history: &History, bands: &[FaultBand]) -> Result<String, Str
                     .label(label)
                     .legend(move |(x, y)| Circle::new((x + 5, y), 3, colour.filled()));
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .label_font(("sans-serif", 10))
-                .draw()
-                .map_err(|e| e.to_string())?;
+            draw_legend(&mut chart)?;
         }
         root.present().map_err(|e| e.to_string())?;
     }
@@ -185,14 +192,7 @@ pub fn throughput_svg(history: &History, bands: &[FaultBand]) -> Result<String, 
                 .label(name.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], colour.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 10))
-            .draw()
-            .map_err(|e| e.to_string())?;
+        draw_legend(&mut chart)?;
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(svg)
