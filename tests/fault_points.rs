@@ -9,7 +9,9 @@
 //! - shrink replaces a random arming by the firings and keeps the anomaly;
 //! - `--require-coverage` fails a sweep (exit 5) when a probe never fired;
 //! - `explore` finds a flag that took the plain swarm 6,576 seeds (CI guard: a change that
-//!   blinds the search fails here).
+//!   blinds the search fails here);
+//! - `drop_clients` cuts off every client of the struck server and they move on; a client that
+//!   arrives ahead of a server passes `client_ahead` and is refused by the correct build.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -207,4 +209,51 @@ fn explore_finds_a_flag_the_plain_swarm_hardly_found() {
     assert_eq!(replay.trace_hash, outcome.trace_hash, "the candidate replays exactly");
     let clean = run(&candidate.scenario(&base), candidate.seed, &RunOptions { bugs: vec![], fast_checks: true });
     assert_eq!(clean.verdict, Verdict::Pass, "the same plan on the correct build: {:?}", clean.findings);
+}
+
+/// `drop_clients` at the leader's 40th commit: a nemesis record, and every session that lived
+/// on the leader is disconnected at that instant and connected again elsewhere; nothing breaks.
+#[test]
+fn drop_clients_cuts_off_every_client_of_the_struck_server() {
+    let s = Scenario::parse(
+        "drop-clients.json",
+        r#"{"name": "drop-clients", "ensemble": {"voters": 3}, "duration_s": 12,
+            "nemesis": {"points": [{"on": "commit_applied", "server": "leader", "action": "drop_clients", "nth": 40}]}}"#,
+    )
+    .unwrap();
+    let options = RunOptions { bugs: vec![], fast_checks: true };
+    for seed in 0..3 {
+        let outcome = run(&s, seed, &options);
+        assert_eq!(outcome.verdict, Verdict::Pass, "seed {seed}: {:?}", outcome.findings);
+        assert_eq!(outcome.firings.len(), 1, "seed {seed}: one firing");
+        let lines: Vec<serde_json::Value> = outcome.history.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let record = lines.iter().find(|l| l["kind"] == "nemesis" && l["action"] == "drop_clients");
+        let fired_ns = record.unwrap_or_else(|| panic!("seed {seed}: the firing is a nemesis record"))["t_ns"].as_u64().unwrap();
+        let cut: Vec<&serde_json::Value> = lines
+            .iter()
+            .filter(|l| l["kind"] == "session" && l["state"] == "disconnected")
+            .filter(|l| l["t_ns"].as_u64().is_some_and(|t| t >= fired_ns && t < fired_ns + 50_000_000))
+            .collect();
+        assert!(!cut.is_empty(), "seed {seed}: the leader's clients were cut off at the firing");
+        for c in cut {
+            let back = lines.iter().any(|l| l["kind"] == "session" && l["session"] == c["session"] && l["state"] == "connected" && l["t_ns"].as_u64() > c["t_ns"].as_u64());
+            assert!(back, "seed {seed}: session {} connected again", c["session"]);
+        }
+    }
+}
+
+/// The targeted accept-client-ahead schedule sends clients to a stale leader: it passes
+/// `client_ahead` (a server event of the history too) and refuses them; with the flag it serves
+/// them and the history shows the reads going back.
+#[test]
+fn a_client_ahead_of_its_server_is_a_probe_and_the_correct_build_refuses_it() {
+    let mut s = shipped("bugs/accept-client-ahead.json");
+    s.bugs.clear();
+    let correct = run(&s, 4, &RunOptions { bugs: vec![], fast_checks: true });
+    assert_eq!(correct.verdict, Verdict::Pass, "{:?}", correct.findings);
+    assert!(correct.coverage.get("client_ahead").is_some_and(|&n| n > 0), "{:?}", correct.coverage.keys());
+    assert!(correct.history.lines().any(|l| l.contains("\"event\":\"client_ahead\"")), "the server event is recorded");
+    let flagged = run(&s, 4, &RunOptions { bugs: vec![Bug::AcceptClientAhead], fast_checks: true });
+    assert_eq!(flagged.verdict, Verdict::SafetyViolation, "{:?}", flagged.findings);
+    assert!(flagged.coverage.get("client_ahead").is_some_and(|&n| n > 0));
 }

@@ -317,8 +317,8 @@ pub struct NemesisRecord {
 /// Something a server did or had done to it, recorded by the simulator (its server lanes):
 /// `event` is `looking`, `leading`, `following`, `observing`, `elected`, `established`,
 /// `sync`, `newleader`, `newleader_ack`, `uptodate`, `crash`, `exit`, `restart`,
-/// `recovered`, `pause`, `resume`, `snapshot`, `truncate`, `loaded`, `session_expired`
-/// (others are kept and shown as they are). No check depends on these lines.
+/// `recovered`, `pause`, `resume`, `snapshot`, `truncate`, `loaded`, `session_expired`,
+/// `client_ahead` (others are kept and shown as they are). No check depends on these lines.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ServerRecord {
     pub t_ns: u64,

@@ -244,7 +244,7 @@ fn servers(history: &History) -> Vec<String> {
 }
 
 const STATES: [&str; 6] = ["looking", "leading", "following", "observing", "down", "paused"];
-const MARKS: [(&str, &str); 12] = [
+const MARKS: [(&str, &str); 13] = [
     ("elected", "#1b5e20"),
     ("established", "#1b5e20"),
     ("sync", "#0d47a1"),
@@ -255,6 +255,7 @@ const MARKS: [(&str, &str); 12] = [
     ("truncate", "#e65100"),
     ("recovered", "#006064"),
     ("session_expired", "#880e4f"),
+    ("client_ahead", "#880e4f"),
     ("crash", "#b71c1c"),
     ("exit", "#b71c1c"),
 ];

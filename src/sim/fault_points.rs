@@ -29,7 +29,8 @@ pub const STORAGE_TORN_WRITE: &str = "torn_write";
 pub const STORAGE_TORN_TAIL_CUT: &str = "torn_tail_cut";
 
 /// What a rule does when it fires.
-pub const POINT_ACTIONS: [&str; 8] = ["kill", "kill_peer", "kill_pair", "power_loss", "pause", "isolate", "disconnect", "delay_fsync"];
+pub const POINT_ACTIONS: [&str; 9] =
+    ["kill", "kill_peer", "kill_pair", "power_loss", "pause", "isolate", "disconnect", "delay_fsync", "drop_clients"];
 
 /// A fault armed at a fault point (a scenario's `nemesis.points` entry).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -41,7 +42,8 @@ pub struct PointRule {
     /// `looking`, or a server id — the server's role when it passes the point.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
-    /// kill | kill_peer | kill_pair | power_loss | pause | isolate | disconnect | delay_fsync.
+    /// kill | kill_peer | kill_pair | power_loss | pause | isolate | disconnect | delay_fsync |
+    /// drop_clients.
     pub action: String,
     /// Fire at the nth matching passage (1-based) of the fault phase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -122,6 +124,9 @@ pub enum Strike {
     Hold,
     /// Add this many ms to the server's next fsync, and go on.
     DelayFsync(u64),
+    /// Close every client connection of this server at once (its client port reset), then go
+    /// on: each client moves to another server carrying the last zxid it saw here.
+    DropClients,
 }
 
 /// One firing, for the runner to apply and record.
@@ -263,6 +268,7 @@ impl PointHub {
         let strike = match rule.action.as_str() {
             "kill" | "kill_pair" | "power_loss" => Strike::Crash,
             "delay_fsync" => Strike::DelayFsync(rule.value.unwrap_or(500.0) as u64),
+            "drop_clients" => Strike::DropClients,
             _ => Strike::Hold,
         };
         self.fired.push(firing.clone());

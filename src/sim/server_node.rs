@@ -726,6 +726,7 @@ impl Node {
                 self.expiring = true;
                 return;
             }
+            FaultPoint::ClientAhead => LoggedEvent { zxid: Some(self.peer.last_processed_zxid()), ..self.event("client_ahead") },
             _ => return,
         };
         self.log(event);
@@ -773,6 +774,10 @@ impl Node {
         if strike == Strike::Crash {
             // Power fails here: the page cache is lost with the kill the runner applies now.
             return Some(Executed::Gone);
+        }
+        if strike == Strike::DropClients {
+            // The closes queue behind the held actions; the runner only records the firing.
+            self.peer.reset_client_port(now);
         }
         if let Err(failure) = self.flush_appends() {
             return Some(Executed::DiskFailed(failure));

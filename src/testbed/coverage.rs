@@ -140,7 +140,7 @@ mod tests {
         add_run(&mut totals, &run);
         add_run(&mut totals, &run);
         assert_eq!(totals["sync_diff"], ProbeTotal { count: 4, seeds: 2 });
-        assert!(describe(&totals).contains("1/29 fault points passed"));
+        assert!(describe(&totals).contains("1/30 fault points passed"));
         assert!(points_never_passed(&totals).contains(&"sync_trunc"));
     }
 }

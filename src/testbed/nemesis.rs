@@ -494,6 +494,10 @@ impl Nemesis {
                     self.schedule(until, Undo::Heal);
                 }
             }
+            "drop_clients" => {
+                // The struck server closed its client connections itself (Strike::DropClients).
+                recorder.nemesis(t_ns, "drop_clients", Some(server), &format!("{at}: every client connection closed"));
+            }
             "delay_fsync" => {
                 let ms = firing.value.unwrap_or(500.0);
                 recorder.nemesis(t_ns, "delay_fsync", Some(server), &format!("{at}: next fsync +{ms} ms"));

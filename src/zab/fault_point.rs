@@ -79,6 +79,9 @@ pub enum FaultPoint {
     SessionExpired,
     /// The leader moved a session to another server (a client reconnected elsewhere).
     ConnectionMoved,
+    /// A client connected carrying a zxid this server has not seen; ZooKeeper refuses it
+    /// ("Refusing session request ... client must try another server").
+    ClientAhead,
 }
 
 /// One passage of a point: where and, when the moment concerns one, with which other server
@@ -90,7 +93,7 @@ pub struct Passage {
 }
 
 impl FaultPoint {
-    pub const ALL: [FaultPoint; 29] = [
+    pub const ALL: [FaultPoint; 30] = [
         FaultPoint::VoteSent,
         FaultPoint::LeaderChosen,
         FaultPoint::FollowerInfoSent,
@@ -120,6 +123,7 @@ impl FaultPoint {
         FaultPoint::LogRolled,
         FaultPoint::SessionExpired,
         FaultPoint::ConnectionMoved,
+        FaultPoint::ClientAhead,
     ];
 
     /// The name scenario files and coverage reports use.
@@ -154,6 +158,7 @@ impl FaultPoint {
             FaultPoint::LogRolled => "log_rolled",
             FaultPoint::SessionExpired => "session_expired",
             FaultPoint::ConnectionMoved => "connection_moved",
+            FaultPoint::ClientAhead => "client_ahead",
         }
     }
 

@@ -8,6 +8,7 @@ use crate::wire::{ClientMessage, ConnectRequest, ConnectResponse, ServerMessage}
 use crate::zab::action::{Action, ConnId};
 use crate::zab::peer::QuorumPeer;
 use crate::zab::serving::state::{Conn, PendingConnect};
+use crate::zab::fault_point::FaultPoint;
 use crate::zab::{Bug, PeerMessage};
 
 impl QuorumPeer {
@@ -43,6 +44,14 @@ impl QuorumPeer {
         self.serving.queues.clear();
         self.serving.pending_connects.clear();
         assert!(self.serving.conns.is_empty() && self.serving.session_conn.is_empty(), "every client is cut off");
+    }
+
+    /// The shell reset this server's client port (a nemesis: ZooKeeper's
+    /// `ServerCnxnFactory.closeAll`): every client is cut off and moves to another server with
+    /// the last zxid it saw here. The sessions live on at the leader; the server keeps its role.
+    pub fn reset_client_port(&mut self, now_ms: i64) {
+        self.set_now_ms(now_ms);
+        self.close_all_clients();
     }
 
     /// A client opened a connection to this server.
@@ -87,10 +96,13 @@ impl QuorumPeer {
     // ------------------------------------------------------------------ connect
 
     pub(in crate::zab) fn on_connect_request(&mut self, conn: ConnId, request: ConnectRequest) {
-        if request.last_zxid_seen > self.db.last_processed_zxid() && !self.config.bugs.has(Bug::AcceptClientAhead) {
-            // "Refusing session request for client as it has seen zxid ... our last zxid is ...".
-            self.close_client(conn);
-            return;
+        if request.last_zxid_seen > self.db.last_processed_zxid() {
+            self.pass(FaultPoint::ClientAhead, None);
+            if !self.config.bugs.has(Bug::AcceptClientAhead) {
+                // "Refusing session request for client as it has seen zxid ... our last zxid is ...".
+                self.close_client(conn);
+                return;
+            }
         }
         assert!(self.serving.conns[&conn].session.is_none(), "one handshake per connection");
         let timeout_ms = request.timeout_ms.clamp(self.serving.min_session_timeout_ms, self.serving.max_session_timeout_ms);
