@@ -7,7 +7,9 @@
 //! that reached coverage no earlier run reached (a probe, or a probe's count in a higher
 //! power-of-two bucket) joins the corpus; new candidates are drawn fresh or mutated from the
 //! corpus (shift, retarget or replace a fault, add or drop one, arm another point, change a
-//! rule, reseed). The search stops at the first run that is not as the scenario expects, writes
+//! rule, reseed). A third of the mutants start from an entry that reached a probe few runs
+//! reach (FairFuzz's rare-branch targeting: the moments the swarm seldom reaches are where
+//! its unknown bugs hide). The search stops at the first run that is not as the scenario expects, writes
 //! that candidate as a scenario file and prints the command that replays it.
 //!
 //! Deterministic for a given `--seed` and `--jobs`: each batch of `jobs` candidates is drawn
@@ -119,17 +121,20 @@ pub fn explore(base: &Scenario, config: &ExploreConfig, mut progress: impl FnMut
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x6578_706c_6f72_65);
     let options = RunOptions { bugs: config.bugs.clone(), fast_checks: true };
     let mut corpus: Vec<Candidate> = Vec::new();
+    let mut rarity = Rarity::default();
     let mut reached: BTreeSet<(String, u32)> = BTreeSet::new();
     let mut probes: BTreeSet<String> = BTreeSet::new();
     let mut curve = Vec::new();
     let mut runs = 0;
     let jobs = config.jobs.max(1);
     while runs < config.runs {
-        let batch: Vec<Candidate> = (0..jobs.min(config.runs - runs)).map(|_| next_candidate(base, &corpus, config.guided, &mut rng)).collect();
+        let batch: Vec<Candidate> =
+            (0..jobs.min(config.runs - runs)).map(|_| next_candidate(base, &corpus, &rarity, config.guided, &mut rng)).collect();
         let outcomes = run_batch(base, &batch, jobs, &options);
         for (candidate, outcome) in batch.into_iter().zip(outcomes) {
             runs += 1;
             probes.extend(outcome.coverage.keys().cloned());
+            rarity.note_run(&outcome.coverage);
             let mut new = false;
             for (probe, &count) in &outcome.coverage {
                 new |= reached.insert((probe.clone(), bucket(count)));
@@ -140,6 +145,7 @@ pub fn explore(base: &Scenario, config: &ExploreConfig, mut progress: impl FnMut
             }
             if new && config.guided {
                 corpus.push(candidate);
+                rarity.add_entry(&outcome.coverage);
             }
         }
         curve.push((runs, probes.len()));
@@ -167,15 +173,48 @@ fn run_batch(base: &Scenario, batch: &[Candidate], jobs: usize, options: &RunOpt
     results.into_inner().expect("results").into_values().collect()
 }
 
+/// How many runs reached each probe, and which probes each corpus entry reached.
+#[derive(Default)]
+struct Rarity {
+    hits: BTreeMap<String, u64>,
+    entry_probes: Vec<Vec<String>>,
+}
+
+impl Rarity {
+    fn note_run(&mut self, coverage: &BTreeMap<String, u64>) {
+        for probe in coverage.keys() {
+            *self.hits.entry(probe.clone()).or_default() += 1;
+        }
+    }
+
+    fn add_entry(&mut self, coverage: &BTreeMap<String, u64>) {
+        self.entry_probes.push(coverage.keys().cloned().collect());
+    }
+
+    /// A corpus entry whose rarest probe is reached by the fewest runs (ties: drawn).
+    fn rarest_entry(&self, rng: &mut ChaCha8Rng) -> Option<usize> {
+        let rarest_hits = |probes: &Vec<String>| probes.iter().map(|p| self.hits.get(p).copied().unwrap_or(0)).min().unwrap_or(u64::MAX);
+        let scores: Vec<u64> = self.entry_probes.iter().map(rarest_hits).collect();
+        let best = *scores.iter().min()?;
+        let ties: Vec<usize> = (0..scores.len()).filter(|&i| scores[i] == best).collect();
+        ties.choose(rng).copied()
+    }
+}
+
 /// A fresh candidate while the corpus is small (and every other time: the scenario's own
 /// draws are a strong prior — with 20% fresh the search missed ZOOKEEPER-4643 in 1,354 runs
 /// that the unguided fault-point swarm found in 49), else a mutant.
-fn next_candidate(base: &Scenario, corpus: &[Candidate], guided: bool, rng: &mut ChaCha8Rng) -> Candidate {
+fn next_candidate(base: &Scenario, corpus: &[Candidate], rarity: &Rarity, guided: bool, rng: &mut ChaCha8Rng) -> Candidate {
     if !guided || corpus.len() < 4 || rng.gen_bool(0.5) {
         return Candidate::fresh(base, rng.gen());
     }
-    // Newer entries reached newer coverage: favour them.
-    let pick = if rng.gen_bool(0.5) { corpus.len() - 1 - rng.gen_range(0..corpus.len().min(8)) } else { rng.gen_range(0..corpus.len()) };
+    assert_eq!(corpus.len(), rarity.entry_probes.len(), "every corpus entry has its probes");
+    let pick = match rng.gen_range(0..3) {
+        // Newer entries reached newer coverage.
+        0 => corpus.len() - 1 - rng.gen_range(0..corpus.len().min(8)),
+        1 => rng.gen_range(0..corpus.len()),
+        _ => rarity.rarest_entry(rng).expect("a non-empty corpus"),
+    };
     let mut c = corpus[pick].clone();
     for _ in 0..rng.gen_range(1..=3) {
         mutate(base, &mut c, corpus, rng);
@@ -339,4 +378,36 @@ pub fn explore_command(args: &ExploreArgs) -> i32 {
     println!("found: {} after {} runs; scenario written to {}", outcome.anomaly(), result.runs, out.display());
     println!("reproduce: cargo run --release -- run {} --seed {}", out.display(), candidate.seed);
     outcome.verdict.exit_code().max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn coverage(probes: &[&str]) -> BTreeMap<String, u64> {
+        probes.iter().map(|p| (p.to_string(), 1)).collect()
+    }
+
+    #[test]
+    fn the_rarest_entry_holds_the_probe_fewest_runs_reached() {
+        let mut rarity = Rarity::default();
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        assert_eq!(rarity.rarest_entry(&mut rng), None, "an empty corpus has no entry");
+        let common = coverage(&["vote_sent", "commit_applied"]);
+        let rare = coverage(&["vote_sent", "client_ahead"]);
+        for _ in 0..5 {
+            rarity.note_run(&common);
+        }
+        rarity.note_run(&rare);
+        rarity.add_entry(&common);
+        rarity.add_entry(&rare);
+        for _ in 0..20 {
+            assert_eq!(rarity.rarest_entry(&mut rng), Some(1), "client_ahead: 1 run, commit_applied: 5");
+        }
+        // Once the rare probe is reached often, the other entry's probe is the rarer one.
+        for _ in 0..10 {
+            rarity.note_run(&rare);
+        }
+        assert_eq!(rarity.rarest_entry(&mut rng), Some(0));
+    }
 }
