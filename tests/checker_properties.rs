@@ -573,6 +573,27 @@ fn ephemeral_seen_after_expiry_is_caught() {
     assert_eq!(report.allowed_count, 1);
 }
 
+/// A client told "expired" before the ensemble committed the closeSession (the leader refused
+/// the closing session, then lost its quorum; the next leader expired it again later): reads
+/// of the ephemeral before that commit are allowed and counted, reads after it are violations.
+#[test]
+fn ephemeral_seen_between_the_expiry_notice_and_the_commit_is_allowed() {
+    let seen = json!({"result": {"value": "x", "version": 0, "mzxid": Z + 3, "ephemeral_owner": "0x1"}, "zxid": Z + 5});
+    let committed_later = || {
+        Hist::new()
+            .op(1, "create", "/e", (10, 20), "ok", json!({"args": {"value": "x", "ephemeral": true}, "zxid": Z + 3, "result": {"path": "/e"}}))
+            .push(json!({"kind": "session", "client": 1, "session": "0x1", "t_ns": 100, "state": "expired"}))
+            .push(json!({"kind": "session", "client": 0, "session": "0x1", "t_ns": 300, "state": "closed", "zxid": Z + 9, "by": "ensemble"}))
+    };
+    let report = committed_later().op(2, "get_data", "/e", (150, 160), "ok", seen.clone()).check("ephemerals");
+    assert_passes(&report);
+    assert_eq!(report.allowed_count, 1, "counted as expiry told before its closeSession committed");
+    let mut after = seen;
+    after["zxid"] = json!(Z + 9);
+    let bad = committed_later().op(2, "get_data", "/e", (350, 360), "ok", after).check("ephemerals");
+    assert_caught(&bad, "ephemeral outlived its session");
+}
+
 // ---- watches ----
 
 #[test]

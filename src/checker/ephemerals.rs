@@ -10,6 +10,13 @@
 //! the ephemeral's) after the session ended is a violation — unless the reply header shows
 //! the serving replica had not yet applied the closeSession transaction: that is a stale
 //! plain read, which ZooKeeper allows (counted, not a violation).
+//!
+//! A client can be told "expired" before the ensemble commits the closeSession: the leader
+//! refuses a session it is closing (`SessionTrackerImpl.touchSession` returns false once
+//! `setSessionClosing` ran), and if that leader loses its quorum before the txn commits, the
+//! next leader restores the session from its tree and the ephemerals live until it expires the
+//! session again. When the history has the ensemble's commit (`by: ensemble`), a read before
+//! that commit is allowed and counted ("expiry told before its closeSession committed").
 
 use super::context::Context;
 use super::report::{CheckReport, Severity, Violation};
@@ -48,13 +55,18 @@ pub fn check(context: &Context, _options: &CheckOptions) -> CheckReport {
                 .czxid
                 .and_then(|c| ephemerals.get(&c).map(|e| e.1))
         });
-        let Some(end) = owner.and_then(|s| ends.get(&s)) else {
+        let Some(&(end, committed)) = owner.and_then(|s| ends.get(&s)) else {
             continue;
         };
         observations += 1;
         if op.invoke_ns <= end.t_ns {
             continue;
         }
+        if let Some(commit) = committed.filter(|c| op.invoke_ns <= c.t_ns) {
+            report.allow(told_before_commit(history, id as OpId, owner.expect("owner"), end, commit));
+            continue;
+        }
+        let end = committed.unwrap_or(end);
         let stale_replica =
             matches!((op.zxid, end.zxid), (Some(read), Some(close)) if read < close);
         let session = owner.expect("owner checked above");
@@ -109,8 +121,42 @@ fn ephemeral_creations(context: &Context) -> BTreeMap<Zxid, (OpId, SessionId)> {
     out
 }
 
+/// A read that saw the ephemeral after its client was told the session expired but before
+/// the ensemble committed the closeSession.
+fn told_before_commit(history: &crate::history::History, id: OpId, session: SessionId, end: SessionEnd, commit: SessionEnd) -> Violation {
+    let mut ops = vec![id];
+    ops.extend(end.op);
+    let explanation = format!(
+        "{} saw an ephemeral of {} after its client was told it ended (line {}) but before the ensemble committed its closeSession{} at {} ns: \
+         the leader refuses a closing session before the txn commits (SessionTrackerImpl.touchSession); allowed",
+        history.describe_op(id),
+        history.session_name(Some(session)),
+        end.line,
+        commit.zxid.map(|z| format!(" {z:#x}")).unwrap_or_default(),
+        commit.t_ns
+    );
+    Violation { anomaly: "expiry told before its closeSession committed", severity: Severity::Weak, ops, lines: vec![end.line, commit.line], explanation }
+}
+
+/// Each session's first recorded end (expiry, close), and the ensemble's commit of its
+/// closeSession when the history has it.
+fn session_ends(context: &Context) -> BTreeMap<SessionId, (SessionEnd, Option<SessionEnd>)> {
+    let firsts = first_session_ends(context);
+    let mut committed: BTreeMap<SessionId, SessionEnd> = BTreeMap::new();
+    for event in context.history.session_events.iter().filter(|e| e.by_ensemble && e.ends_session()) {
+        if let Some(session) = event.session {
+            let end = SessionEnd { t_ns: event.t_ns, zxid: event.zxid, line: event.line, op: None };
+            let entry = committed.entry(session).or_insert(end);
+            if end.t_ns < entry.t_ns {
+                *entry = end;
+            }
+        }
+    }
+    firsts.into_iter().map(|(session, first)| (session, (first, committed.get(&session).copied()))).collect()
+}
+
 /// The first recorded end (expiry, close) of each session.
-fn session_ends(context: &Context) -> BTreeMap<SessionId, SessionEnd> {
+fn first_session_ends(context: &Context) -> BTreeMap<SessionId, SessionEnd> {
     let history = context.history;
     let mut ends: BTreeMap<SessionId, SessionEnd> = BTreeMap::new();
     let mut keep_first = |session: SessionId, end: SessionEnd| {

@@ -114,7 +114,8 @@ fn critical_sections(context: &Context) -> BTreeMap<PathId, Vec<Section>> {
 
 fn session_end_times(context: &Context) -> BTreeMap<SessionId, u64> {
     let mut ends = BTreeMap::new();
-    for event in &context.history.session_events {
+    // What the clients saw: the ensemble's own closeSession lines are not a holder's end.
+    for event in context.history.session_events.iter().filter(|e| !e.by_ensemble) {
         if let (true, Some(session)) = (event.ends_session(), event.session) {
             let entry = ends.entry(session).or_insert(event.t_ns);
             *entry = (*entry).min(event.t_ns);

@@ -342,8 +342,14 @@ impl<T: ClientTransport> ZooKeeper<T> {
 
     /// `exists`: `None` for a missing node (with `watch`, an exist watch is left on it).
     pub async fn exists(&self, path: &str, watch: bool) -> Result<Option<Stat>, Code> {
+        self.exists_at(path, watch).await.map(|found| found.map(|(_, stat)| stat))
+    }
+
+    /// `exists` with the reply header's zxid when the node is there (recorders judge a read
+    /// against the serving replica's state by it).
+    pub async fn exists_at(&self, path: &str, watch: bool) -> Result<Option<(Zxid, Stat)>, Code> {
         match self.call(Request::Exists { path: path.into(), watch }).await {
-            Ok((_, Response::Exists { stat })) => Ok(Some(stat)),
+            Ok((zxid, Response::Exists { stat })) => Ok(Some((zxid, stat))),
             Ok((_, other)) => Err(unexpected(other)),
             Err(Code::NoNode) => Ok(None),
             Err(code) => Err(code),

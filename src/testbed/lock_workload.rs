@@ -130,11 +130,14 @@ async fn record_states(zk: Zk, mut events: Subscription<SimClientTransport>, cli
 
 /// The recipe's internal create and predecessor reads, as ops.
 fn step_record(step: &LockStep, client: i64, process: i64, session: Option<String>) -> OpRecord {
-    let (op, path, stat, invoke_ms, complete_ms, args) = match step {
+    let (op, path, stat, invoke_ms, complete_ms, args, zxid) = match step {
         LockStep::Created { path, stat, invoke_ms, complete_ms } => {
-            ("create", path, stat, invoke_ms, complete_ms, ArgsRecord { ephemeral: true, sequential: true, value: Some(String::new()), ..ArgsRecord::default() })
+            let args = ArgsRecord { ephemeral: true, sequential: true, value: Some(String::new()), ..ArgsRecord::default() };
+            ("create", path, stat, invoke_ms, complete_ms, args, None)
         }
-        LockStep::SawPredecessor { path, stat, invoke_ms, complete_ms } => ("lock_watch", path, stat, invoke_ms, complete_ms, ArgsRecord { watch: true, ..ArgsRecord::default() }),
+        LockStep::SawPredecessor { path, stat, zxid, invoke_ms, complete_ms } => {
+            ("lock_watch", path, stat, invoke_ms, complete_ms, ArgsRecord { watch: true, ..ArgsRecord::default() }, Some(*zxid))
+        }
     };
     let mut result = stat_result(stat);
     if op == "create" {
@@ -152,7 +155,7 @@ fn step_record(step: &LockStep, client: i64, process: i64, session: Option<Strin
         complete_ns: Some(complete_ms * 1_000_000),
         outcome: "ok".into(),
         error: None,
-        zxid: None,
+        zxid,
         result: Some(result),
         seq: None,
         arrival: None,

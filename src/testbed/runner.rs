@@ -519,9 +519,7 @@ fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadSh
         recorder.op(record);
     }
     record_server_events(cluster, &mut recorder);
-    if scenario.workload.kind == "mixed" {
-        record_ensemble_session_ends(&mut recorder, cluster);
-    }
+    record_ensemble_session_ends(&mut recorder, cluster);
     let overflow = cluster.ctx.conditions.lock().expect("conditions").overflow.clone().map(|o| format!("{} (t={} ms)", o.what, o.time_ms));
     let overflow = overflow
         .or_else(|| cluster.ctx.events.lock().expect("events").overflowed.then(|| format!("server events queued > {}", crate::sim::events::SERVER_EVENTS_MAX)))
@@ -592,8 +590,9 @@ fn record_server_events(cluster: &Cluster, recorder: &mut Recorder) {
     }
 }
 
-/// The `mixed` workload's ephemerals and child lists are replayed exactly only if every
-/// session end has its zxid: the ensemble's commit of each closeSession txn (expiry or close)
+/// Ephemerals and child lists are replayed exactly only if every session end has its zxid,
+/// and a client can be told "expired" before the closeSession commits (or without it ever
+/// committing in that epoch): the ensemble's commit of each closeSession txn (expiry or close)
 /// is recorded as a `session` line `by: ensemble` (the client learns of an expiry without it).
 fn record_ensemble_session_ends(recorder: &mut Recorder, cluster: &Cluster) {
     let closed = cluster.ctx.invariants.lock().expect("invariants").closed_sessions.clone();

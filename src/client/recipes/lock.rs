@@ -29,8 +29,8 @@ use crate::proto::{Code, CreateMode, Stat};
 pub enum LockStep {
     /// Our lock node (found again after a ConnectionLoss, or created).
     Created { path: String, stat: Stat, invoke_ms: u64, complete_ms: u64 },
-    /// `exists(predecessor, watch)` found it.
-    SawPredecessor { path: String, stat: Stat, invoke_ms: u64, complete_ms: u64 },
+    /// `exists(predecessor, watch)` found it (`zxid`: the reply header's).
+    SawPredecessor { path: String, stat: Stat, zxid: i64, invoke_ms: u64, complete_ms: u64 },
 }
 
 /// A granted lock: the node and the fencing token.
@@ -136,10 +136,10 @@ impl<T: ClientTransport> Lock<T> {
             let Some(before) = predecessor(self.mode, &children, position) else { return Ok(()) };
             let predecessor = format!("{}/{before}", self.dir);
             let invoke_ms = now_ms();
-            match zk.exists(&predecessor, true).await {
+            match zk.exists_at(&predecessor, true).await {
                 Ok(None) => continue,
-                Ok(Some(stat)) => {
-                    self.report(LockStep::SawPredecessor { path: predecessor.clone(), stat, invoke_ms, complete_ms: now_ms() });
+                Ok(Some((zxid, stat))) => {
+                    self.report(LockStep::SawPredecessor { path: predecessor.clone(), stat, zxid, invoke_ms, complete_ms: now_ms() });
                 }
                 Err(Code::ConnectionLoss | Code::OperationTimeout) => {
                     madsim::time::sleep(Duration::from_millis(50)).await;
