@@ -245,8 +245,13 @@ pub fn bugs_report_command(args: &BugsReportArgs) -> i32 {
     let _ = writeln!(md, "# Historical bugs: does the testbed find them?\n");
     let _ = writeln!(
         md,
-        "Regenerate: `cargo run --release -- bugs-report --seeds {} --swarm-seeds {} --generic-runs {} --generic-time-limit-s {} --jobs {}` (0 skips a part). Sweeps use fast checks (no black-box linearizability search); \"found\" means a safety violation (online invariant or history check), liveness failures do not count, except for a flag whose scenario expects one (`expect.outcome = liveness`).\n",
-        args.seeds, args.swarm_seeds, args.generic_runs, args.generic_time_limit_s, args.jobs
+        "Regenerate: `cargo run --release -- bugs-report --seeds {} --swarm-seeds {} --generic-runs {} --generic-time-limit-s {} --jobs {} --out {}` (0 skips a part). Sweeps use fast checks (no black-box linearizability search); \"found\" means a safety violation (online invariant or history check), liveness failures do not count, except for a flag whose scenario expects one (`expect.outcome = liveness`).\n",
+        args.seeds,
+        args.swarm_seeds,
+        args.generic_runs,
+        args.generic_time_limit_s,
+        args.jobs,
+        args.out.display()
     );
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let _ = writeln!(md, "Machine: {cores} cores visible to the process; wall times are for `--jobs {}`.\n", args.jobs);
