@@ -17,6 +17,7 @@ pub mod limits;
 pub mod net;
 pub mod server_log;
 pub mod server_node;
+pub mod sim_thread;
 pub mod writer;
 
 /// Nodes of the running simulation, so that [`reap_nodes`] can end every task they still have.
@@ -24,7 +25,8 @@ pub mod writer;
 /// Why: a madsim task that never finishes keeps itself alive (its future holds the task's info,
 /// which holds the task's waker), so whatever it owns outlives the runtime. A sweep running
 /// thousands of seeds in one process grew by megabytes per seed that way. Each simulation runs
-/// on its own thread, so a thread-local list is exactly one run's nodes.
+/// on one thread at a time, so a thread-local list, cleared before each run, is exactly one run's
+/// nodes.
 mod reaper {
     use std::cell::RefCell;
 
@@ -38,6 +40,11 @@ mod reaper {
         node
     }
 
+    /// A run that panicked never reaped: its nodes are not the next run's.
+    pub fn forget_nodes() {
+        NODES.with(|nodes| nodes.borrow_mut().clear());
+    }
+
     pub async fn reap_nodes() {
         let nodes: Vec<_> = NODES.with(|nodes| std::mem::take(&mut *nodes.borrow_mut()));
         let handle = madsim::runtime::Handle::current();
@@ -48,7 +55,7 @@ mod reaper {
         madsim::time::sleep(std::time::Duration::from_millis(1)).await;
     }
 }
-pub use reaper::{build_node, reap_nodes};
+pub use reaper::{build_node, forget_nodes, reap_nodes};
 
 #[cfg(test)]
 mod tests {

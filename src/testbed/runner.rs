@@ -183,7 +183,7 @@ pub fn cluster_config(scenario: &Scenario, bugs: &Bugs) -> ClusterConfig {
     }
 }
 
-/// Runs one seed of a scenario on a fresh thread with a fresh madsim runtime.
+/// Runs one seed of a scenario with a fresh madsim runtime, on this thread's simulation thread.
 pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunOutcome {
     run_with_analysis(scenario, seed, options).0
 }
@@ -198,14 +198,7 @@ pub fn run_with_analysis(scenario: &Scenario, seed: u64, options: &RunOptions) -
     }
     let bug_names: Vec<String> = bugs.iter().map(|b| b.name().to_string()).collect();
     let s = scenario.clone();
-        let result = std::thread::Builder::new()
-        .name(format!("seed-{seed}"))
-        .stack_size(64 << 20)
-        .spawn(move || {
-            crate::sim::cluster::block_on_seed(seed, simulate(s, seed, bugs))
-        })
-        .expect("spawn a simulation thread")
-        .join();
+    let result = crate::sim::sim_thread::run_on_sim_thread(move || crate::sim::cluster::block_on_seed(seed, simulate(s, seed, bugs)));
     let mut outcome = match result {
         Ok(outcome) => outcome,
         Err(panic) => {
