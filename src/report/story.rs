@@ -129,6 +129,12 @@ pub fn describe_server_event(e: &ServerEvent) -> String {
         "truncate" => format!("{} truncated its log to {}", r.server, z(r.zxid)),
         "snapshot" => format!("{} wrote a snapshot at {}", r.server, z(r.zxid)),
         "session_expired" => format!("{} expired session {} (closeSession {})", r.server, r.session.as_deref().unwrap_or("?"), z(r.zxid)),
+        "epoch_refused" => format!(
+            "{} refused {peer}'s epoch {}: its {} is newer (registerWithLeader)",
+            r.server,
+            r.epoch.unwrap_or(0),
+            r.detail.as_deref().unwrap_or("acceptedEpoch")
+        ),
         "client_ahead" => format!("{} got a client that had seen past its last zxid {}", r.server, z(r.zxid)),
         "crash" => format!("{} crashed (power loss: unsynced bytes lost)", r.server),
         "exit" => format!("{} exited: {}", r.server, r.detail.as_deref().unwrap_or("")),

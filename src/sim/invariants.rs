@@ -96,7 +96,7 @@ impl Invariants {
                 let subject = Subject { zxid: Some(zxid), txns: vec![zxid], txn_count: 1, ..Subject::default() };
                 self.report_on("one-txn-per-zxid", "ZAB paper §III: a zxid names one proposal (epoch, counter)", time_ms, server, detail, subject);
             }
-            Observation::StateChanged { .. } => {}
+            Observation::StateChanged { .. } | Observation::EpochRefused { .. } => {}
         }
     }
 

@@ -627,7 +627,10 @@ impl Node {
                 }
                 Action::Observe(o) => {
                     self.note_observation(&o);
-                    self.ctx.trace.lock().expect("trace").add((now, self.id, observation_key(&o)));
+                    // A refusal is already in the trace as the role change that follows it.
+                    if !matches!(o, crate::zab::peer::Observation::EpochRefused { .. }) {
+                        self.ctx.trace.lock().expect("trace").add((now, self.id, observation_key(&o)));
+                    }
                     // Reported at the true time (the server's clock may drift).
                     self.ctx.invariants.lock().expect("invariants").observe(self.id, elapsed_ms(), o);
                 }
@@ -704,6 +707,12 @@ impl Node {
             }
             O::Established { epoch, last_zxid, .. } => LoggedEvent { epoch: Some(*epoch), zxid: Some(*last_zxid), ..self.event("established") },
             O::Loaded { zxid, .. } => LoggedEvent { zxid: Some(*zxid), ..self.event("loaded") },
+            O::EpochRefused { leader, new_epoch, accepted_epoch } => LoggedEvent {
+                peer: Some(*leader),
+                epoch: Some(*new_epoch),
+                detail: format!("acceptedEpoch {accepted_epoch}"),
+                ..self.event("epoch_refused")
+            },
             O::Committed { .. } | O::Acknowledged { .. } | O::LogConflict { .. } => return,
         };
         self.log(event);
@@ -887,5 +896,6 @@ fn observation_key(o: &crate::zab::peer::Observation) -> (u8, i64, u64) {
         O::Loaded { zxid, digest } => (3, *zxid, *digest),
         O::Acknowledged { zxid } => (4, *zxid, 0),
         O::LogConflict { offered, .. } => (5, offered.header.zxid, 0),
+        O::EpochRefused { new_epoch, accepted_epoch, .. } => (6, *new_epoch, *accepted_epoch as u64),
     }
 }

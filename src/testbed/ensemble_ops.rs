@@ -102,3 +102,22 @@ pub(super) fn describe_view(id: u64, v: &crate::sim::server_node::ServerView) ->
     let serving = if v.serving { "serving" } else { "not serving" };
     format!("s{id} {role}, {serving}, at {:#x} (currentEpoch {}, digest {:016x})", v.last_zxid, v.current_epoch, v.digest)
 }
+
+/// Servers that kept refusing their leader's older epoch (the last refusal of each), in words:
+/// the cause of a stall ZooKeeper 3.8 has too (README, *Faults that do not heal*).
+pub fn epoch_refusals(cluster: &Cluster) -> String {
+    let log = cluster.ctx.server_log.lock().expect("server log");
+    let mut last: BTreeMap<u64, (Option<u64>, Option<i64>, String)> = BTreeMap::new();
+    for e in log.events.iter().filter(|e| e.event == "epoch_refused") {
+        last.insert(e.server, (e.peer, e.epoch, e.detail.clone()));
+    }
+    last.iter()
+        .map(|(server, (leader, epoch, accepted))| {
+            let leader = leader.map(|l| format!("s{l}")).unwrap_or_else(|| "its leader".into());
+            format!(
+                "; s{server} refuses {leader}'s epoch {} at every rejoin ({accepted} is newer: an attempt that never established; ZooKeeper 3.8's registerWithLeader does the same)",
+                epoch.unwrap_or(0)
+            )
+        })
+        .collect()
+}

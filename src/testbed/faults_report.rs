@@ -119,6 +119,11 @@ fn explanation(scenario: &str, r: &SeedResult) -> Option<&'static str> {
     if r.verdict == "liveness_failure" && count("disk_error:leading") == 0 && count("disk_error:following_epoch") >= 4 && scenario.starts_with("keep-") {
         return Some("livelock: kept servers that vote but cannot write acceptedEpoch elect two leaders out of phase and leave each one short of a quorum (FLE, registerWithLeader and waitForEpochAck do the same; README, Faults that do not heal)");
     }
+    // A server accepted a newer epoch in an attempt that never established and refuses every
+    // LEADERINFO of the ensemble's older one, over and over.
+    if r.verdict == "liveness_failure" && count("epoch_refused") >= 3 {
+        return Some("a server holds an acceptedEpoch above the established leader's and refuses it at every rejoin until a new election passes that epoch (Learner.registerWithLeader: \"Leaders epoch, N is less than accepted epoch, M\"; ZooKeeper 3.8 does the same; README)");
+    }
     if divergence && count("recovered:gap") > 0 {
         return Some("divergence: a damaged newest snapshot made the server load an older one and replay a log with the hole a SNAP sync left (ZooKeeper's restore does the same; README)");
     }
@@ -302,5 +307,24 @@ mod tests {
         assert!(livelock.nemesis_counts.get("disk_error:following_epoch").is_some_and(|&n| n >= 4), "{:?}", livelock.nemesis_counts);
         assert!(explanation("keep-random", livelock).is_some_and(|e| e.starts_with("livelock: kept servers that vote")));
         assert!(explanation("keep-random", pass).is_none());
+    }
+
+    /// disk-epoch-tmp-crash seed 508: server 3 accepted epoch 3 in an attempt that never
+    /// established and refuses the ensemble's epoch 2 at every rejoin; the report names it (it
+    /// was NOT EXPLAINED before the refusal became a server event). Seed 0 passes.
+    #[test]
+    fn a_server_stuck_on_a_newer_accepted_epoch_is_explained() {
+        let scenario = Scenario::load(Path::new("sim-scenarios/faults/disk-epoch-tmp-crash.json")).unwrap();
+        let options = RunOptions { bugs: Vec::new(), fast_checks: true };
+        let (results, _) = run_seeds(&scenario, &[508, 0], 1, &options, false, false);
+        let by_seed = |seed: u64| results.iter().find(|r| r.seed == seed).expect("swept");
+        let (stuck, pass) = (by_seed(508), by_seed(0));
+        assert_eq!(stuck.verdict, "liveness_failure");
+        assert!(stuck.nemesis_counts.get("epoch_refused").is_some_and(|&n| n >= 3), "{:?}", stuck.nemesis_counts);
+        assert!(explanation("disk-epoch-tmp-crash", stuck).is_some_and(|e| e.contains("acceptedEpoch above")));
+        assert!(explanation("disk-epoch-tmp-crash", pass).is_none());
+        let run = super::super::runner::run(&scenario, 508, &options);
+        let liveness = run.findings.iter().find(|f| f.check == "liveness").expect("a liveness finding");
+        assert!(liveness.detail.contains("s3 refuses s2's epoch 2 at every rejoin (acceptedEpoch 3 is newer"), "{}", liveness.detail);
     }
 }

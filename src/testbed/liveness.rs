@@ -195,7 +195,8 @@ pub async fn run(
     let converge_by = elapsed_ms() + bound.total_ms;
     if !failed && !wait_converged_among(cluster, &members, converge_by).await {
         failed = true;
-        findings.push(Finding::new("liveness", format!("servers {members:?} {}: {}", note("not converged"), views(cluster))));
+        let refusals = super::ensemble_ops::epoch_refusals(cluster);
+        findings.push(Finding::new("liveness", format!("servers {members:?} {}: {}{refusals}", note("not converged"), views(cluster))));
     }
     if !failed {
         let nodes = super::ensemble_ops::final_nodes(Arc::clone(&cluster.ctx.conditions), server_list, keys).await;

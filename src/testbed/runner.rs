@@ -374,7 +374,8 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
     let mut settled = true;
     if !converged {
         let views: Vec<String> = cluster.ids().iter().map(|&id| describe_view(id, &cluster.view(id))).collect();
-        findings.push(Finding::new("liveness", format!("not converged {} s after healing: {}", scenario.liveness_s, views.join("; "))));
+        let refusals = super::ensemble_ops::epoch_refusals(&cluster);
+        findings.push(Finding::new("liveness", format!("not converged {} s after healing: {}{refusals}", scenario.liveness_s, views.join("; "))));
     } else {
         let nodes = final_nodes(Arc::clone(&cluster.ctx.conditions), &server_list, &all_nodes).await;
         // The final reader's closeSession is a txn too, acknowledged once the leader commits it:
@@ -605,6 +606,12 @@ fn record_ensemble_session_ends(recorder: &mut Recorder, cluster: &Cluster) {
 fn nemesis_counts(recorder: &Recorder) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();
     for r in &recorder.records {
+        // A learner refusing its leader's older epoch (the stuck-acceptedEpoch livelock).
+        if let crate::history::record::Record::Server(s) = r {
+            if s.event == "epoch_refused" {
+                *counts.entry("epoch_refused".to_string()).or_default() += 1;
+            }
+        }
         if let crate::history::record::Record::Nemesis(n) = r {
             *counts.entry(n.action.clone()).or_default() += 1;
             // A disk error of a leader: the one a livelocked election keeps choosing.

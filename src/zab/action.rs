@@ -68,5 +68,8 @@ pub enum Observation {
     Acknowledged { zxid: Zxid },
     /// A txn offered for the log under a zxid already logged for a different txn (skipped).
     LogConflict { logged: Arc<TxnEntry>, offered: Arc<TxnEntry> },
+    /// A learner refused its leader's LEADERINFO: the new epoch is below the epoch it accepted
+    /// (`Learner.registerWithLeader`: "Leaders epoch, N is less than accepted epoch, M").
+    EpochRefused { leader: ServerId, new_epoch: i64, accepted_epoch: i64 },
 }
 

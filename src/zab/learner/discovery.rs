@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use crate::zab::fault_point::FaultPoint;
 use crate::zab::message::PeerMessage;
-use crate::zab::peer::{QuorumPeer, Role};
+use crate::zab::peer::{Observation, QuorumPeer, Role};
 use crate::zab::{ServerId, ServerState};
 use crate::zab::learner::state::{LearnerPhase, LearnerState, SyncState};
 
@@ -93,6 +93,7 @@ impl QuorumPeer {
             -1
         } else {
             tracing::debug!(server = self.config.my_id, new_epoch, accepted, "leader's epoch is older than ours");
+            self.observe(Observation::EpochRefused { leader, new_epoch, accepted_epoch: accepted });
             self.become_looking(now_ms);
             return;
         };
