@@ -18,7 +18,7 @@ type Job = Box<dyn FnOnce() + Send>;
 pub const STACK_BYTES: usize = 64 << 20;
 
 thread_local! {
-    static WORKER: RefCell<Option<mpsc::Sender<Job>>> = const { RefCell::new(None) };
+    static WORKER: RefCell<Option<mpsc::SyncSender<Job>>> = const { RefCell::new(None) };
 }
 
 /// Runs `f` on this thread's simulation thread (started on first use) and waits for it: `Err`
@@ -43,8 +43,9 @@ pub fn run_on_sim_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'stat
     done_rx.recv().unwrap_or_else(|_| Err(Box::new("the simulation thread ended without a result")))
 }
 
-fn spawn_worker() -> mpsc::Sender<Job> {
-    let (tx, rx) = mpsc::channel::<Job>();
+fn spawn_worker() -> mpsc::SyncSender<Job> {
+    // One job at a time: the caller waits for its result before it can send another.
+    let (tx, rx) = mpsc::sync_channel::<Job>(1);
     std::thread::Builder::new()
         .name("simulation".into())
         .stack_size(STACK_BYTES)
