@@ -120,8 +120,7 @@ pub fn explore(base: &Scenario, config: &ExploreConfig, mut progress: impl FnMut
     let wall = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x6578_706c_6f72_65);
     let options = RunOptions { bugs: config.bugs.clone(), fast_checks: true };
-    let mut corpus: Vec<Candidate> = Vec::new();
-    let mut rarity = Rarity::default();
+    let mut corpus = Corpus::default();
     let mut reached: BTreeSet<(String, u32)> = BTreeSet::new();
     let mut probes: BTreeSet<String> = BTreeSet::new();
     let mut curve = Vec::new();
@@ -129,12 +128,12 @@ pub fn explore(base: &Scenario, config: &ExploreConfig, mut progress: impl FnMut
     let jobs = config.jobs.max(1);
     while runs < config.runs {
         let batch: Vec<Candidate> =
-            (0..jobs.min(config.runs - runs)).map(|_| next_candidate(base, &corpus, &rarity, config.guided, &mut rng)).collect();
+            (0..jobs.min(config.runs - runs)).map(|_| next_candidate(base, &corpus, config.guided, &mut rng)).collect();
         let outcomes = run_batch(base, &batch, jobs, &options);
         for (candidate, outcome) in batch.into_iter().zip(outcomes) {
             runs += 1;
             probes.extend(outcome.coverage.keys().cloned());
-            rarity.note_run(&outcome.coverage);
+            corpus.note_run(&outcome.coverage);
             let mut new = false;
             for (probe, &count) in &outcome.coverage {
                 new |= reached.insert((probe.clone(), bucket(count)));
@@ -144,8 +143,7 @@ pub fn explore(base: &Scenario, config: &ExploreConfig, mut progress: impl FnMut
                 return ExploreResult { runs, corpus: corpus.len(), wall_ms: wall.elapsed().as_millis() as u64, curve, found: Some((candidate, outcome)) };
             }
             if new && config.guided {
-                corpus.push(candidate);
-                rarity.add_entry(&outcome.coverage);
+                corpus.add(candidate, &outcome.coverage);
             }
         }
         curve.push((runs, probes.len()));
@@ -173,25 +171,31 @@ fn run_batch(base: &Scenario, batch: &[Candidate], jobs: usize, options: &RunOpt
     results.into_inner().expect("results").into_values().collect()
 }
 
-/// How many runs reached each probe, and which probes each corpus entry reached.
+/// The runs kept (each with the probes it reached), and how many runs reached each probe.
 #[derive(Default)]
-struct Rarity {
-    hits: BTreeMap<String, u64>,
+struct Corpus {
+    candidates: Vec<Candidate>,
     entry_probes: Vec<Vec<String>>,
+    hits: BTreeMap<String, u64>,
 }
 
-impl Rarity {
+impl Corpus {
+    fn len(&self) -> usize {
+        self.candidates.len()
+    }
+
     fn note_run(&mut self, coverage: &BTreeMap<String, u64>) {
         for probe in coverage.keys() {
             *self.hits.entry(probe.clone()).or_default() += 1;
         }
     }
 
-    fn add_entry(&mut self, coverage: &BTreeMap<String, u64>) {
+    fn add(&mut self, candidate: Candidate, coverage: &BTreeMap<String, u64>) {
+        self.candidates.push(candidate);
         self.entry_probes.push(coverage.keys().cloned().collect());
     }
 
-    /// A corpus entry whose rarest probe is reached by the fewest runs (ties: drawn).
+    /// The entry whose rarest probe is reached by the fewest runs (ties: drawn).
     fn rarest_entry(&self, rng: &mut ChaCha8Rng) -> Option<usize> {
         let rarest_hits = |probes: &Vec<String>| probes.iter().map(|p| self.hits.get(p).copied().unwrap_or(0)).min().unwrap_or(u64::MAX);
         let scores: Vec<u64> = self.entry_probes.iter().map(rarest_hits).collect();
@@ -204,20 +208,19 @@ impl Rarity {
 /// A fresh candidate while the corpus is small (and every other time: the scenario's own
 /// draws are a strong prior — with 20% fresh the search missed ZOOKEEPER-4643 in 1,354 runs
 /// that the unguided fault-point swarm found in 49), else a mutant.
-fn next_candidate(base: &Scenario, corpus: &[Candidate], rarity: &Rarity, guided: bool, rng: &mut ChaCha8Rng) -> Candidate {
+fn next_candidate(base: &Scenario, corpus: &Corpus, guided: bool, rng: &mut ChaCha8Rng) -> Candidate {
     if !guided || corpus.len() < 4 || rng.gen_bool(0.5) {
         return Candidate::fresh(base, rng.gen());
     }
-    assert_eq!(corpus.len(), rarity.entry_probes.len(), "every corpus entry has its probes");
     let pick = match rng.gen_range(0..3) {
         // Newer entries reached newer coverage.
         0 => corpus.len() - 1 - rng.gen_range(0..corpus.len().min(8)),
         1 => rng.gen_range(0..corpus.len()),
-        _ => rarity.rarest_entry(rng).expect("a non-empty corpus"),
+        _ => corpus.rarest_entry(rng).expect("a non-empty corpus"),
     };
-    let mut c = corpus[pick].clone();
+    let mut c = corpus.candidates[pick].clone();
     for _ in 0..rng.gen_range(1..=3) {
-        mutate(base, &mut c, corpus, rng);
+        mutate(base, &mut c, &corpus.candidates, rng);
     }
     c
 }
@@ -390,24 +393,25 @@ mod tests {
 
     #[test]
     fn the_rarest_entry_holds_the_probe_fewest_runs_reached() {
-        let mut rarity = Rarity::default();
+        let mut corpus = Corpus::default();
         let mut rng = ChaCha8Rng::seed_from_u64(7);
-        assert_eq!(rarity.rarest_entry(&mut rng), None, "an empty corpus has no entry");
+        assert_eq!(corpus.rarest_entry(&mut rng), None, "an empty corpus has no entry");
+        let entry = |seed| Candidate { seed, schedule: Vec::new(), points: Vec::new() };
         let common = coverage(&["vote_sent", "commit_applied"]);
         let rare = coverage(&["vote_sent", "client_ahead"]);
         for _ in 0..5 {
-            rarity.note_run(&common);
+            corpus.note_run(&common);
         }
-        rarity.note_run(&rare);
-        rarity.add_entry(&common);
-        rarity.add_entry(&rare);
+        corpus.note_run(&rare);
+        corpus.add(entry(1), &common);
+        corpus.add(entry(2), &rare);
         for _ in 0..20 {
-            assert_eq!(rarity.rarest_entry(&mut rng), Some(1), "client_ahead: 1 run, commit_applied: 5");
+            assert_eq!(corpus.rarest_entry(&mut rng), Some(1), "client_ahead: 1 run, commit_applied: 5");
         }
         // Once the rare probe is reached often, the other entry's probe is the rarer one.
         for _ in 0..10 {
-            rarity.note_run(&rare);
+            corpus.note_run(&rare);
         }
-        assert_eq!(rarity.rarest_entry(&mut rng), Some(0));
+        assert_eq!(corpus.rarest_entry(&mut rng), Some(0));
     }
 }
