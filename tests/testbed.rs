@@ -376,3 +376,35 @@ fn the_default_scenario_judges_watches_ephemerals_multi_sequential_and_pipelinin
     let creates = history.ops.iter().filter(|op| op.kind == zksim::history::OpKind::Create && op.outcome == zksim::history::Outcome::Ok).count();
     assert!(creates > 1_000, "{creates} creates");
 }
+
+/// The checks read a run's history straight from the recorder's records; writing the records
+/// as JSON lines and parsing them back must give the same history, line numbers included, for
+/// every kind of record (ops of the register, mixed and lock workloads, watch events, sessions,
+/// nemesis and server records) and with a bug flag on.
+#[test]
+fn the_history_the_checks_read_is_the_recorded_files_history() {
+    use zksim::testbed::runner::run_with_analysis;
+    let options = RunOptions { bugs: Vec::new(), fast_checks: true };
+    let mut compared = 0;
+    for (file, mut s) in load_all() {
+        if !["default", "swarm", "lock-under-pauses", "session-expiry-pause", "observers"].contains(&file.as_str()) {
+            continue;
+        }
+        shorten_for_determinism(&mut s);
+        for seed in 0..2 {
+            let (outcome, analysis) = run_with_analysis(&s, seed, &options);
+            let from_records = analysis.expect("a run's history is judged").history;
+            let from_text = zksim::history::parse_history("history.jsonl", &outcome.history, None).unwrap();
+            assert!(from_text.ops.len() > 50, "{file} seed {seed}: {} ops", from_text.ops.len());
+            assert_eq!(format!("{from_records:?}"), format!("{from_text:?}"), "{file} seed {seed}");
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 10, "every listed scenario file was found");
+    // The mixed workload's full length, with a flag that breaks ZAB.
+    let mut s = Scenario::builtin_default();
+    s.bugs = vec!["commit-without-quorum".into()];
+    let (outcome, analysis) = run_with_analysis(&s, 0, &options);
+    let from_text = zksim::history::parse_history("history.jsonl", &outcome.history, None).unwrap();
+    assert_eq!(format!("{:?}", analysis.unwrap().history), format!("{from_text:?}"));
+}

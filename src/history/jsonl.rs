@@ -14,7 +14,6 @@ use super::record::*;
 /// Parses a whole JSONL history held in memory.
 pub fn parse_jsonl(file: &str, text: &str, format: Format) -> Result<History, ParseError> {
     let mut history = History::new(file, format);
-    let mut saw_final = false;
     for (index, raw) in text.lines().enumerate() {
         let line = u32::try_from(index + 1)
             .map_err(|_| ParseError::new(file, 0, "more than 2^32 lines"))?;
@@ -22,54 +21,32 @@ pub fn parse_jsonl(file: &str, text: &str, format: Format) -> Result<History, Pa
         if trimmed.is_empty() {
             continue;
         }
-        if saw_final {
-            return Err(ParseError::new(file, line, "a line after the `final` line"));
-        }
         let ctx = LineCtx { file, line };
-        match line_kind(trimmed) {
-            Some("op") => {
-                let record: OpRecord = ctx.decode(trimmed, "op")?;
-                let op = ctx.convert_op(&mut history, record)?;
-                history.ops.push(op);
-            }
-            Some("meta") => ctx.apply_meta(&mut history, trimmed)?,
-            Some("event") => {
-                let record: EventRecord = ctx.decode(trimmed, "event")?;
-                ctx.push_event(&mut history, record);
-            }
-            Some("session") | Some("state") => {
-                let record: SessionRecord = ctx.decode(trimmed, "session")?;
-                push_session_event(&mut history, record, line);
-            }
-            Some("nemesis") => {
-                let record: NemesisRecord = ctx.decode(trimmed, "nemesis")?;
-                let detail = record.extra.get("detail").and_then(|d| d.as_str()).map(str::to_string);
-                history.nemesis.push(NemesisEvent {
-                    line,
-                    t_ns: record.t_ns,
-                    action: record.action,
-                    target: record.server,
-                    detail,
-                });
-            }
-            Some("server") => {
-                let record: ServerRecord = ctx.decode(trimmed, "server")?;
-                history.server_events.push(ServerEvent { line, record });
-            }
-            Some("final") => {
-                let record: FinalRecord = ctx.decode(trimmed, "final")?;
-                history.final_state = Some(ctx.convert_final(&mut history, record)?);
-                saw_final = true;
-            }
-            Some(other) => {
-                return Err(ParseError::new(
-                    file,
-                    line,
-                    format!("unknown line kind {other:?}"),
-                ))
-            }
-            None => return Err(ctx.no_kind(trimmed)),
-        }
+        let record = ctx.decode_line(trimmed)?;
+        let meta_value = match record {
+            Record::Meta(_) => Some(ctx.decode(trimmed, "meta")?),
+            _ => None,
+        };
+        ctx.push_record(&mut history, record, meta_value)?;
+    }
+    Ok(history)
+}
+
+/// The history a simulation recorded, straight from its records (meta first, final last):
+/// the same `History`, line numbers included, as writing them one per line and parsing the
+/// text back — without the JSON round trip, which was a tenth of a swarm sweep's time.
+/// `tests/testbed.rs` holds the two equal over whole runs.
+pub fn history_from_records(file: &str, records: impl IntoIterator<Item = Record>) -> Result<History, ParseError> {
+    let mut history = History::new(file, Format::Zksim);
+    for (index, record) in records.into_iter().enumerate() {
+        let line = u32::try_from(index + 1)
+            .map_err(|_| ParseError::new(file, 0, "more than 2^32 lines"))?;
+        let ctx = LineCtx { file, line };
+        let meta_value = match &record {
+            Record::Meta(_) => Some(serde_json::to_value(&record).map_err(|e| ctx.error(format!("bad meta line: {e}")))?),
+            _ => None,
+        };
+        ctx.push_record(&mut history, record, meta_value)?;
     }
     Ok(history)
 }
@@ -112,11 +89,57 @@ impl LineCtx<'_> {
         serde_json::from_str(text).map_err(|e| self.error(format!("bad {what} line: {e}")))
     }
 
-    fn apply_meta(&self, history: &mut History, text: &str) -> Result<(), ParseError> {
+    /// One line's record, decoded by its `kind` (cheap scan first: errors name the kind).
+    fn decode_line(&self, text: &str) -> Result<Record, ParseError> {
+        Ok(match line_kind(text) {
+            Some("op") => Record::Op(self.decode(text, "op")?),
+            Some("meta") => Record::Meta(self.decode(text, "meta")?),
+            Some("event") => Record::Event(self.decode(text, "event")?),
+            Some("session") | Some("state") => Record::Session(self.decode(text, "session")?),
+            Some("nemesis") => Record::Nemesis(self.decode(text, "nemesis")?),
+            Some("server") => Record::Server(self.decode(text, "server")?),
+            Some("final") => Record::Final(self.decode(text, "final")?),
+            Some(other) => return Err(self.error(format!("unknown line kind {other:?}"))),
+            None => return Err(self.no_kind(text)),
+        })
+    }
+
+    /// Adds one record to the history; `meta_value` is the meta line as JSON (for the report).
+    fn push_record(&self, history: &mut History, record: Record, meta_value: Option<serde_json::Value>) -> Result<(), ParseError> {
+        if history.final_state.is_some() {
+            return Err(self.error("a line after the `final` line"));
+        }
+        match record {
+            Record::Op(record) => {
+                let op = self.convert_op(history, record)?;
+                history.ops.push(op);
+            }
+            Record::Meta(record) => {
+                let value = meta_value.expect("a meta record comes with its JSON value");
+                self.apply_meta(history, record, value)?;
+            }
+            Record::Event(record) => self.push_event(history, record),
+            Record::Session(record) | Record::State(record) => push_session_event(history, record, self.line),
+            Record::Nemesis(record) => {
+                let detail = record.extra.get("detail").and_then(|d| d.as_str()).map(str::to_string);
+                history.nemesis.push(NemesisEvent {
+                    line: self.line,
+                    t_ns: record.t_ns,
+                    action: record.action,
+                    target: record.server,
+                    detail,
+                });
+            }
+            Record::Server(record) => history.server_events.push(ServerEvent { line: self.line, record }),
+            Record::Final(record) => history.final_state = Some(self.convert_final(history, record)?),
+        }
+        Ok(())
+    }
+
+    fn apply_meta(&self, history: &mut History, record: MetaRecord, value: serde_json::Value) -> Result<(), ParseError> {
         if !history.ops.is_empty() || !history.meta.is_null() {
             return Err(self.error("the `meta` line must be the first line, once"));
         }
-        let record: MetaRecord = self.decode(text, "meta")?;
         if history.format == Format::Zksim {
             self.check_zksim_format(&record)?;
         }
@@ -132,8 +155,7 @@ impl LineCtx<'_> {
                 history.init_children.insert(id, children);
             }
         }
-        history.meta =
-            serde_json::from_str(text).map_err(|e| self.error(format!("bad meta line: {e}")))?;
+        history.meta = value;
         Ok(())
     }
 

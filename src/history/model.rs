@@ -501,10 +501,18 @@ impl Format {
 }
 
 /// String interner with deterministic ids (first-seen order).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Interner {
     names: Vec<String>,
     ids: std::collections::HashMap<String, u32>,
+}
+
+/// The names in id order: `ids` is their index, and its hash order differs between two equal
+/// interners.
+impl std::fmt::Debug for Interner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Interner").field("names", &self.names).finish_non_exhaustive()
+    }
 }
 
 impl Interner {

@@ -69,6 +69,14 @@ impl Recorder {
         String::from_utf8(out).expect("serde_json writes UTF-8")
     }
 
+    /// Every record in file order (meta, the records, final), leaving the recorder empty: what
+    /// the checks read when the history needs no JSON round trip.
+    pub fn take_records(&mut self) -> impl Iterator<Item = Record> {
+        let meta = Record::Meta(std::mem::take(&mut self.meta));
+        let final_record = self.final_record.take().map(Record::Final);
+        std::iter::once(meta).chain(std::mem::take(&mut self.records)).chain(final_record)
+    }
+
     pub fn op_count(&self) -> usize {
         self.records.iter().filter(|r| matches!(r, Record::Op(_))).count()
     }

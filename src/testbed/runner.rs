@@ -26,6 +26,7 @@ use super::scenario::{Fault, Scenario};
 use super::workload::{run_client, spawn_session, wait_connected, ClientPlan, WorkloadShared};
 use crate::checker::{check_history, CheckOptions, Status};
 use crate::history::record::{FinalRecord, NodeRecord};
+use crate::history::{History, ParseError};
 use crate::proto::{Acl, CreateMode};
 use crate::sim::client_node::ClientEndpoint;
 use crate::sim::cluster::{Cluster, ClusterConfig};
@@ -109,7 +110,14 @@ pub struct RunOutcome {
     pub nemesis_counts: BTreeMap<String, u64>,
     #[serde(skip)]
     pub history: String,
+    /// `history` as the checks read it, built from the recorder's records (no JSON round
+    /// trip); taken by the judging.
+    #[serde(skip)]
+    pub(crate) recorded: Option<Result<History, ParseError>>,
 }
+
+/// The name a run's history has in its messages and beside its report.
+const HISTORY_FILE: &str = "history.jsonl";
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
@@ -228,6 +236,7 @@ pub fn run_with_analysis(scenario: &Scenario, seed: u64, options: &RunOptions) -
                 overflow: None,
                 nemesis_counts: BTreeMap::new(),
                 history: String::new(),
+                recorded: None,
             }
         }
     };
@@ -544,6 +553,8 @@ fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadSh
         coverage.insert(format!("storage:{}", crate::sim::fault_points::STORAGE_TORN_WRITE), torn);
     }
     let invariants = cluster.invariants();
+    let nemesis_counts = nemesis_counts(&recorder);
+    let recorded = Some(crate::history::jsonl::history_from_records(HISTORY_FILE, recorder.take_records()));
     RunOutcome {
         scenario: scenario.name.clone(),
         seed,
@@ -567,8 +578,9 @@ fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadSh
         acked_lost: 0,
         liveness_bound: None,
         overflow,
-        nemesis_counts: nemesis_counts(&recorder),
+        nemesis_counts,
         history,
+        recorded,
     }
 }
 
@@ -638,17 +650,15 @@ fn nemesis_counts(recorder: &Recorder) -> BTreeMap<String, u64> {
 /// failing check (its earliest violation, the rest grouped), every check's verdict, and the
 /// allowed anomalies counted. Returns the parsed history and the reports.
 fn judge_history(outcome: &mut RunOutcome, scenario: &Scenario, fast_checks: bool) -> Option<Analysis> {
-    if outcome.history.is_empty() {
-        return None;
-    }
+    let recorded = outcome.recorded.take()?;
     if outcome.overflow.is_some() {
         // A bound ended the run and the recorder may have dropped records: the history is
         // incomplete, so it is shown (the report) but not judged.
-        let parsed = crate::history::load::parse_history("history.jsonl", &outcome.history, Some(crate::history::Format::Zksim)).ok()?;
+        let parsed = recorded.ok()?;
         outcome.allowed = allowed_counts(&parsed, &[]);
         return Some(Analysis { history: parsed, reports: Vec::new() });
     }
-    let parsed = match crate::history::load::parse_history("history.jsonl", &outcome.history, Some(crate::history::Format::Zksim)) {
+    let parsed = match recorded {
         Ok(parsed) => parsed,
         Err(e) => {
             outcome.findings.push(Finding::new("history", format!("the recorded history does not parse: {e}")));
