@@ -14,6 +14,7 @@ use std::time::Duration;
 use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
 
+use super::limits::InFlight;
 use super::net::{Addr, Body, Channel, Delivery, Packet, SharedConditions, Transport};
 use super::server_node::elapsed_ms;
 use crate::client::api::{ClientTransport, Driver, TransportEvent, TransportEvents, ZooKeeper};
@@ -63,7 +64,7 @@ pub struct SimClientTransport(Rc<RefCell<Inner>>);
 /// The receiving half, polled by the client's driver.
 pub struct SimClientEvents {
     inner: Rc<RefCell<Inner>>,
-    rx: Rc<futures::lock::Mutex<mpsc::UnboundedReceiver<Packet>>>,
+    rx: Rc<futures::lock::Mutex<mpsc::UnboundedReceiver<(Packet, InFlight)>>>,
 }
 
 impl ClientTransport for SimClientTransport {
@@ -115,7 +116,7 @@ impl TransportEvents for SimClientEvents {
             futures::pin_mut!(next);
             futures::select_biased! {
                 packet = next => match packet {
-                    Some(packet) => self.inner.borrow_mut().on_packet(packet),
+                    Some((packet, _in_flight)) => self.inner.borrow_mut().on_packet(packet),
                     None => return None,
                 },
                 _ = sleep => return None,
@@ -128,21 +129,13 @@ impl TransportEvents for SimClientEvents {
 /// several sessions (one after another) share it.
 pub struct ClientEndpoint {
     inner: Rc<RefCell<Inner>>,
-    rx: Rc<futures::lock::Mutex<mpsc::UnboundedReceiver<Packet>>>,
+    rx: Rc<futures::lock::Mutex<mpsc::UnboundedReceiver<(Packet, InFlight)>>>,
 }
 
 impl ClientEndpoint {
     pub async fn bind(addr: Addr, conditions: SharedConditions) -> ClientEndpoint {
-        let transport = Transport::bind(addr, conditions).await;
-        let endpoint = transport.endpoint();
-        let (tx, rx) = mpsc::unbounded::<Packet>();
-        madsim::task::spawn(async move {
-            while let Some(packet) = Transport::recv(&endpoint).await {
-                if tx.unbounded_send(packet).is_err() {
-                    break;
-                }
-            }
-        });
+        let mut transport = Transport::bind(addr, conditions).await;
+        let rx = transport.inbox();
         let inner = Inner { transport, current: None, outbox: Vec::new(), inbound: VecDeque::new() };
         ClientEndpoint { inner: Rc::new(RefCell::new(inner)), rx: Rc::new(futures::lock::Mutex::new(rx)) }
     }

@@ -18,6 +18,7 @@ pub mod net;
 pub mod server_log;
 pub mod server_node;
 pub mod sim_thread;
+pub mod wire;
 pub mod writer;
 
 /// Nodes of the running simulation, so that [`reap_nodes`] can end every task they still have.

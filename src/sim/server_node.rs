@@ -21,7 +21,6 @@ use super::disk::{SimDisk, SimDiskHandle};
 use super::events::{ServerEvent, ServerEventKind, ServerEvents};
 use super::fault_points::{PointHub, Strike};
 use super::invariants::Invariants;
-use super::limits::InFlight;
 use super::net::{Addr, Body, Channel, Delivery, Packet, SharedConditions, Transport};
 use super::server_log::{true_now_ns, LoggedEvent, ServerLog, SyncSummary};
 use crate::proto::Zxid;
@@ -255,7 +254,7 @@ enum Outgoing {
 /// The node's main future (madsim `init`).
 pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
     let id = shared.config.my_id;
-    let transport = Transport::bind(id, Arc::clone(&ctx.conditions)).await;
+    let mut transport = Transport::bind(id, Arc::clone(&ctx.conditions)).await;
     let mut storage = Storage::new(SimDisk::current_node_disk(), StorageConfig::default());
     let mirror = match recover(&mut storage, &ctx, id) {
         Ok(mirror) => mirror,
@@ -275,18 +274,9 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
     ctx.trace.lock().expect("trace").add((elapsed_ms(), id, "recovered", mirror.last_logged_zxid(), mirror.accepted_epoch, mirror.current_epoch));
     ctx.server_log.lock().expect("server log").push(recovered_event(id, &mirror));
     let peer = QuorumPeer::new(shared.config.clone(), mirror, shared.local_ms());
-    let endpoint = transport.endpoint();
-    // Packets stay counted in flight (`limits`) until this process has handled them.
-    let (tx, mut rx) = mpsc::unbounded::<(Packet, InFlight)>();
+    let mut rx = transport.inbox();
     let (rate_tx, mut rate_rx) = mpsc::unbounded::<()>();
     *shared.rate_changed.lock().expect("rate_changed") = Some(rate_tx);
-    madsim::task::spawn(async move {
-        while let Some(received) = Transport::recv_in_flight(&endpoint).await {
-            if tx.unbounded_send(received).is_err() {
-                break;
-            }
-        }
-    });
     let mut node = Node {
         id,
         shared,
