@@ -9,12 +9,12 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::time::Duration;
 
 use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
 
 use super::limits::InFlight;
+use super::alarm::Alarm;
 use super::net::{Addr, Body, Channel, Delivery, Packet, SharedConditions, Transport};
 use super::server_node::elapsed_ms;
 use crate::client::api::{ClientTransport, Driver, TransportEvent, TransportEvents, ZooKeeper};
@@ -65,6 +65,7 @@ pub struct SimClientTransport(Rc<RefCell<Inner>>);
 pub struct SimClientEvents {
     inner: Rc<RefCell<Inner>>,
     rx: Rc<futures::lock::Mutex<mpsc::UnboundedReceiver<(Packet, InFlight)>>>,
+    alarm: Alarm,
 }
 
 impl ClientTransport for SimClientTransport {
@@ -85,6 +86,10 @@ impl ClientTransport for SimClientTransport {
 
     fn send(&mut self, message: ClientMessage) {
         self.0.borrow_mut().outbox.push(message);
+    }
+
+    fn flush(&mut self) {
+        self.0.borrow_mut().flush();
     }
 
     fn disconnect(&mut self) {
@@ -109,7 +114,7 @@ impl TransportEvents for SimClientEvents {
             if now >= deadline_ms {
                 return None;
             }
-            let sleep = madsim::time::sleep(Duration::from_millis((deadline_ms - now) as u64)).fuse();
+            let sleep = self.alarm.until(deadline_ms as u64 * 1_000_000);
             futures::pin_mut!(sleep);
             let mut rx = self.rx.lock().await;
             let next = rx.next().fuse();
@@ -158,7 +163,7 @@ impl ClientEndpoint {
             inner.inbound.clear();
         }
         let transport = SimClientTransport(Rc::clone(&self.inner));
-        let events = SimClientEvents { inner: Rc::clone(&self.inner), rx };
+        let events = SimClientEvents { inner: Rc::clone(&self.inner), rx, alarm: Alarm::new() };
         (transport, events)
     }
 }

@@ -6,6 +6,7 @@
 //! `crate::client`); the shell only moves their messages and persistence actions through
 //! madsim's seeded network, clock and node lifecycle (kill, restart, pause).
 
+pub mod alarm;
 pub mod client_node;
 pub mod cluster;
 #[cfg(madsim)]

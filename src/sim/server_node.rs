@@ -15,12 +15,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::channel::mpsc;
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 
 use super::disk::{SimDisk, SimDiskHandle};
 use super::events::{ServerEvent, ServerEventKind, ServerEvents};
 use super::fault_points::{PointHub, Strike};
 use super::invariants::Invariants;
+use super::alarm::Alarm;
 use super::net::{Addr, Body, Channel, Delivery, Packet, SharedConditions, Transport};
 use super::server_log::{true_now_ns, LoggedEvent, ServerLog, SyncSummary};
 use crate::proto::Zxid;
@@ -298,6 +299,7 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
         view.up = true;
         view.exited = None;
     }
+    let mut alarm = Alarm::new();
     loop {
         if node.ctx.limits_exceeded() {
             // The run exceeded a bound and is over: this process stops (the runner reports it).
@@ -318,8 +320,9 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
         node.publish_view();
         let deadline = node.next_deadline_local_ms();
         let clock = *node.shared.clock.lock().expect("clock");
-        let wait_ms = clock.true_ms_until(elapsed_ms(), deadline);
-        let sleep = madsim::time::sleep(Duration::from_millis(wait_ms)).fuse();
+        let now_ms = elapsed_ms();
+        let wake_ms = now_ms + clock.true_ms_until(now_ms, deadline) as i64;
+        let sleep = alarm.until(wake_ms as u64 * 1_000_000);
         futures::pin_mut!(sleep);
         futures::select_biased! {
             packet = rx.next() => match packet {

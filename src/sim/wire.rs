@@ -17,12 +17,12 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
 
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use rand::Rng;
 
 use super::limits::InFlight;
+use super::alarm::{now_ns, Alarm};
 use super::net::{Addr, Packet, SharedConditions};
 
 /// A packet on its way, with the guard that keeps its messages counted in flight
@@ -73,9 +73,6 @@ impl std::fmt::Debug for Wire {
     }
 }
 
-fn now_ns() -> u64 {
-    madsim::time::TimeHandle::current().elapsed().as_nanos() as u64
-}
 
 impl Wire {
     pub fn set_latency_ms(&mut self, min_ms: u64, max_ms: u64) {
@@ -146,11 +143,12 @@ impl Future for Woken<'_> {
 /// Starts the run's wire driver. Call from the runtime's main task (it must outlive every node).
 pub fn spawn_driver(conditions: SharedConditions) {
     madsim::task::spawn(async move {
+        let mut alarm = Alarm::new();
         loop {
             let next = conditions.lock().expect("conditions").wire.deliver_due(now_ns());
             match next {
                 Some(at_ns) => {
-                    let sleep = madsim::time::sleep(Duration::from_nanos(at_ns.saturating_sub(now_ns())));
+                    let sleep = alarm.until(at_ns);
                     futures::pin_mut!(sleep);
                     let woken = Woken(&conditions);
                     futures::pin_mut!(woken);
