@@ -18,21 +18,6 @@ pub fn now_ns() -> u64 {
     madsim::time::TimeHandle::current().elapsed().as_nanos() as u64
 }
 
-/// Timers armed by alarms on this thread (one simulation per thread), for `zksim bench`.
-pub mod stats {
-    use std::cell::Cell;
-    thread_local! {
-        static ARMED: Cell<u64> = const { Cell::new(0) };
-    }
-    pub(super) fn armed() {
-        ARMED.with(|c| c.set(c.get() + 1));
-    }
-    /// Timers armed since the thread started.
-    pub fn timers_armed() -> u64 {
-        ARMED.with(Cell::get)
-    }
-}
-
 /// One task's deadline. Wait on it with [`Alarm::until`]; reuse it across loop iterations.
 #[derive(Debug, Default)]
 pub struct Alarm {
@@ -77,7 +62,7 @@ impl Future for Until<'_> {
             let pending = Pin::new(&mut sleep).poll(cx).is_pending();
             assert!(pending, "a future deadline is pending");
             self.alarm.armed_ns = Some(deadline);
-            stats::armed();
+            super::profile::timer_armed();
         }
         Poll::Pending
     }

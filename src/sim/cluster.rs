@@ -294,7 +294,7 @@ impl Cluster {
                 (id, v.last_zxid, v.digest)
             })
             .collect();
-        self.ctx.invariants.lock().expect("invariants").check_final(now, &finals);
+        crate::sim::profile::in_invariants(|| self.ctx.invariants.lock().expect("invariants").check_final(now, &finals));
     }
 
     /// Notes a fault done to a server in the run's server log (the history's server lanes).

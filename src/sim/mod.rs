@@ -16,6 +16,7 @@ pub mod fault_points;
 pub mod invariants;
 pub mod limits;
 pub mod net;
+pub mod profile;
 pub mod server_log;
 pub mod server_node;
 pub mod sim_thread;

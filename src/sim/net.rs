@@ -338,7 +338,7 @@ impl Transport {
         drop(c);
         let conditions = Arc::clone(&self.conditions);
         let me = self.me;
-        madsim::task::spawn(async move {
+        crate::sim::profile::spawn(async move {
             let mut delay_ms = extra_ms + if lost { rto_ms } else { 0 };
             let mut backoff_ms = rto_ms.max(1);
             loop {

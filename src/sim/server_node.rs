@@ -625,7 +625,7 @@ impl Node {
                         self.ctx.trace.lock().expect("trace").add((now, self.id, observation_key(&o)));
                     }
                     // Reported at the true time (the server's clock may drift).
-                    self.ctx.invariants.lock().expect("invariants").observe(self.id, elapsed_ms(), o);
+                    crate::sim::profile::in_invariants(|| self.ctx.invariants.lock().expect("invariants").observe(self.id, elapsed_ms(), o));
                 }
                 Action::Exit { reason } => {
                     self.log(LoggedEvent { detail: reason.clone(), ..LoggedEvent::new(true_now_ns(), self.id, "exit") });

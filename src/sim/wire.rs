@@ -89,6 +89,7 @@ impl Wire {
 
     /// Puts a packet on the wire; it arrives after the drawn latency plus `extra_ms`.
     pub fn send(&mut self, to: Addr, packet: Packet, guard: InFlight, extra_ms: u64) {
+        crate::sim::profile::packet_sent();
         let (lo, hi) = self.latency_us;
         let latency_us = if hi > lo { madsim::rand::thread_rng().gen_range(lo..hi) } else { lo };
         let at_ns = now_ns() + (latency_us + extra_ms * 1_000) * 1_000;
@@ -142,7 +143,7 @@ impl Future for Woken<'_> {
 
 /// Starts the run's wire driver. Call from the runtime's main task (it must outlive every node).
 pub fn spawn_driver(conditions: SharedConditions) {
-    madsim::task::spawn(async move {
+    crate::sim::profile::spawn(async move {
         let mut alarm = Alarm::new();
         loop {
             let next = conditions.lock().expect("conditions").wire.deliver_due(now_ns());

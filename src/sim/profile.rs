@@ -1,0 +1,98 @@
+//! Where a run's time goes, for `zksim bench`: wall time inside the online invariants and the
+//! history recorder, and counts of the simulator's own work (madsim timers armed, tasks
+//! spawned, packets put on the wire).
+//!
+//! Why thread-local: one simulation runs on one thread (`runner::run_with_analysis` spawns it),
+//! so the counters need no lock and cannot mix runs. The wall clock is read only to measure;
+//! nothing in the run looks at these figures, so they cannot change its behaviour.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::time::Instant;
+
+/// One run's profile.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Profile {
+    /// Wall ns of the whole simulation thread (includes the two below).
+    pub simulation_ns: u64,
+    /// Wall ns parsing the recorded history back and running the history checks.
+    pub checks_ns: u64,
+    /// Wall ns spent in `Invariants::observe` / `check_final`.
+    pub invariants_ns: u64,
+    /// Wall ns spent pushing records into the recorder and serializing the history.
+    pub recording_ns: u64,
+    /// madsim timers armed by alarms and sleeps the shell counts.
+    pub timers_armed: u64,
+    /// Tasks the shell spawned (wire driver, retransmits, client drivers, lanes, hubs).
+    pub tasks_spawned: u64,
+    /// Packets put on the simulated wire (servers and clients).
+    pub packets_sent: u64,
+}
+
+impl Profile {
+    /// Adds another run's figures (a sweep's total).
+    pub fn add(&mut self, other: &Profile) {
+        self.simulation_ns += other.simulation_ns;
+        self.checks_ns += other.checks_ns;
+        self.invariants_ns += other.invariants_ns;
+        self.recording_ns += other.recording_ns;
+        self.timers_armed += other.timers_armed;
+        self.tasks_spawned += other.tasks_spawned;
+        self.packets_sent += other.packets_sent;
+    }
+}
+
+thread_local! {
+    static PROFILE: RefCell<Profile> = RefCell::new(Profile::default());
+}
+
+/// Runs `f`, adding its wall time to the invariants' share.
+pub fn in_invariants<T>(f: impl FnOnce() -> T) -> T {
+    let start = Instant::now();
+    let out = f();
+    let ns = start.elapsed().as_nanos() as u64;
+    PROFILE.with(|p| p.borrow_mut().invariants_ns += ns);
+    out
+}
+
+/// Runs `f`, adding its wall time to the recorder's share.
+pub fn in_recording<T>(f: impl FnOnce() -> T) -> T {
+    let start = Instant::now();
+    let out = f();
+    let ns = start.elapsed().as_nanos() as u64;
+    PROFILE.with(|p| p.borrow_mut().recording_ns += ns);
+    out
+}
+
+pub fn timer_armed() {
+    PROFILE.with(|p| p.borrow_mut().timers_armed += 1);
+}
+
+pub fn packet_sent() {
+    PROFILE.with(|p| p.borrow_mut().packets_sent += 1);
+}
+
+/// `madsim::task::spawn`, counted.
+pub fn spawn<F>(future: F) -> madsim::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    PROFILE.with(|p| p.borrow_mut().tasks_spawned += 1);
+    madsim::task::spawn(future)
+}
+
+/// `madsim::task::spawn_local`, counted.
+pub fn spawn_local<F>(future: F) -> madsim::task::JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    PROFILE.with(|p| p.borrow_mut().tasks_spawned += 1);
+    madsim::task::spawn_local(future)
+}
+
+/// This thread's profile so far, and a fresh start.
+pub fn take() -> Profile {
+    PROFILE.with(|p| std::mem::take(&mut *p.borrow_mut()))
+}
