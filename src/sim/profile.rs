@@ -4,11 +4,12 @@
 //!
 //! Why thread-local: one simulation runs on one thread (`runner::run_with_analysis` spawns it),
 //! so the counters need no lock and cannot mix runs. The wall clock is read only to measure;
-//! nothing in the run looks at these figures, so they cannot change its behaviour.
+//! nothing in the run looks at these figures, so they cannot change its behaviour. Inside a
+//! madsim runtime `std::time::Instant` (and libc's `clock_gettime`) return *simulated* time,
+//! which does not move during a synchronous call: the real clock is read by the raw syscall.
 
 use std::cell::RefCell;
 use std::future::Future;
-use std::time::Instant;
 
 /// One run's profile.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -48,20 +49,29 @@ thread_local! {
 
 /// Runs `f`, adding its wall time to the invariants' share.
 pub fn in_invariants<T>(f: impl FnOnce() -> T) -> T {
-    let start = Instant::now();
+    let start = real_now_ns();
     let out = f();
-    let ns = start.elapsed().as_nanos() as u64;
+    let ns = real_now_ns().saturating_sub(start);
     PROFILE.with(|p| p.borrow_mut().invariants_ns += ns);
     out
 }
 
 /// Runs `f`, adding its wall time to the recorder's share.
 pub fn in_recording<T>(f: impl FnOnce() -> T) -> T {
-    let start = Instant::now();
+    let start = real_now_ns();
     let out = f();
-    let ns = start.elapsed().as_nanos() as u64;
+    let ns = real_now_ns().saturating_sub(start);
     PROFILE.with(|p| p.borrow_mut().recording_ns += ns);
     out
+}
+
+/// The machine's monotonic clock in ns, past madsim's interception of `clock_gettime`.
+pub fn real_now_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: the syscall writes one `timespec` into `ts`, which outlives the call.
+    let rc = unsafe { libc::syscall(libc::SYS_clock_gettime, libc::CLOCK_MONOTONIC, &mut ts as *mut libc::timespec) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC) never fails");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 pub fn timer_armed() {

@@ -213,10 +213,10 @@ pub fn run_with_analysis(scenario: &Scenario, seed: u64, options: &RunOptions) -
     let result = crate::sim::sim_thread::run_on_sim_thread(move || {
         // A run that panicked left its counts behind on this thread.
         let _ = crate::sim::profile::take();
-        let start = Instant::now();
+        let start = crate::sim::profile::real_now_ns();
         let mut outcome = crate::sim::cluster::block_on_seed(seed, simulate(s, seed, bugs));
         outcome.profile = crate::sim::profile::take();
-        outcome.profile.simulation_ns = start.elapsed().as_nanos() as u64;
+        outcome.profile.simulation_ns = crate::sim::profile::real_now_ns().saturating_sub(start);
         outcome
     });
     let mut outcome = match result {
