@@ -10,6 +10,7 @@
 
 use std::cell::RefCell;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// One run's profile.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -47,8 +48,24 @@ thread_local! {
     static PROFILE: RefCell<Profile> = RefCell::new(Profile::default());
 }
 
+/// Whether runs time their invariants and recording (the clock costs a syscall per reading:
+/// ~4% of a default run, so only `zksim bench` pays it). Counts are always kept.
+static TIMING: AtomicBool = AtomicBool::new(false);
+
+/// Turns the wall-time shares on for every later run in this process.
+pub fn enable_timing() {
+    TIMING.store(true, Ordering::Relaxed);
+}
+
+fn timing() -> bool {
+    TIMING.load(Ordering::Relaxed)
+}
+
 /// Runs `f`, adding its wall time to the invariants' share.
 pub fn in_invariants<T>(f: impl FnOnce() -> T) -> T {
+    if !timing() {
+        return f();
+    }
     let start = real_now_ns();
     let out = f();
     let ns = real_now_ns().saturating_sub(start);
@@ -58,6 +75,9 @@ pub fn in_invariants<T>(f: impl FnOnce() -> T) -> T {
 
 /// Runs `f`, adding its wall time to the recorder's share.
 pub fn in_recording<T>(f: impl FnOnce() -> T) -> T {
+    if !timing() {
+        return f();
+    }
     let start = real_now_ns();
     let out = f();
     let ns = real_now_ns().saturating_sub(start);

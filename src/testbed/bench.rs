@@ -70,6 +70,7 @@ fn bench_swarm(seeds: u64) {
 /// it, then the history checks (parse + checks) and one report (JSON + HTML) after it; and the
 /// simulator's own work per simulated second and per commit.
 fn bench_breakdown(seeds: u64) {
+    crate::sim::profile::enable_timing();
     let scenario = Scenario::builtin_default();
     let options = RunOptions { bugs: Vec::new(), fast_checks: true };
     let mut total = Profile::default();
