@@ -17,8 +17,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct Profile {
     /// Wall ns of the whole simulation thread (includes the two below).
     pub simulation_ns: u64,
-    /// Wall ns parsing the recorded history back and running the history checks.
+    /// Wall ns running the history checks (after the simulation).
     pub checks_ns: u64,
+    /// Wall ns building the checks' history from the records (inside the simulation thread).
+    pub history_build_ns: u64,
     /// Wall ns spent in `Invariants::observe` / `check_final`.
     pub invariants_ns: u64,
     /// Wall ns spent pushing records into the recorder and serializing the history.
@@ -36,6 +38,7 @@ impl Profile {
     pub fn add(&mut self, other: &Profile) {
         self.simulation_ns += other.simulation_ns;
         self.checks_ns += other.checks_ns;
+        self.history_build_ns += other.history_build_ns;
         self.invariants_ns += other.invariants_ns;
         self.recording_ns += other.recording_ns;
         self.timers_armed += other.timers_armed;
@@ -82,6 +85,19 @@ pub fn in_recording<T>(f: impl FnOnce() -> T) -> T {
     let out = f();
     let ns = real_now_ns().saturating_sub(start);
     PROFILE.with(|p| p.borrow_mut().recording_ns += ns);
+    out
+}
+
+/// Runs `f`, adding its wall time to building the checks' history from the records (inside the
+/// simulation thread; the bench counts it with the checks).
+pub fn in_history_build<T>(f: impl FnOnce() -> T) -> T {
+    if !timing() {
+        return f();
+    }
+    let start = real_now_ns();
+    let out = f();
+    let ns = real_now_ns().saturating_sub(start);
+    PROFILE.with(|p| p.borrow_mut().history_build_ns += ns);
     out
 }
 

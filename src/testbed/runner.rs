@@ -569,7 +569,8 @@ fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadSh
     }
     let invariants = cluster.invariants();
     let nemesis_counts = nemesis_counts(&recorder);
-    let recorded = Some(crate::history::jsonl::history_from_records(HISTORY_FILE, recorder.take_records()));
+    let records = recorder.take_records();
+    let recorded = Some(crate::sim::profile::in_history_build(|| crate::history::jsonl::history_from_records(HISTORY_FILE, records)));
     RunOutcome {
         scenario: scenario.name.clone(),
         seed,
