@@ -100,7 +100,7 @@ impl Cluster {
         let handle = Handle::current();
         let conditions: SharedConditions = Arc::new(Mutex::new(NetConditions::new()));
         conditions.lock().expect("conditions").wire.set_latency_ms(config.latency_ms.0, config.latency_ms.1.max(config.latency_ms.0));
-        crate::sim::wire::spawn_driver(Arc::clone(&conditions));
+        crate::sim::net::spawn_driver(Arc::clone(&conditions));
         let disks = SimDisk::current();
         disks.set_default_fsync_latency(Duration::from_millis(config.fsync_latency_ms));
         disks.set_torn_write_probability(config.torn_write_probability);

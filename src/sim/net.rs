@@ -21,14 +21,18 @@
 //! ZAB traffic between a learner and its leader, and client sessions' connections.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::channel::mpsc::UnboundedReceiver;
 use rand::Rng;
 
 use super::limits::{InFlight, InFlightCounter, Overflow, MESSAGES_IN_FLIGHT_MAX, MESSAGES_PER_SIM_SECOND_MAX, REORDER_BUFFER_MAX};
+use super::alarm::{now_ns, Alarm};
 use super::wire::Wire;
 use crate::wire::{ClientMessage, ServerMessage};
 use crate::zab::PeerMessage;
@@ -148,7 +152,7 @@ pub struct NetConditions {
     /// The run exceeded a bound (`limits`): nothing is sent any more, the run ends.
     pub overflow: Option<Overflow>,
     /// Every packet in flight.
-    pub wire: Wire,
+    pub wire: Wire<Packet>,
 }
 
 impl NetConditions {
@@ -474,4 +478,40 @@ impl Transport {
         self.out.remove(&(to, channel));
         self.incoming.remove(&(to, channel));
     }
+}
+
+/// Resolves when a packet earlier than the armed arrival (or the first one) is put on the wire.
+struct Woken<'a>(&'a SharedConditions);
+
+impl Future for Woken<'_> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut c = self.0.lock().expect("conditions");
+        if c.wire.take_woken() {
+            return Poll::Ready(());
+        }
+        c.wire.park_driver(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// Starts the run's wire driver: it hands due packets to their hosts and sleeps until the next
+/// arrival. Call from the runtime's main task (it must outlive every node).
+pub fn spawn_driver(conditions: SharedConditions) {
+    crate::sim::profile::spawn(async move {
+        let mut alarm = Alarm::new();
+        loop {
+            let next = conditions.lock().expect("conditions").wire.deliver_due(now_ns());
+            match next {
+                Some(at_ns) => {
+                    let sleep = alarm.until(at_ns);
+                    futures::pin_mut!(sleep);
+                    let woken = Woken(&conditions);
+                    futures::pin_mut!(woken);
+                    futures::future::select(sleep, woken).await;
+                }
+                None => Woken(&conditions).await,
+            }
+        }
+    });
 }

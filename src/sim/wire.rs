@@ -14,51 +14,50 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::Waker;
 
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use rand::Rng;
 
 use super::limits::InFlight;
-use super::alarm::{now_ns, Alarm};
-use super::net::{Addr, Packet, SharedConditions};
+use super::alarm::now_ns;
+
+/// A host's address on the wire (`net::Addr`).
+pub type Host = u64;
 
 /// A packet on its way, with the guard that keeps its messages counted in flight
 /// (`limits::MESSAGES_IN_FLIGHT_MAX` bounds the wire: past it the run ends as a verdict) until
 /// the receiving process has handled it.
-struct Arrival {
+struct Arrival<P> {
     at_ns: u64,
     seq: u64,
-    to: Addr,
-    packet: Packet,
+    to: Host,
+    packet: P,
     guard: InFlight,
 }
 
-impl PartialEq for Arrival {
+impl<P> PartialEq for Arrival<P> {
     fn eq(&self, other: &Self) -> bool {
         (self.at_ns, self.seq) == (other.at_ns, other.seq)
     }
 }
-impl Eq for Arrival {}
-impl PartialOrd for Arrival {
+impl<P> Eq for Arrival<P> {}
+impl<P> PartialOrd for Arrival<P> {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Arrival {
+impl<P> Ord for Arrival<P> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         (self.at_ns, self.seq).cmp(&(other.at_ns, other.seq))
     }
 }
 
-/// The packets in flight and the hosts' mailboxes.
-#[derive(Default)]
-pub struct Wire {
-    in_flight: BinaryHeap<Reverse<Arrival>>,
+/// The packets (of type `P`) in flight and the hosts' mailboxes.
+pub struct Wire<P> {
+    in_flight: BinaryHeap<Reverse<Arrival<P>>>,
     next_seq: u64,
-    mailboxes: BTreeMap<Addr, UnboundedSender<(Packet, InFlight)>>,
+    mailboxes: BTreeMap<Host, UnboundedSender<(P, InFlight)>>,
     /// One-way latency range in microseconds, [min, max).
     latency_us: (u64, u64),
     /// The earliest arrival the driver sleeps until (None: it waits for a packet).
@@ -67,28 +66,33 @@ pub struct Wire {
     woken: bool,
 }
 
-impl std::fmt::Debug for Wire {
+impl<P> Default for Wire<P> {
+    fn default() -> Self {
+        Wire { in_flight: BinaryHeap::new(), next_seq: 0, mailboxes: BTreeMap::new(), latency_us: (0, 0), armed_ns: None, driver: None, woken: false }
+    }
+}
+
+impl<P> std::fmt::Debug for Wire<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Wire").field("in_flight", &self.in_flight.len()).field("hosts", &self.mailboxes.len()).finish()
     }
 }
 
-
-impl Wire {
+impl<P> Wire<P> {
     pub fn set_latency_ms(&mut self, min_ms: u64, max_ms: u64) {
         assert!(min_ms <= max_ms, "latency range [{min_ms}, {max_ms}]");
         self.latency_us = (min_ms * 1_000, (max_ms * 1_000).max(min_ms * 1_000 + 1));
     }
 
     /// A host (re)binds: packets for it go to the returned channel from now on.
-    pub fn bind(&mut self, addr: Addr) -> UnboundedReceiver<(Packet, InFlight)> {
+    pub fn bind(&mut self, addr: Host) -> UnboundedReceiver<(P, InFlight)> {
         let (tx, rx) = unbounded();
         self.mailboxes.insert(addr, tx);
         rx
     }
 
     /// Puts a packet on the wire; it arrives after the drawn latency plus `extra_ms`.
-    pub fn send(&mut self, to: Addr, packet: Packet, guard: InFlight, extra_ms: u64) {
+    pub fn send(&mut self, to: Host, packet: P, guard: InFlight, extra_ms: u64) {
         crate::sim::profile::packet_sent();
         let (lo, hi) = self.latency_us;
         let latency_us = if hi > lo { madsim::rand::thread_rng().gen_range(lo..hi) } else { lo };
@@ -105,7 +109,7 @@ impl Wire {
     }
 
     /// Hands every packet due by `now_ns` to its host; returns the next arrival time.
-    fn deliver_due(&mut self, now_ns: u64) -> Option<u64> {
+    pub fn deliver_due(&mut self, now_ns: u64) -> Option<u64> {
         while let Some(Reverse(head)) = self.in_flight.peek() {
             if head.at_ns > now_ns {
                 break;
@@ -123,40 +127,15 @@ impl Wire {
         self.woken = false;
         next
     }
-}
 
-/// Resolves when a packet earlier than the armed arrival (or the first one) is put on the wire.
-struct Woken<'a>(&'a SharedConditions);
-
-impl Future for Woken<'_> {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut c = self.0.lock().expect("conditions");
-        if c.wire.woken {
-            c.wire.woken = false;
-            return Poll::Ready(());
-        }
-        c.wire.driver = Some(cx.waker().clone());
-        Poll::Pending
+    /// Whether a packet earlier than the armed arrival came since the driver last looked
+    /// (clears it).
+    pub fn take_woken(&mut self) -> bool {
+        std::mem::take(&mut self.woken)
     }
-}
 
-/// Starts the run's wire driver. Call from the runtime's main task (it must outlive every node).
-pub fn spawn_driver(conditions: SharedConditions) {
-    crate::sim::profile::spawn(async move {
-        let mut alarm = Alarm::new();
-        loop {
-            let next = conditions.lock().expect("conditions").wire.deliver_due(now_ns());
-            match next {
-                Some(at_ns) => {
-                    let sleep = alarm.until(at_ns);
-                    futures::pin_mut!(sleep);
-                    let woken = Woken(&conditions);
-                    futures::pin_mut!(woken);
-                    futures::future::select(sleep, woken).await;
-                }
-                None => Woken(&conditions).await,
-            }
-        }
-    });
+    /// The driver waits: `waker` is woken by the next packet earlier than the armed arrival.
+    pub fn park_driver(&mut self, waker: Waker) {
+        self.driver = Some(waker);
+    }
 }
