@@ -1,10 +1,10 @@
-//! The madsim shell: servers and clients as madsim nodes, FIFO connections over madsim's
-//! network, a disk that loses what was not fsynced, and the cluster harness with its online
+//! The madsim shell: servers and clients as madsim nodes, FIFO connections over a simulated
+//! wire (`wire`: packets in flight with seeded latencies, on madsim's clock), a disk that loses what was not fsynced, and the cluster harness with its online
 //! invariant checks.
 //!
 //! Why a thin shell: every protocol decision lives in the deterministic cores (`crate::zab`,
 //! `crate::client`); the shell only moves their messages and persistence actions through
-//! madsim's seeded network, clock and node lifecycle (kill, restart, pause).
+//! the wire and madsim's seeded clock, RNG and node lifecycle (kill, restart, pause).
 
 pub mod alarm;
 pub mod client_node;
