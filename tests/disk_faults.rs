@@ -262,10 +262,10 @@ fn a_minority_kept_crashed_leaves_the_rest_electing_serving_and_converging_withi
 
 #[test]
 fn a_leader_that_cannot_write_its_epoch_but_holds_the_best_vote_livelocks_the_election_and_the_phase_says_so() {
-    // keep-fsync-error seed 93 (found by the sweep): server 5 holds the highest zxid and id, is
+    // keep-fsync-error seed 15 (found by the sweep): server 5 holds the highest zxid and id, is
     // elected again and again and fails its acceptedEpoch write each time, as ZooKeeper's would.
     let s = zksim::testbed::cli::resolve_scenario(Some(concat!(env!("CARGO_MANIFEST_DIR"), "/sim-scenarios/faults/keep-fsync-error.json"))).unwrap().0;
-    let o = run_seed(&s, 93);
+    let o = run_seed(&s, 15);
     assert_eq!(o.verdict, Verdict::LivenessFailure, "{:?}", o.findings);
     assert!(o.findings[0].detail.contains("no leader among the healthy servers within the liveness bound"), "{}", o.findings[0].detail);
     assert!(o.nemesis_counts.get("disk_error:leading").copied().unwrap_or(0) >= 3, "elected and failing again and again: {:?}", o.nemesis_counts);

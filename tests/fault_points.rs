@@ -88,7 +88,8 @@ fn epoch_seam_scenario() -> Scenario {
 #[test]
 fn a_crash_at_current_epoch_written_exposes_the_epoch_bugs_and_the_correct_build_survives_it() {
     let s = epoch_seam_scenario();
-    let seeds: Vec<u64> = (0..12).collect();
+    // 24 seeds: each flag loses an acknowledged write on 7 to 10 of them.
+    let seeds: Vec<u64> = (0..24).collect();
     let (clean, _) = run_seeds(&s, &seeds, 2, &RunOptions { bugs: vec![], fast_checks: true }, false, false);
     for r in &clean {
         assert_eq!(r.verdict, "pass", "correct build, seed {}: {:?}", r.seed, r.detail);
@@ -97,7 +98,7 @@ fn a_crash_at_current_epoch_written_exposes_the_epoch_bugs_and_the_correct_build
     for bug in [Bug::Zk4643, Bug::Zk4646, Bug::Zk3911] {
         let (results, _) = run_seeds(&s, &seeds, 2, &RunOptions { bugs: vec![bug], fast_checks: true }, false, false);
         let failing = results.iter().filter(|r| r.anomaly.as_deref() == Some("acknowledged-write-durable")).count();
-        assert!(failing >= 3, "{}: only {failing} of 12 seeds lost an acknowledged write", bug.name());
+        assert!(failing >= 5, "{}: only {failing} of 24 seeds lost an acknowledged write", bug.name());
     }
 }
 
@@ -247,13 +248,14 @@ fn drop_clients_cuts_off_every_client_of_the_struck_server() {
 /// them and the history shows the reads going back.
 #[test]
 fn a_client_ahead_of_its_server_is_a_probe_and_the_correct_build_refuses_it() {
+    const SEED: u64 = 0;
     let mut s = shipped("bugs/accept-client-ahead.json");
     s.bugs.clear();
-    let correct = run(&s, 4, &RunOptions { bugs: vec![], fast_checks: true });
+    let correct = run(&s, SEED, &RunOptions { bugs: vec![], fast_checks: true });
     assert_eq!(correct.verdict, Verdict::Pass, "{:?}", correct.findings);
     assert!(correct.coverage.get("client_ahead").is_some_and(|&n| n > 0), "{:?}", correct.coverage.keys());
     assert!(correct.history.lines().any(|l| l.contains("\"event\":\"client_ahead\"")), "the server event is recorded");
-    let flagged = run(&s, 4, &RunOptions { bugs: vec![Bug::AcceptClientAhead], fast_checks: true });
+    let flagged = run(&s, SEED, &RunOptions { bugs: vec![Bug::AcceptClientAhead], fast_checks: true });
     assert_eq!(flagged.verdict, Verdict::SafetyViolation, "{:?}", flagged.findings);
     assert!(flagged.coverage.get("client_ahead").is_some_and(|&n| n > 0));
 }

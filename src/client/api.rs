@@ -44,6 +44,10 @@ pub trait ClientTransport {
     fn send(&mut self, message: ClientMessage);
     /// Closes the connection.
     fn disconnect(&mut self);
+    /// Puts what was written since the last flush on the wire, as one batch. `ClientCnxn`
+    /// wakes its SendThread as soon as a packet is queued (`packetAdded`); here every pump
+    /// ends with a flush, so a request leaves when it is made, whichever task made it.
+    fn flush(&mut self) {}
 }
 
 /// Inbound side: the next event, or `None` once `deadline_ms` has passed without one.
@@ -58,8 +62,9 @@ pub enum ClientEvent {
     State(KeeperState),
 }
 
-/// The longest the driver sleeps without looking at the core (the shell's tick).
-pub const DRIVER_TICK_MS: i64 = 10;
+/// The longest the driver sleeps when the core names no deadline (it always does while the
+/// session lives; this only bounds a wait that should not happen).
+pub const DRIVER_IDLE_MS: i64 = 1_000;
 
 /// Events queued for an application that does not read them: a bound, not a limit a
 /// reading application meets (each read drains one).
@@ -109,6 +114,7 @@ impl<T: ClientTransport> Shared<T> {
                 ClientAction::State(state) => self.push_event(ClientEvent::State(state)),
             }
         }
+        self.transport.flush();
     }
 
     fn push_event(&mut self, event: ClientEvent) {
@@ -158,8 +164,7 @@ impl<T: ClientTransport, E: TransportEvents> Driver<T, E> {
                     break;
                 }
                 let now_ms = shared.transport.now_ms();
-                let tick_ms = now_ms + DRIVER_TICK_MS;
-                shared.core.next_deadline_ms().map_or(tick_ms, |d| d.min(tick_ms))
+                shared.core.next_deadline_ms().unwrap_or(now_ms + DRIVER_IDLE_MS)
             };
             let event = self.events.recv(deadline_ms).await;
             let mut shared = lock(&self.shared);

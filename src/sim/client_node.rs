@@ -9,11 +9,12 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::time::Duration;
 
 use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
 
+use super::limits::InFlight;
+use super::alarm::Alarm;
 use super::net::{Addr, Body, Channel, Delivery, Packet, SharedConditions, Transport};
 use super::server_node::elapsed_ms;
 use crate::client::api::{ClientTransport, Driver, TransportEvent, TransportEvents, ZooKeeper};
@@ -63,7 +64,8 @@ pub struct SimClientTransport(Rc<RefCell<Inner>>);
 /// The receiving half, polled by the client's driver.
 pub struct SimClientEvents {
     inner: Rc<RefCell<Inner>>,
-    rx: Rc<futures::lock::Mutex<mpsc::UnboundedReceiver<Packet>>>,
+    rx: Rc<futures::lock::Mutex<mpsc::UnboundedReceiver<(Packet, InFlight)>>>,
+    alarm: Alarm,
 }
 
 impl ClientTransport for SimClientTransport {
@@ -84,6 +86,10 @@ impl ClientTransport for SimClientTransport {
 
     fn send(&mut self, message: ClientMessage) {
         self.0.borrow_mut().outbox.push(message);
+    }
+
+    fn flush(&mut self) {
+        self.0.borrow_mut().flush();
     }
 
     fn disconnect(&mut self) {
@@ -108,14 +114,14 @@ impl TransportEvents for SimClientEvents {
             if now >= deadline_ms {
                 return None;
             }
-            let sleep = madsim::time::sleep(Duration::from_millis((deadline_ms - now) as u64)).fuse();
+            let sleep = self.alarm.until(deadline_ms as u64 * 1_000_000);
             futures::pin_mut!(sleep);
             let mut rx = self.rx.lock().await;
             let next = rx.next().fuse();
             futures::pin_mut!(next);
             futures::select_biased! {
                 packet = next => match packet {
-                    Some(packet) => self.inner.borrow_mut().on_packet(packet),
+                    Some((packet, _in_flight)) => self.inner.borrow_mut().on_packet(packet),
                     None => return None,
                 },
                 _ = sleep => return None,
@@ -128,21 +134,13 @@ impl TransportEvents for SimClientEvents {
 /// several sessions (one after another) share it.
 pub struct ClientEndpoint {
     inner: Rc<RefCell<Inner>>,
-    rx: Rc<futures::lock::Mutex<mpsc::UnboundedReceiver<Packet>>>,
+    rx: Rc<futures::lock::Mutex<mpsc::UnboundedReceiver<(Packet, InFlight)>>>,
 }
 
 impl ClientEndpoint {
     pub async fn bind(addr: Addr, conditions: SharedConditions) -> ClientEndpoint {
-        let transport = Transport::bind(addr, conditions).await;
-        let endpoint = transport.endpoint();
-        let (tx, rx) = mpsc::unbounded::<Packet>();
-        madsim::task::spawn(async move {
-            while let Some(packet) = Transport::recv(&endpoint).await {
-                if tx.unbounded_send(packet).is_err() {
-                    break;
-                }
-            }
-        });
+        let mut transport = Transport::bind(addr, conditions).await;
+        let rx = transport.inbox();
         let inner = Inner { transport, current: None, outbox: Vec::new(), inbound: VecDeque::new() };
         ClientEndpoint { inner: Rc::new(RefCell::new(inner)), rx: Rc::new(futures::lock::Mutex::new(rx)) }
     }
@@ -165,7 +163,7 @@ impl ClientEndpoint {
             inner.inbound.clear();
         }
         let transport = SimClientTransport(Rc::clone(&self.inner));
-        let events = SimClientEvents { inner: Rc::clone(&self.inner), rx };
+        let events = SimClientEvents { inner: Rc::clone(&self.inner), rx, alarm: Alarm::new() };
         (transport, events)
     }
 }

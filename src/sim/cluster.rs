@@ -99,10 +99,8 @@ impl Cluster {
     pub fn start(config: ClusterConfig) -> Cluster {
         let handle = Handle::current();
         let conditions: SharedConditions = Arc::new(Mutex::new(NetConditions::new()));
-        madsim::net::NetSim::current().update_config(|c| {
-            c.send_latency = Duration::from_millis(config.latency_ms.0)..Duration::from_millis(config.latency_ms.1.max(config.latency_ms.0 + 1));
-            c.packet_loss_rate = 0.0;
-        });
+        conditions.lock().expect("conditions").wire.set_latency_ms(config.latency_ms.0, config.latency_ms.1.max(config.latency_ms.0));
+        crate::sim::net::spawn_driver(Arc::clone(&conditions));
         let disks = SimDisk::current();
         disks.set_default_fsync_latency(Duration::from_millis(config.fsync_latency_ms));
         disks.set_torn_write_probability(config.torn_write_probability);
@@ -296,7 +294,7 @@ impl Cluster {
                 (id, v.last_zxid, v.digest)
             })
             .collect();
-        self.ctx.invariants.lock().expect("invariants").check_final(now, &finals);
+        crate::sim::profile::in_invariants(|| self.ctx.invariants.lock().expect("invariants").check_final(now, &finals));
     }
 
     /// Notes a fault done to a server in the run's server log (the history's server lanes).

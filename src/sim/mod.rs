@@ -1,11 +1,12 @@
-//! The madsim shell: servers and clients as madsim nodes, FIFO connections over madsim's
-//! network, a disk that loses what was not fsynced, and the cluster harness with its online
+//! The madsim shell: servers and clients as madsim nodes, FIFO connections over a simulated
+//! wire (`wire`: packets in flight with seeded latencies, on madsim's clock), a disk that loses what was not fsynced, and the cluster harness with its online
 //! invariant checks.
 //!
 //! Why a thin shell: every protocol decision lives in the deterministic cores (`crate::zab`,
 //! `crate::client`); the shell only moves their messages and persistence actions through
-//! madsim's seeded network, clock and node lifecycle (kill, restart, pause).
+//! the wire and madsim's seeded clock, RNG and node lifecycle (kill, restart, pause).
 
+pub mod alarm;
 pub mod client_node;
 pub mod cluster;
 #[cfg(madsim)]
@@ -15,9 +16,11 @@ pub mod fault_points;
 pub mod invariants;
 pub mod limits;
 pub mod net;
+pub mod profile;
 pub mod server_log;
 pub mod server_node;
 pub mod sim_thread;
+pub mod wire;
 pub mod writer;
 
 /// Nodes of the running simulation, so that [`reap_nodes`] can end every task they still have.

@@ -1,7 +1,8 @@
-//! Connections with TCP's guarantees over madsim's datagram `Endpoint`.
+//! Connections with TCP's guarantees over the simulated wire ([`super::wire`]).
 //!
 //! Why: ZAB assumes FIFO channels (ZAB paper §III: "we assume that processes communicate over
-//! TCP"), but madsim's `Endpoint` gives every message its own latency, so messages reorder.
+//! TCP"), but the wire, like madsim's datagram `Endpoint`, gives every packet its own latency,
+//! so packets reorder.
 //! This layer numbers packets per connection and reassembles them in order at the receiver.
 //!
 //! Faults look like they do to a TCP application:
@@ -20,14 +21,19 @@
 //! ZAB traffic between a learner and its leader, and client sessions' connections.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use madsim::net::Endpoint;
+use futures::channel::mpsc::UnboundedReceiver;
 use rand::Rng;
 
 use super::limits::{InFlight, InFlightCounter, Overflow, MESSAGES_IN_FLIGHT_MAX, MESSAGES_PER_SIM_SECOND_MAX, REORDER_BUFFER_MAX};
+use super::alarm::{now_ns, Alarm};
+use super::wire::Wire;
 use crate::wire::{ClientMessage, ServerMessage};
 use crate::zab::PeerMessage;
 
@@ -35,7 +41,6 @@ use crate::zab::PeerMessage;
 pub type Addr = u64;
 pub const CLIENT_ADDR_BASE: Addr = 1_000;
 pub const PORT: u16 = 2888;
-const TAG: u64 = 0x7a6b;
 
 pub fn ip_of(addr: Addr) -> IpAddr {
     if addr < CLIENT_ADDR_BASE {
@@ -146,6 +151,8 @@ pub struct NetConditions {
     pub sent_per_second_peak: u64,
     /// The run exceeded a bound (`limits`): nothing is sent any more, the run ends.
     pub overflow: Option<Overflow>,
+    /// Every packet in flight.
+    pub wire: Wire<Packet>,
 }
 
 impl NetConditions {
@@ -183,12 +190,6 @@ impl NetConditions {
     }
 }
 
-/// A packet on the wire, with the guard that counts it in flight until the receiver handled it.
-struct Wire {
-    packet: Packet,
-    guard: InFlight,
-}
-
 pub type SharedConditions = Arc<Mutex<NetConditions>>;
 
 /// What a node's application learns from the network.
@@ -223,7 +224,7 @@ struct OutStream {
 /// One node's end of the network.
 pub struct Transport {
     pub me: Addr,
-    endpoint: Arc<Endpoint>,
+    inbox: Option<UnboundedReceiver<(Packet, InFlight)>>,
     conditions: SharedConditions,
     /// Outgoing stream per (peer, channel).
     out: BTreeMap<(Addr, Channel), OutStream>,
@@ -234,12 +235,13 @@ pub struct Transport {
 
 impl Transport {
     pub async fn bind(me: Addr, conditions: SharedConditions) -> Transport {
-        let endpoint = Endpoint::bind(socket_of(me)).await.expect("bind the node's port");
-        Transport { me, endpoint: Arc::new(endpoint), conditions, out: BTreeMap::new(), incoming: BTreeMap::new(), conn_counter: 0 }
+        let inbox = conditions.lock().expect("conditions").wire.bind(me);
+        Transport { me, inbox: Some(inbox), conditions, out: BTreeMap::new(), incoming: BTreeMap::new(), conn_counter: 0 }
     }
 
-    pub fn endpoint(&self) -> Arc<Endpoint> {
-        Arc::clone(&self.endpoint)
+    /// The packets that arrive for this host, in arrival order (taken once).
+    pub fn inbox(&mut self) -> UnboundedReceiver<(Packet, InFlight)> {
+        self.inbox.take().expect("the inbox is taken once")
     }
 
     /// A fresh connection id: creation time first, so newer connections compare larger.
@@ -309,71 +311,55 @@ impl Transport {
     }
 
     fn send_packet(&mut self, to: Addr, packet: Packet) {
-        let (cut, lost, extra_ms, rto_ms, guard) = {
-            let mut c = self.conditions.lock().expect("conditions");
-            if c.overflow.is_some() {
-                // The run is over (a bound was exceeded): nothing more goes on the wire.
-                return;
-            }
-            c.packets_sent += 1;
-            let messages = packet.body.messages();
-            let (guard, in_flight) = c.in_flight.enter(messages);
-            c.in_flight_peak = c.in_flight_peak.max(in_flight);
-            let second = madsim::time::TimeHandle::current().elapsed().as_secs();
-            if second != c.second {
-                c.second = second;
-                c.sent_this_second = 0;
-            }
-            c.sent_this_second += messages as u64;
-            c.sent_per_second_peak = c.sent_per_second_peak.max(c.sent_this_second);
-            if in_flight > MESSAGES_IN_FLIGHT_MAX {
-                c.exceed(format!("network: messages in flight > {MESSAGES_IN_FLIGHT_MAX}"));
-            } else if c.sent_this_second > MESSAGES_PER_SIM_SECOND_MAX {
-                c.exceed(format!("network: messages sent in one simulated second > {MESSAGES_PER_SIM_SECOND_MAX}"));
-            }
-            let lost = c.loss_rate > 0.0 && madsim::rand::thread_rng().gen_bool(c.loss_rate.min(1.0));
-            let extra = c.extra_delay_ms.get(&self.me).copied().unwrap_or(0) + c.extra_delay_ms.get(&to).copied().unwrap_or(0);
-            (c.is_cut(self.me, to), lost, extra, c.rto_ms, guard)
-        };
-        let endpoint = Arc::clone(&self.endpoint);
-        let dst = socket_of(to);
-        let payload: Box<dyn std::any::Any + Send + Sync> = Box::new(Wire { packet, guard });
-        if !cut && !lost && extra_ms == 0 {
-            madsim::task::spawn(async move {
-                let _ = endpoint.send_to_raw(dst, TAG, payload).await;
-            });
+        let mut c = self.conditions.lock().expect("conditions");
+        if c.overflow.is_some() {
+            // The run is over (a bound was exceeded): nothing more goes on the wire.
             return;
         }
+        c.packets_sent += 1;
+        let messages = packet.body.messages();
+        let (guard, in_flight) = c.in_flight.enter(messages);
+        c.in_flight_peak = c.in_flight_peak.max(in_flight);
+        let second = madsim::time::TimeHandle::current().elapsed().as_secs();
+        if second != c.second {
+            c.second = second;
+            c.sent_this_second = 0;
+        }
+        c.sent_this_second += messages as u64;
+        c.sent_per_second_peak = c.sent_per_second_peak.max(c.sent_this_second);
+        if in_flight > MESSAGES_IN_FLIGHT_MAX {
+            c.exceed(format!("network: messages in flight > {MESSAGES_IN_FLIGHT_MAX}"));
+        } else if c.sent_this_second > MESSAGES_PER_SIM_SECOND_MAX {
+            c.exceed(format!("network: messages sent in one simulated second > {MESSAGES_PER_SIM_SECOND_MAX}"));
+        }
+        let lost = c.loss_rate > 0.0 && madsim::rand::thread_rng().gen_bool(c.loss_rate.min(1.0));
+        let extra_ms = c.extra_delay_ms.get(&self.me).copied().unwrap_or(0) + c.extra_delay_ms.get(&to).copied().unwrap_or(0);
+        let (cut, rto_ms) = (c.is_cut(self.me, to), c.rto_ms);
+        if !cut && !lost {
+            c.wire.send(to, packet, guard, extra_ms);
+            return;
+        }
+        drop(c);
         let conditions = Arc::clone(&self.conditions);
         let me = self.me;
-        madsim::task::spawn(async move {
+        crate::sim::profile::spawn(async move {
             let mut delay_ms = extra_ms + if lost { rto_ms } else { 0 };
             let mut backoff_ms = rto_ms.max(1);
             loop {
                 if delay_ms > 0 {
                     madsim::time::sleep(Duration::from_millis(delay_ms)).await;
                 }
-                if !conditions.lock().expect("conditions").is_cut(me, to) {
-                    break;
+                let mut c = conditions.lock().expect("conditions");
+                if !c.is_cut(me, to) {
+                    c.wire.send(to, packet, guard, 0);
+                    return;
                 }
+                drop(c);
                 // TCP retransmits with exponential backoff while the link is down.
                 delay_ms = backoff_ms;
                 backoff_ms = (backoff_ms * 2).min(1_600);
             }
-            let _ = endpoint.send_to_raw(dst, TAG, payload).await;
         });
-    }
-
-    /// Receives the next packet from the network.
-    pub async fn recv(endpoint: &Endpoint) -> Option<Packet> {
-        Self::recv_in_flight(endpoint).await.map(|(packet, _)| packet)
-    }
-
-    /// Receives the next packet and the guard that keeps it counted in flight until dropped
-    /// (a server drops it once it handled the packet).
-    pub async fn recv_in_flight(endpoint: &Endpoint) -> Option<(Packet, InFlight)> {
-        let (payload, _) = endpoint.recv_from_raw(TAG).await.ok()?;
-        payload.downcast::<Wire>().ok().map(|w| (w.packet, w.guard))
     }
 
     /// Feeds a packet through the reassembly; returns what the application should see.
@@ -492,4 +478,40 @@ impl Transport {
         self.out.remove(&(to, channel));
         self.incoming.remove(&(to, channel));
     }
+}
+
+/// Resolves when a packet earlier than the armed arrival (or the first one) is put on the wire.
+struct Woken<'a>(&'a SharedConditions);
+
+impl Future for Woken<'_> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut c = self.0.lock().expect("conditions");
+        if c.wire.take_woken() {
+            return Poll::Ready(());
+        }
+        c.wire.park_driver(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// Starts the run's wire driver: it hands due packets to their hosts and sleeps until the next
+/// arrival. Call from the runtime's main task (it must outlive every node).
+pub fn spawn_driver(conditions: SharedConditions) {
+    crate::sim::profile::spawn(async move {
+        let mut alarm = Alarm::new();
+        loop {
+            let next = conditions.lock().expect("conditions").wire.deliver_due(now_ns());
+            match next {
+                Some(at_ns) => {
+                    let sleep = alarm.until(at_ns);
+                    futures::pin_mut!(sleep);
+                    let woken = Woken(&conditions);
+                    futures::pin_mut!(woken);
+                    futures::future::select(sleep, woken).await;
+                }
+                None => Woken(&conditions).await,
+            }
+        }
+    });
 }

@@ -15,13 +15,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::channel::mpsc;
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 
 use super::disk::{SimDisk, SimDiskHandle};
 use super::events::{ServerEvent, ServerEventKind, ServerEvents};
 use super::fault_points::{PointHub, Strike};
 use super::invariants::Invariants;
-use super::limits::InFlight;
+use super::alarm::Alarm;
 use super::net::{Addr, Body, Channel, Delivery, Packet, SharedConditions, Transport};
 use super::server_log::{true_now_ns, LoggedEvent, ServerLog, SyncSummary};
 use crate::proto::Zxid;
@@ -255,7 +255,7 @@ enum Outgoing {
 /// The node's main future (madsim `init`).
 pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
     let id = shared.config.my_id;
-    let transport = Transport::bind(id, Arc::clone(&ctx.conditions)).await;
+    let mut transport = Transport::bind(id, Arc::clone(&ctx.conditions)).await;
     let mut storage = Storage::new(SimDisk::current_node_disk(), StorageConfig::default());
     let mirror = match recover(&mut storage, &ctx, id) {
         Ok(mirror) => mirror,
@@ -275,18 +275,9 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
     ctx.trace.lock().expect("trace").add((elapsed_ms(), id, "recovered", mirror.last_logged_zxid(), mirror.accepted_epoch, mirror.current_epoch));
     ctx.server_log.lock().expect("server log").push(recovered_event(id, &mirror));
     let peer = QuorumPeer::new(shared.config.clone(), mirror, shared.local_ms());
-    let endpoint = transport.endpoint();
-    // Packets stay counted in flight (`limits`) until this process has handled them.
-    let (tx, mut rx) = mpsc::unbounded::<(Packet, InFlight)>();
+    let mut rx = transport.inbox();
     let (rate_tx, mut rate_rx) = mpsc::unbounded::<()>();
     *shared.rate_changed.lock().expect("rate_changed") = Some(rate_tx);
-    madsim::task::spawn(async move {
-        while let Some(received) = Transport::recv_in_flight(&endpoint).await {
-            if tx.unbounded_send(received).is_err() {
-                break;
-            }
-        }
-    });
     let mut node = Node {
         id,
         shared,
@@ -308,6 +299,7 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
         view.up = true;
         view.exited = None;
     }
+    let mut alarm = Alarm::new();
     loop {
         if node.ctx.limits_exceeded() {
             // The run exceeded a bound and is over: this process stops (the runner reports it).
@@ -328,8 +320,9 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
         node.publish_view();
         let deadline = node.next_deadline_local_ms();
         let clock = *node.shared.clock.lock().expect("clock");
-        let wait_ms = clock.true_ms_until(elapsed_ms(), deadline);
-        let sleep = madsim::time::sleep(Duration::from_millis(wait_ms)).fuse();
+        let now_ms = elapsed_ms();
+        let wake_ms = now_ms + clock.true_ms_until(now_ms, deadline) as i64;
+        let sleep = alarm.until(wake_ms as u64 * 1_000_000);
         futures::pin_mut!(sleep);
         futures::select_biased! {
             packet = rx.next() => match packet {
@@ -632,7 +625,7 @@ impl Node {
                         self.ctx.trace.lock().expect("trace").add((now, self.id, observation_key(&o)));
                     }
                     // Reported at the true time (the server's clock may drift).
-                    self.ctx.invariants.lock().expect("invariants").observe(self.id, elapsed_ms(), o);
+                    crate::sim::profile::in_invariants(|| self.ctx.invariants.lock().expect("invariants").observe(self.id, elapsed_ms(), o));
                 }
                 Action::Exit { reason } => {
                     self.log(LoggedEvent { detail: reason.clone(), ..LoggedEvent::new(true_now_ns(), self.id, "exit") });

@@ -17,6 +17,7 @@ use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
 use rand::Rng;
 
+use super::limits::InFlight as PacketInFlight;
 use super::net::{Addr, Body, Channel, Delivery, Packet, SharedConditions, Transport};
 use super::server_node::elapsed_ms;
 use crate::proto::{Acl, Code, CreateMode, Request, Zxid};
@@ -120,15 +121,7 @@ enum Event {
 
 async fn writer_main(config: WriterConfig, conditions: SharedConditions, handle: WriterHandle) {
     let mut transport = Transport::bind(config.addr, conditions).await;
-    let endpoint = transport.endpoint();
-    let (tx, mut rx) = mpsc::unbounded::<Packet>();
-    madsim::task::spawn(async move {
-        while let Some(packet) = Transport::recv(&endpoint).await {
-            if tx.unbounded_send(packet).is_err() {
-                break;
-            }
-        }
-    });
+    let mut rx = transport.inbox();
     let path = config.path();
     let mut next_server = 0usize;
     let mut last_zxid_seen: Zxid = 0;
@@ -231,7 +224,7 @@ async fn writer_main(config: WriterConfig, conditions: SharedConditions, handle:
 }
 
 /// The next thing that happens on connection `conn`: messages, its close, or a stall.
-async fn next_event(transport: &mut Transport, rx: &mut mpsc::UnboundedReceiver<Packet>, conn: u64, stall_timeout_ms: u64) -> Event {
+async fn next_event(transport: &mut Transport, rx: &mut mpsc::UnboundedReceiver<(Packet, PacketInFlight)>, conn: u64, stall_timeout_ms: u64) -> Event {
     let deadline = elapsed_ms() + stall_timeout_ms as i64;
     loop {
         let wait_ms = (deadline - elapsed_ms()).max(0) as u64;
@@ -239,7 +232,7 @@ async fn next_event(transport: &mut Transport, rx: &mut mpsc::UnboundedReceiver<
         futures::pin_mut!(sleep);
         let packet = futures::select_biased! {
             packet = rx.next() => match packet {
-                Some(packet) => packet,
+                Some((packet, _in_flight)) => packet,
                 None => return Event::Closed,
             },
             _ = sleep => return Event::Stalled,

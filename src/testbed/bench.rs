@@ -11,6 +11,7 @@ use std::time::Instant;
 use super::cli::{resolve_scenario, run_seeds};
 use super::runner::{run, RunOptions};
 use super::scenario::Scenario;
+use crate::sim::profile::Profile;
 
 /// `zksim bench [--seeds N]`: one run on one core, then a sweep with --jobs 1 and --jobs 2.
 pub fn bench_command(seeds: u64) -> i32 {
@@ -41,9 +42,83 @@ pub fn bench_command(seeds: u64) -> i32 {
             ops as f64 / w
         );
     }
+    bench_swarm(seeds);
     bench_mixed_against_register(seeds);
     bench_fault_points(seeds);
+    // Last: it turns on the wall-clock timing, which costs the runs after it.
+    bench_breakdown(seeds);
     0
+}
+
+/// The swarm sweep's seeds per minute (`--jobs 2`), the figure issue 18 measures against.
+fn bench_swarm(seeds: u64) {
+    let Ok((swarm, _)) = resolve_scenario(Some("swarm")) else { return println!("swarm scenario missing") };
+    let options = RunOptions { bugs: Vec::new(), fast_checks: true };
+    let list: Vec<u64> = (0..seeds).collect();
+    let wall = Instant::now();
+    let (results, _) = run_seeds(&swarm, &list, 2, &options, false, false);
+    let w = wall.elapsed().as_secs_f64();
+    let sim: f64 = results.iter().map(|r| r.sim_ms as f64 / 1000.0).sum();
+    println!(
+        "sweep swarm seeds 0..{seeds} --jobs 2: {w:.1} wall s, {:.1} seeds/min, {:.1} simulated s per wall s",
+        results.len() as f64 * 60.0 / w,
+        sim / w
+    );
+}
+
+/// Where a default run's time goes, `--jobs 1`, summed over the seeds: the simulation (the
+/// runtime, the nodes, the network), the online invariants and the history recorder inside
+/// it, then the history checks (parse + checks) and one report (JSON + HTML) after it; and the
+/// simulator's own work per simulated second and per commit.
+fn bench_breakdown(seeds: u64) {
+    crate::sim::profile::enable_timing();
+    let scenario = Scenario::builtin_default();
+    let options = RunOptions { bugs: Vec::new(), fast_checks: true };
+    let mut total = Profile::default();
+    let (mut sim_s, mut commits, mut wall_s) = (0.0, 0u64, 0.0);
+    for seed in 0..seeds {
+        let outcome = run(&scenario, seed, &options);
+        total.add(&outcome.profile);
+        sim_s += outcome.sim_ms as f64 / 1000.0;
+        commits += outcome.commits;
+        wall_s += outcome.wall_ms as f64 / 1000.0;
+    }
+    let report_s = time_one_report(&scenario, &options);
+    let ms = |ns: u64| ns as f64 / 1e6;
+    let core_ns = total.simulation_ns.saturating_sub(total.invariants_ns + total.recording_ns + total.history_build_ns);
+    let checks_ns = total.history_build_ns + total.checks_ns;
+    let share = |ns: u64| 100.0 * ns as f64 / 1e9 / wall_s.max(1e-9);
+    println!("breakdown, default scenario seeds 0..{seeds} --jobs 1: {wall_s:.2} wall s for {sim_s:.1} simulated s ({:.1} simulated s per wall s)", sim_s / wall_s.max(1e-9));
+    println!("  simulation (runtime, nodes, network) {:>9.1} ms  {:>5.1}%", ms(core_ns), share(core_ns));
+    println!("  online invariants                    {:>9.1} ms  {:>5.1}%", ms(total.invariants_ns), share(total.invariants_ns));
+    println!("  recording (push + serialize)         {:>9.1} ms  {:>5.1}%", ms(total.recording_ns), share(total.recording_ns));
+    println!("  history checks (build + check)       {:>9.1} ms  {:>5.1}%", ms(checks_ns), share(checks_ns));
+    println!("  one report (JSON + HTML), seed 0     {:>9.1} ms", report_s * 1000.0);
+    let per = |n: u64, d: f64| n as f64 / d.max(1e-9);
+    println!(
+        "  per simulated s: {:.0} timers armed, {:.1} tasks spawned, {:.0} packets; per commit: {:.2} timers, {:.3} tasks, {:.2} packets ({commits} commits)",
+        per(total.timers_armed, sim_s),
+        per(total.tasks_spawned, sim_s),
+        per(total.packets_sent, sim_s),
+        per(total.timers_armed, commits as f64),
+        per(total.tasks_spawned, commits as f64),
+        per(total.packets_sent, commits as f64)
+    );
+}
+
+/// Wall seconds to write one run's report (history, summary, report.html) to a scratch dir.
+fn time_one_report(scenario: &Scenario, options: &RunOptions) -> f64 {
+    let (outcome, analysis) = super::runner::run_with_analysis(scenario, 0, options);
+    let dir = std::env::temp_dir().join(format!("zksim-bench-report-{}", std::process::id()));
+    let start = Instant::now();
+    let written = super::runner::write_report(&dir, &outcome);
+    if let (Ok(path), Some(analysis)) = (&written, &analysis) {
+        let reproduce = super::cli::reproduce_line("default", 0, &[]);
+        let _ = super::runner::write_html_report(path, &outcome, analysis, scenario, &reproduce);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(&dir);
+    seconds
 }
 
 /// The mixed workload's cost per simulated second against the register workload's on the same

@@ -302,29 +302,29 @@ mod tests {
         (scenario.clone(), by_seed(stalled), by_seed(passing))
     }
 
-    /// keep-random seed 918: servers 3 and 4 (failing fsync, full disk) keep electing a leader
-    /// and failing their acceptedEpoch write as followers; the report names it. Seed 0 of the
+    /// keep-random seed 2957: server 1, its disk kept full, keeps voting a leader in and failing
+    /// its acceptedEpoch write as a follower (19 times); the report names it. Seed 0 of the
     /// same file passes and gets no explanation.
     #[test]
     fn the_swing_voter_livelock_is_explained_and_a_passing_run_is_not() {
-        let (_, livelock, pass) = stalled_and_passing("keep-random.json", 918, 0);
+        let (_, livelock, pass) = stalled_and_passing("keep-random.json", 2957, 0);
         assert_eq!(livelock.verdict, "liveness_failure");
         assert!(livelock.nemesis_counts.get("disk_error:following_epoch").is_some_and(|&n| n >= 4), "{:?}", livelock.nemesis_counts);
         assert!(explanation("keep-random", &livelock).is_some_and(|e| e.starts_with("livelock: kept servers that vote")));
         assert!(explanation("keep-random", &pass).is_none());
     }
 
-    /// disk-epoch-tmp-crash seed 508: server 3 accepted epoch 3 in an attempt that never
+    /// disk-epoch-tmp-crash seed 380: server 3 accepted epoch 3 in an attempt that never
     /// established and refuses the ensemble's epoch 2 at every rejoin; the report names it (it
     /// was NOT EXPLAINED before the refusal became a server event). Seed 0 passes.
     #[test]
     fn a_server_stuck_on_a_newer_accepted_epoch_is_explained() {
-        let (scenario, stuck, pass) = stalled_and_passing("disk-epoch-tmp-crash.json", 508, 0);
+        let (scenario, stuck, pass) = stalled_and_passing("disk-epoch-tmp-crash.json", 380, 0);
         assert_eq!(stuck.verdict, "liveness_failure");
         assert!(stuck.nemesis_counts.get("epoch_refused").is_some_and(|&n| n >= 3), "{:?}", stuck.nemesis_counts);
         assert!(explanation("disk-epoch-tmp-crash", &stuck).is_some_and(|e| e.contains("acceptedEpoch above")));
         assert!(explanation("disk-epoch-tmp-crash", &pass).is_none());
-        let run = super::super::runner::run(&scenario, 508, &RunOptions { bugs: Vec::new(), fast_checks: true });
+        let run = super::super::runner::run(&scenario, 380, &RunOptions { bugs: Vec::new(), fast_checks: true });
         let liveness = run.findings.iter().find(|f| f.check == "liveness").expect("a liveness finding");
         assert!(liveness.detail.contains("s3 refuses s2's epoch 2 at every rejoin (acceptedEpoch 3 is newer"), "{}", liveness.detail);
     }

@@ -57,10 +57,10 @@ pub async fn run_lock_client(plan: ClientPlan, shared: Arc<WorkloadShared>) {
     let mut unclosed: Option<(Option<String>, Vec<String>)> = None;
     while !shared.stop.load(Ordering::Relaxed) {
         let (zk, driver) = endpoint.session(session_config(&plan, &mut rng));
-        let driver = madsim::task::spawn_local(driver.run());
+        let driver = crate::sim::profile::spawn_local(driver.run());
         let events = Events::new(&zk);
-        let hub = madsim::task::spawn_local(events.clone().run());
-        let states = madsim::task::spawn_local(record_states(zk.clone(), events.subscribe(), plan.client as i64, Arc::clone(&shared)));
+        let hub = crate::sim::profile::spawn_local(events.clone().run());
+        let states = crate::sim::profile::spawn_local(record_states(zk.clone(), events.subscribe(), plan.client as i64, Arc::clone(&shared)));
         let process = shared.recorder.lock().expect("recorder").new_process();
         if let Some((session, nodes)) = unclosed.take() {
             confirm_expired(&plan, &zk, &shared, session, &nodes).await;

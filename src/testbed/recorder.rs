@@ -54,6 +54,10 @@ impl Recorder {
     /// The history as JSONL text (written straight into one buffer: a mixed history is
     /// megabytes).
     pub fn to_jsonl(&self) -> String {
+        crate::sim::profile::in_recording(|| self.write_jsonl())
+    }
+
+    fn write_jsonl(&self) -> String {
         let mut out: Vec<u8> = Vec::with_capacity(256 * (self.records.len() + 2));
         let mut line = |record: &Record| {
             serde_json::to_writer(&mut out, record).expect("history records always serialize");

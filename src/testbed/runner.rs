@@ -6,6 +6,7 @@
 //! Why a single function: `zksim run`, `sweep`, `replay`, `shrink` and the tests all reduce to
 //! "this scenario, this seed → this outcome", which must be the same bytes every time.
 
+use crate::sim::profile::Profile;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -114,6 +115,9 @@ pub struct RunOutcome {
     /// trip); taken by the judging.
     #[serde(skip)]
     pub(crate) recorded: Option<Result<History, ParseError>>,
+    /// Where the run's wall time went (`zksim bench`); not in the JSON (wall clock).
+    #[serde(skip)]
+    pub profile: Profile,
 }
 
 /// The name a run's history has in its messages and beside its report.
@@ -206,7 +210,15 @@ pub fn run_with_analysis(scenario: &Scenario, seed: u64, options: &RunOptions) -
     }
     let bug_names: Vec<String> = bugs.iter().map(|b| b.name().to_string()).collect();
     let s = scenario.clone();
-    let result = crate::sim::sim_thread::run_on_sim_thread(move || crate::sim::cluster::block_on_seed(seed, simulate(s, seed, bugs)));
+    let result = crate::sim::sim_thread::run_on_sim_thread(move || {
+        // A run that panicked left its counts behind on this thread.
+        let _ = crate::sim::profile::take();
+        let start = crate::sim::profile::real_now_ns();
+        let mut outcome = crate::sim::cluster::block_on_seed(seed, simulate(s, seed, bugs));
+        outcome.profile = crate::sim::profile::take();
+        outcome.profile.simulation_ns = crate::sim::profile::real_now_ns().saturating_sub(start);
+        outcome
+    });
     let mut outcome = match result {
         Ok(outcome) => outcome,
         Err(panic) => {
@@ -237,12 +249,15 @@ pub fn run_with_analysis(scenario: &Scenario, seed: u64, options: &RunOptions) -
                 nemesis_counts: BTreeMap::new(),
                 history: String::new(),
                 recorded: None,
+                profile: Profile::default(),
             }
         }
     };
     outcome.bugs = bug_names;
     // Outside the simulation: the checker's time limits need the wall clock.
+    let checks = Instant::now();
     let analysis = judge_history(&mut outcome, scenario, options.fast_checks);
+    outcome.profile.checks_ns = checks.elapsed().as_nanos() as u64;
     crate::report::finding::root_cause_order(&mut outcome.findings);
     outcome.wall_ms = wall.elapsed().as_millis() as u64;
     (outcome, analysis)
@@ -554,7 +569,8 @@ fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadSh
     }
     let invariants = cluster.invariants();
     let nemesis_counts = nemesis_counts(&recorder);
-    let recorded = Some(crate::history::jsonl::history_from_records(HISTORY_FILE, recorder.take_records()));
+    let records = recorder.take_records();
+    let recorded = Some(crate::sim::profile::in_history_build(|| crate::history::jsonl::history_from_records(HISTORY_FILE, records)));
     RunOutcome {
         scenario: scenario.name.clone(),
         seed,
@@ -581,6 +597,7 @@ fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadSh
         nemesis_counts,
         history,
         recorded,
+        profile: Profile::default(),
     }
 }
 

@@ -96,8 +96,8 @@ pub async fn run_client(plan: ClientPlan, shared: Arc<WorkloadShared>) {
     let mut versions: BTreeMap<String, i32> = BTreeMap::new();
     while !shared.stop.load(Ordering::Relaxed) {
         let (zk, driver) = endpoint.session(session_config(&plan, &mut rng));
-        let driver = madsim::task::spawn_local(driver.run());
-        let events = madsim::task::spawn_local(record_events(zk.clone(), plan.client as i64, Arc::clone(&shared)));
+        let driver = crate::sim::profile::spawn_local(driver.run());
+        let events = crate::sim::profile::spawn_local(record_events(zk.clone(), plan.client as i64, Arc::clone(&shared)));
         let process = shared.recorder.lock().expect("recorder").new_process();
         run_session(&plan, &zk, &shared, &mut rng, process, &mut counter, &mut versions).await;
         let _ = zk.close().await;
@@ -270,7 +270,7 @@ fn result_record(response: &Response) -> ResultRecord {
 /// result once closed.
 pub fn spawn_session(endpoint: &mut ClientEndpoint, servers: Vec<i64>, timeout_ms: i32) -> ZooKeeper<SimClientTransport> {
     let (zk, driver) = endpoint.session(ClientConfig::new(servers, timeout_ms));
-    madsim::task::spawn_local(driver.run());
+    crate::sim::profile::spawn_local(driver.run());
     zk
 }
 

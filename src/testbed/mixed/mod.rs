@@ -71,8 +71,8 @@ pub async fn run_mixed_client(plan: ClientPlan, shared: Arc<WorkloadShared>) {
     let lanes = Rc::new(Lanes { plan: plan.clone(), shared: Arc::clone(&shared), mix, knowledge: Rc::default() });
     while !shared.stop.load(Ordering::Relaxed) {
         let (zk, driver) = endpoint.session(session_config(&plan, &mut rng));
-        let driver = madsim::task::spawn_local(driver.run());
-        let deliveries = madsim::task::spawn_local(record_deliveries(zk.clone(), plan.client as i64, Arc::clone(&shared)));
+        let driver = crate::sim::profile::spawn_local(driver.run());
+        let deliveries = crate::sim::profile::spawn_local(record_deliveries(zk.clone(), plan.client as i64, Arc::clone(&shared)));
         run_session(&lanes, &zk, rng.gen()).await;
         close(&lanes, &zk).await;
         let _ = driver.await;
@@ -98,7 +98,7 @@ async fn run_session(lanes: &Rc<Lanes>, zk: &Zk, seed: u64) {
     let mut handles = Vec::new();
     for lane in 0..plan.workload.pipeline {
         let lane_rng = ChaCha8Rng::seed_from_u64(seed ^ (lane as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        handles.push(madsim::task::spawn_local(run_lane(Rc::clone(lanes), zk.clone(), lane, lane_rng)));
+        handles.push(crate::sim::profile::spawn_local(run_lane(Rc::clone(lanes), zk.clone(), lane, lane_rng)));
     }
     for handle in handles {
         let _ = handle.await;

@@ -1,0 +1,141 @@
+//! The simulated wire: every packet in flight, delivered to its host's mailbox at its arrival
+//! time by one driver task per run.
+//!
+//! Why not madsim's `Endpoint`: each `send_to_raw` spawned a task and armed three timers (a send
+//! jitter, the latency, a receive jitter), and each receiver ran a forwarding task — the
+//! simulator's largest cost per committed write. Here a packet is one heap entry; the driver
+//! sleeps until the earliest arrival, hands every due packet to its host's channel, and sleeps
+//! again. Latency is drawn from the run's seeded RNG, as madsim drew it.
+//!
+//! Faithful to what the shell needs from the network: a killed host's mailbox is gone, so what
+//! arrives while it is down is lost; a paused host's mailbox fills and is read when it resumes;
+//! a restarted host binds a new mailbox. Data sent just before its sender crashes still
+//! arrives, as a kernel sends what was written to a socket before the process died.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::task::Waker;
+
+use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
+use rand::Rng;
+
+use super::limits::InFlight;
+use super::alarm::now_ns;
+
+/// A host's address on the wire (`net::Addr`).
+pub type Host = u64;
+
+/// A packet on its way, with the guard that keeps its messages counted in flight
+/// (`limits::MESSAGES_IN_FLIGHT_MAX` bounds the wire: past it the run ends as a verdict) until
+/// the receiving process has handled it.
+struct Arrival<P> {
+    at_ns: u64,
+    seq: u64,
+    to: Host,
+    packet: P,
+    guard: InFlight,
+}
+
+impl<P> PartialEq for Arrival<P> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at_ns, self.seq) == (other.at_ns, other.seq)
+    }
+}
+impl<P> Eq for Arrival<P> {}
+impl<P> PartialOrd for Arrival<P> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<P> Ord for Arrival<P> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at_ns, self.seq).cmp(&(other.at_ns, other.seq))
+    }
+}
+
+/// The packets (of type `P`) in flight and the hosts' mailboxes.
+pub struct Wire<P> {
+    in_flight: BinaryHeap<Reverse<Arrival<P>>>,
+    next_seq: u64,
+    mailboxes: BTreeMap<Host, UnboundedSender<(P, InFlight)>>,
+    /// One-way latency range in microseconds, [min, max).
+    latency_us: (u64, u64),
+    /// The earliest arrival the driver sleeps until (None: it waits for a packet).
+    armed_ns: Option<u64>,
+    driver: Option<Waker>,
+    woken: bool,
+}
+
+impl<P> Default for Wire<P> {
+    fn default() -> Self {
+        Wire { in_flight: BinaryHeap::new(), next_seq: 0, mailboxes: BTreeMap::new(), latency_us: (0, 0), armed_ns: None, driver: None, woken: false }
+    }
+}
+
+impl<P> std::fmt::Debug for Wire<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wire").field("in_flight", &self.in_flight.len()).field("hosts", &self.mailboxes.len()).finish()
+    }
+}
+
+impl<P> Wire<P> {
+    pub fn set_latency_ms(&mut self, min_ms: u64, max_ms: u64) {
+        assert!(min_ms <= max_ms, "latency range [{min_ms}, {max_ms}]");
+        self.latency_us = (min_ms * 1_000, (max_ms * 1_000).max(min_ms * 1_000 + 1));
+    }
+
+    /// A host (re)binds: packets for it go to the returned channel from now on.
+    pub fn bind(&mut self, addr: Host) -> UnboundedReceiver<(P, InFlight)> {
+        let (tx, rx) = unbounded();
+        self.mailboxes.insert(addr, tx);
+        rx
+    }
+
+    /// Puts a packet on the wire; it arrives after the drawn latency plus `extra_ms`.
+    pub fn send(&mut self, to: Host, packet: P, guard: InFlight, extra_ms: u64) {
+        crate::sim::profile::packet_sent();
+        let (lo, hi) = self.latency_us;
+        let latency_us = if hi > lo { madsim::rand::thread_rng().gen_range(lo..hi) } else { lo };
+        let at_ns = now_ns() + (latency_us + extra_ms * 1_000) * 1_000;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.in_flight.push(Reverse(Arrival { at_ns, seq, to, packet, guard }));
+        if self.armed_ns.is_none_or(|armed| at_ns < armed) {
+            self.woken = true;
+            if let Some(waker) = self.driver.take() {
+                waker.wake();
+            }
+        }
+    }
+
+    /// Hands every packet due by `now_ns` to its host; returns the next arrival time.
+    pub fn deliver_due(&mut self, now_ns: u64) -> Option<u64> {
+        while let Some(Reverse(head)) = self.in_flight.peek() {
+            if head.at_ns > now_ns {
+                break;
+            }
+            let Reverse(Arrival { to, packet, guard, .. }) = self.in_flight.pop().expect("peeked");
+            let delivered = self.mailboxes.get(&to).is_some_and(|mailbox| mailbox.unbounded_send((packet, guard)).is_ok());
+            if !delivered {
+                // The host is down (its mailbox went with its tasks): the packet is lost.
+                self.mailboxes.remove(&to);
+            }
+        }
+        let next = self.in_flight.peek().map(|Reverse(head)| head.at_ns);
+        assert!(next.is_none_or(|at| at > now_ns), "every due packet was handed over");
+        self.armed_ns = next;
+        self.woken = false;
+        next
+    }
+
+    /// Whether a packet earlier than the armed arrival came since the driver last looked
+    /// (clears it).
+    pub fn take_woken(&mut self) -> bool {
+        std::mem::take(&mut self.woken)
+    }
+
+    /// The driver waits: `waker` is woken by the next packet earlier than the armed arrival.
+    pub fn park_driver(&mut self, waker: Waker) {
+        self.driver = Some(waker);
+    }
+}
