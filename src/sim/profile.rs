@@ -66,38 +66,29 @@ fn timing() -> bool {
 
 /// Runs `f`, adding its wall time to the invariants' share.
 pub fn in_invariants<T>(f: impl FnOnce() -> T) -> T {
-    if !timing() {
-        return f();
-    }
-    let start = real_now_ns();
-    let out = f();
-    let ns = real_now_ns().saturating_sub(start);
-    PROFILE.with(|p| p.borrow_mut().invariants_ns += ns);
-    out
+    timed(f, |p| &mut p.invariants_ns)
 }
 
 /// Runs `f`, adding its wall time to the recorder's share.
 pub fn in_recording<T>(f: impl FnOnce() -> T) -> T {
-    if !timing() {
-        return f();
-    }
-    let start = real_now_ns();
-    let out = f();
-    let ns = real_now_ns().saturating_sub(start);
-    PROFILE.with(|p| p.borrow_mut().recording_ns += ns);
-    out
+    timed(f, |p| &mut p.recording_ns)
 }
 
 /// Runs `f`, adding its wall time to building the checks' history from the records (inside the
 /// simulation thread; the bench counts it with the checks).
 pub fn in_history_build<T>(f: impl FnOnce() -> T) -> T {
+    timed(f, |p| &mut p.history_build_ns)
+}
+
+/// Runs `f` and, when the bench turned timing on, adds its wall ns to the `share` of the profile.
+fn timed<T>(f: impl FnOnce() -> T, share: impl FnOnce(&mut Profile) -> &mut u64) -> T {
     if !timing() {
         return f();
     }
     let start = real_now_ns();
     let out = f();
     let ns = real_now_ns().saturating_sub(start);
-    PROFILE.with(|p| p.borrow_mut().history_build_ns += ns);
+    PROFILE.with(|p| *share(&mut p.borrow_mut()) += ns);
     out
 }
 
