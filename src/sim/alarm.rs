@@ -15,7 +15,7 @@ use futures::future::FusedFuture;
 
 /// Simulated nanoseconds since the run started.
 pub fn now_ns() -> u64 {
-    madsim::time::TimeHandle::current().elapsed().as_nanos() as u64
+    crate::sim::clock::elapsed().as_nanos() as u64
 }
 
 /// One task's deadline. Wait on it with [`Alarm::until`]; reuse it across loop iterations.

@@ -327,6 +327,7 @@ pub fn new_runtime(seed: u64) -> madsim::runtime::Runtime {
 /// task its nodes still have, so nothing of the run outlives it (see [`crate::sim::reap_nodes`]).
 pub fn block_on_seed<T>(seed: u64, future: impl std::future::Future<Output = T>) -> T {
     new_runtime(seed).block_on(async move {
+        let _clock = crate::sim::clock::keep_for_this_run();
         let out = future.await;
         crate::sim::reap_nodes().await;
         out

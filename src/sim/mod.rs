@@ -8,6 +8,7 @@
 
 pub mod alarm;
 pub mod client_node;
+pub mod clock;
 pub mod cluster;
 #[cfg(madsim)]
 pub mod disk;

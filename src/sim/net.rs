@@ -73,7 +73,7 @@ fn skip_stale_election_gap(stream: &mut InStream) {
         stream.gap_since_ms = None;
         return;
     }
-    let now_ms = madsim::time::TimeHandle::current().elapsed().as_millis() as u64;
+    let now_ms = crate::sim::clock::elapsed().as_millis() as u64;
     match stream.gap_since_ms {
         None => stream.gap_since_ms = Some(now_ms),
         Some(since_ms) if now_ms.saturating_sub(since_ms) >= ELECTION_GAP_SKIP_MS => {
@@ -183,7 +183,7 @@ impl NetConditions {
     /// Records that the run exceeded a bound (the first one is kept).
     pub fn exceed(&mut self, what: String) {
         if self.overflow.is_none() {
-            let time_ms = madsim::time::TimeHandle::current().elapsed().as_millis() as i64;
+            let time_ms = crate::sim::clock::elapsed().as_millis() as i64;
             tracing::warn!(time_ms, %what, "a bound of the run was exceeded: the run ends as a liveness failure");
             self.overflow = Some(Overflow { what, time_ms });
         }
@@ -247,7 +247,7 @@ impl Transport {
     /// A fresh connection id: creation time first, so newer connections compare larger.
     pub fn new_conn_id(&mut self) -> u64 {
         self.conn_counter += 1;
-        let now_ns = madsim::time::TimeHandle::current().elapsed().as_nanos() as u64;
+        let now_ns = crate::sim::clock::elapsed().as_nanos() as u64;
         (now_ns << 20) | ((self.me & 0x3ff) << 10) | (self.conn_counter & 0x3ff)
     }
 
@@ -320,7 +320,7 @@ impl Transport {
         let messages = packet.body.messages();
         let (guard, in_flight) = c.in_flight.enter(messages);
         c.in_flight_peak = c.in_flight_peak.max(in_flight);
-        let second = madsim::time::TimeHandle::current().elapsed().as_secs();
+        let second = crate::sim::clock::elapsed().as_secs();
         if second != c.second {
             c.second = second;
             c.sent_this_second = 0;

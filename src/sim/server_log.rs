@@ -82,7 +82,7 @@ impl ServerLog {
 
 /// The true simulated time (servers' local clocks may drift; the history uses true time).
 pub fn true_now_ns() -> u64 {
-    madsim::time::TimeHandle::current().elapsed().as_nanos() as u64
+    crate::sim::clock::elapsed().as_nanos() as u64
 }
 
 /// What a leader sent a learner between the first sync packet and NEWLEADER, summed up when

@@ -200,7 +200,7 @@ impl TraceHash {
 }
 
 pub fn elapsed_ms() -> i64 {
-    madsim::time::TimeHandle::current().elapsed().as_millis() as i64
+    crate::sim::clock::elapsed().as_millis() as i64
 }
 
 /// Group commit: one fsync in flight (it takes the disk's fsync latency, then syncs); syncs

@@ -54,7 +54,7 @@ pub struct WorkloadShared {
 }
 
 pub(super) fn now_ns() -> u64 {
-    madsim::time::TimeHandle::current().elapsed().as_nanos() as u64
+    crate::sim::clock::elapsed().as_nanos() as u64
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
