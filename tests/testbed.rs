@@ -408,3 +408,19 @@ fn the_history_the_checks_read_is_the_recorded_files_history() {
     let from_text = zksim::history::parse_history("history.jsonl", &outcome.history, None).unwrap();
     assert_eq!(format!("{:?}", analysis.unwrap().history), format!("{from_text:?}"));
 }
+
+/// `zksim bench`'s counts are the run's own: a run arms timers, spawns tasks and puts packets on
+/// the wire, the same seed counts the same (nothing of an earlier run on the reused simulation
+/// thread leaks in), and every commit took packets.
+#[test]
+fn a_runs_profile_counts_its_own_timers_tasks_and_packets() {
+    let mut s = Scenario::builtin_default();
+    shorten_for_determinism(&mut s);
+    let options = RunOptions { bugs: Vec::new(), fast_checks: true };
+    let a = run(&s, 3, &options);
+    let b = run(&s, 3, &options);
+    let counts = |o: &zksim::testbed::runner::RunOutcome| (o.profile.timers_armed, o.profile.tasks_spawned, o.profile.packets_sent);
+    assert!(a.profile.timers_armed > 0 && a.profile.tasks_spawned > 0, "{:?}", a.profile);
+    assert!(a.commits > 100 && a.profile.packets_sent > a.commits, "{} packets for {} commits", a.profile.packets_sent, a.commits);
+    assert_eq!(counts(&a), counts(&b), "same seed, same counts");
+}

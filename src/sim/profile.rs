@@ -2,8 +2,8 @@
 //! history recorder, and counts of the simulator's own work (madsim timers armed, tasks
 //! spawned, packets put on the wire).
 //!
-//! Why thread-local: one simulation runs on one thread (`runner::run_with_analysis` spawns it),
-//! so the counters need no lock and cannot mix runs. The wall clock is read only to measure;
+//! Why thread-local: one simulation runs on one thread at a time (`sim::sim_thread`, taken
+//! clean before each run), so the counters need no lock and cannot mix runs. The wall clock is read only to measure;
 //! nothing in the run looks at these figures, so they cannot change its behaviour. Inside a
 //! madsim runtime `std::time::Instant` (and libc's `clock_gettime`) return *simulated* time,
 //! which does not move during a synchronous call: the real clock is read by the raw syscall.
@@ -15,7 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// One run's profile.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Profile {
-    /// Wall ns of the whole simulation thread (includes the two below).
+    /// Wall ns of the whole simulation thread (includes the history build, the invariants and
+    /// the recording below).
     pub simulation_ns: u64,
     /// Wall ns running the history checks (after the simulation).
     pub checks_ns: u64,
