@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::runner::{run, run_with_analysis, write_html_report, write_report, RunOptions, RunOutcome, Verdict};
+use super::runner::{run, run_judged_only, run_with_analysis, write_html_report, write_report, RunOptions, RunOutcome, Verdict};
 use super::scenario::Scenario;
 use crate::zab::Bug;
 
@@ -498,7 +498,7 @@ pub fn run_seeds(
                 }
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&seed) = seeds.get(i) else { return };
-                let outcome = run(scenario, seed, options);
+                let outcome = run_judged_only(scenario, seed, options);
                 let result = SeedResult::from_outcome(&outcome, scenario);
                 if !result.as_expected {
                     let n = failures.fetch_add(1, Ordering::Relaxed) + 1;

@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use super::cli::{bad_input, parse_bugs, resolve_scenario};
 use super::nemesis::{plan, plan_points, random_fault};
-use super::runner::{run, RunOptions, RunOutcome};
+use super::runner::{run_judged_only, RunOptions, RunOutcome};
 use super::scenario::{Fault, Scenario, FAULT_KINDS};
 use crate::sim::fault_points::{PointRule, POINT_ACTIONS};
 use crate::zab::{Bug, FaultPoint};
@@ -163,7 +163,7 @@ fn run_batch(base: &Scenario, batch: &[Candidate], jobs: usize, options: &RunOpt
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(candidate) = batch.get(i) else { return };
-                let outcome = run(&candidate.scenario(base), candidate.seed, options);
+                let outcome = run_judged_only(&candidate.scenario(base), candidate.seed, options);
                 results.lock().expect("results").insert(i, outcome);
             });
         }

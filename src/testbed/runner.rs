@@ -109,6 +109,8 @@ pub struct RunOutcome {
     /// disk errors, recoveries), for `zksim faults-report`.
     #[serde(skip)]
     pub nemesis_counts: BTreeMap<String, u64>,
+    /// The history as JSONL text (what `history.jsonl` holds); empty for a run made with
+    /// [`HistoryText::Skip`] (sweeps judge from `recorded` and never write it).
     #[serde(skip)]
     pub history: String,
     /// `history` as the checks read it, built from the recorder's records (no JSON round
@@ -195,13 +197,33 @@ pub fn cluster_config(scenario: &Scenario, bugs: &Bugs) -> ClusterConfig {
     }
 }
 
+/// Whether a run writes its history out as JSONL text ([`RunOutcome::history`]).
+///
+/// Why a choice: the checks read the recorder's records directly, so the text is needed only
+/// where it is written or compared (`zksim run`, `replay`, the bench's report, the tests).
+/// Serializing it cost 2-4% of every sweep's run for a string nobody read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HistoryText {
+    Keep,
+    Skip,
+}
+
 /// Runs one seed of a scenario with a fresh madsim runtime, on this thread's simulation thread.
 pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunOutcome {
     run_with_analysis(scenario, seed, options).0
 }
 
+/// [`run`] for a sweep: the same run, judged the same way, without the history's JSONL text.
+pub fn run_judged_only(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunOutcome {
+    run_keeping(scenario, seed, options, HistoryText::Skip).0
+}
+
 /// [`run`], also returning the parsed history and the check reports (for the report files).
 pub fn run_with_analysis(scenario: &Scenario, seed: u64, options: &RunOptions) -> (RunOutcome, Option<Analysis>) {
+    run_keeping(scenario, seed, options, HistoryText::Keep)
+}
+
+fn run_keeping(scenario: &Scenario, seed: u64, options: &RunOptions, text: HistoryText) -> (RunOutcome, Option<Analysis>) {
     let wall = Instant::now();
     let scenario = &scenario.for_seed(seed);
     let mut bugs = Bugs::none();
@@ -214,7 +236,7 @@ pub fn run_with_analysis(scenario: &Scenario, seed: u64, options: &RunOptions) -
         // A run that panicked left its counts behind on this thread.
         let _ = crate::sim::profile::take();
         let start = crate::sim::profile::real_now_ns();
-        let mut outcome = crate::sim::cluster::block_on_seed(seed, simulate(s, seed, bugs));
+        let mut outcome = crate::sim::cluster::block_on_seed(seed, simulate(s, seed, bugs, text));
         outcome.profile = crate::sim::profile::take();
         outcome.profile.simulation_ns = crate::sim::profile::real_now_ns().saturating_sub(start);
         outcome
@@ -288,7 +310,7 @@ fn growth(scenario: &Scenario, seed: u64) -> f64 {
     ChaCha8Rng::seed_from_u64(seed ^ 0x6772_6f77_7468).gen_range(min..=max)
 }
 
-async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
+async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs, text: HistoryText) -> RunOutcome {
     let mut cluster = Cluster::start(cluster_config(&scenario, &bugs));
     let shared = Arc::new(WorkloadShared {
         recorder: Mutex::new(Recorder::default()),
@@ -312,7 +334,7 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
         if !cluster.ctx.limits_exceeded() {
             findings.push(Finding::new("liveness", "no leader within 60 s at start"));
         }
-        return finish(&scenario, seed, &cluster, &shared, findings, true);
+        return finish(&scenario, seed, &cluster, &shared, findings, true, text);
     }
     let all_nodes: Vec<String> = keys.iter().chain(dirs.iter()).cloned().collect();
     let init = setup_keys(Arc::clone(&cluster.ctx.conditions), &server_list, &all_nodes, &dirs).await;
@@ -369,7 +391,7 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
     apply_firings(&mut cluster, &shared, &mut nemesis);
     super::liveness::drain_events(&mut cluster, &shared, &mut nemesis);
     if cluster.ctx.limits_exceeded() {
-        let mut outcome = finish(&scenario, seed, &cluster, &shared, findings, true);
+        let mut outcome = finish(&scenario, seed, &cluster, &shared, findings, true, text);
         outcome.faults = fault_count;
         return outcome;
     }
@@ -377,7 +399,7 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
         // Liveness with a minority that stays broken (`liveness` section).
         let phase = super::liveness::run(&mut cluster, &shared, &mut nemesis, &scenario, seed, &server_list, &keys).await;
         findings.extend(phase.findings);
-        let mut outcome = finish(&scenario, seed, &cluster, &shared, findings, phase.failed);
+        let mut outcome = finish(&scenario, seed, &cluster, &shared, findings, phase.failed, text);
         outcome.faults = fault_count;
         outcome.acked_lost = nemesis.acked_lost.len();
         outcome.liveness_bound = Some((phase.bound.total_ms, phase.bound.explain));
@@ -416,7 +438,7 @@ async fn simulate(scenario: Scenario, seed: u64, bugs: Bugs) -> RunOutcome {
         shared.recorder.lock().expect("recorder").final_record = Some(FinalRecord { nodes, replicas, extra: BTreeMap::new() });
         cluster.check_final();
     }
-    let mut outcome = finish(&scenario, seed, &cluster, &shared, findings, !converged || !settled);
+    let mut outcome = finish(&scenario, seed, &cluster, &shared, findings, !converged || !settled, text);
     outcome.faults = fault_count;
     outcome.acked_lost = nemesis.acked_lost.len();
     outcome
@@ -531,7 +553,15 @@ fn meta(scenario: &Scenario, seed: u64, cluster: &Cluster, init: BTreeMap<String
     }
 }
 
-fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadShared, mut findings: Vec<Finding>, liveness_failed: bool) -> RunOutcome {
+fn finish(
+    scenario: &Scenario,
+    seed: u64,
+    cluster: &Cluster,
+    shared: &WorkloadShared,
+    mut findings: Vec<Finding>,
+    liveness_failed: bool,
+    text: HistoryText,
+) -> RunOutcome {
     let mut recorder = shared.recorder.lock().expect("recorder");
     for (_, record) in std::mem::take(&mut *shared.in_flight.lock().expect("in flight")) {
         recorder.op(record);
@@ -547,7 +577,10 @@ fn finish(scenario: &Scenario, seed: u64, cluster: &Cluster, shared: &WorkloadSh
         let detail = format!("a bound of the run was exceeded: {what}; the run was ended (a livelock is a verdict, not a crash)");
         findings.insert(0, Finding::new("liveness", detail));
     }
-    let history = recorder.to_jsonl();
+    let history = match text {
+        HistoryText::Keep => recorder.to_jsonl(),
+        HistoryText::Skip => String::new(),
+    };
     let violations = cluster.violations();
     let safety = !violations.is_empty();
     findings.extend(invariant_findings(&violations));
