@@ -88,6 +88,7 @@ impl DiskMirror {
 }
 
 /// The replicated state a server serves from.
+#[derive(Clone, Debug)]
 pub struct ZkDatabase {
     pub tree: DataTree,
     /// `sessionsWithTimeouts`: every live global session and its timeout.
@@ -132,6 +133,10 @@ impl ZkDatabase {
 
     pub fn last_processed_zxid(&self) -> Zxid {
         self.tree.last_processed_zxid
+    }
+
+    pub fn commit_log_count(&self) -> usize {
+        self.commit_log_count
     }
 
     /// `ZKDatabase.setlastProcessedZxid`: only the buggy ZOOKEEPER-2355 DIFF path claims a zxid

@@ -55,6 +55,7 @@ pub mod election;
 pub mod fault_point;
 pub mod leader;
 pub mod learner;
+pub mod load_memo;
 pub mod message;
 pub mod peer;
 pub mod persistence;

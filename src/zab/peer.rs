@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 pub use super::action::{Action, Observation};
 use super::database::{DiskMirror, ZkDatabase};
+use super::load_memo::LoadMemo;
 use super::election::{Election, ElectionOutput, NO_VOTE};
 use super::fault_point::{FaultPoint, Passage};
 use super::leader::state::LeaderState;
@@ -63,6 +64,8 @@ pub struct QuorumPeer {
     pub(in crate::zab) fuzzy: Option<FuzzySnapshot>,
     /// The database reflects an interrupted sync (ZOOKEEPER-2355 keeps it).
     pub(in crate::zab) keep_db_on_looking: bool,
+    /// The last load of the files, which the next reload starts from.
+    pub(in crate::zab) load_memo: LoadMemo,
 }
 
 impl QuorumPeer {
@@ -75,7 +78,8 @@ impl QuorumPeer {
             mirror.current_epoch
         );
         assert!(config.is_member(config.my_id), "server {} is not a member of its ensemble", config.my_id);
-        let db = ZkDatabase::load(&mirror, config.commit_log_count);
+        let mut load_memo = LoadMemo::default();
+        let db = load_memo.load(&mirror, config.commit_log_count);
         let last = db.last_processed_zxid();
         assert_eq!(last, mirror.last_logged_zxid(), "a server starts from exactly what its data directory holds");
         let snapshot_threshold = config.snap_count / 2 + (config.my_id * 7919) % (config.snap_count / 2).max(1);
@@ -98,6 +102,7 @@ impl QuorumPeer {
             logged_since_snapshot: 0,
             snapshot_threshold: snapshot_threshold.max(1),
             fuzzy: None,
+            load_memo,
             keep_db_on_looking: false,
         };
         let digest = peer.db.tree.digest();
@@ -243,7 +248,7 @@ impl QuorumPeer {
     }
 
     pub(in crate::zab) fn reload_database(&mut self) {
-        self.db = ZkDatabase::load(&self.mirror, self.config.commit_log_count);
+        self.db = self.load_memo.load(&self.mirror, self.config.commit_log_count);
         self.fuzzy = None;
         let (zxid, digest) = (self.db.last_processed_zxid(), self.db.tree.digest());
         assert_eq!(zxid, self.mirror.last_logged_zxid(), "a reload sees exactly what the data directory holds");
