@@ -409,6 +409,29 @@ fn the_history_the_checks_read_is_the_recorded_files_history() {
     assert_eq!(format!("{:?}", analysis.unwrap().history), format!("{from_text:?}"));
 }
 
+/// A sweep's runs skip the history's JSONL text and nothing else: the same trace, verdict,
+/// findings and figures as the run that writes it, on a clean run and on one a flag breaks.
+#[test]
+fn a_sweep_run_is_the_same_run_without_its_history_text() {
+    use zksim::testbed::runner::run_judged_only;
+    let options = RunOptions { bugs: Vec::new(), fast_checks: true };
+    let shrunk = Path::new(env!("CARGO_MANIFEST_DIR")).join("sim-scenarios/bugs/commit-without-quorum-shrunk.json");
+    let flagged = Scenario::load(&shrunk).unwrap();
+    let mut verdicts = Vec::new();
+    for (s, seed) in [(Scenario::builtin_default(), 0), (flagged, 1)] {
+        let full = run(&s, seed, &options);
+        let lean = run_judged_only(&s, seed, &options);
+        let figures = |o: &zksim::testbed::runner::RunOutcome| {
+            (o.trace_hash.clone(), o.verdict, format!("{:?}", o.findings), o.ops, o.ops_ok, o.commits, o.coverage.clone())
+        };
+        assert_eq!(figures(&lean), figures(&full), "{}", s.name);
+        assert!(full.history.lines().count() > 100, "run writes the text");
+        assert!(lean.history.is_empty(), "a sweep's run does not");
+        verdicts.push(full.verdict);
+    }
+    assert_eq!(verdicts, [Verdict::Pass, Verdict::SafetyViolation], "the flag's finding is compared too");
+}
+
 /// `zksim bench`'s counts are the run's own: a run arms timers, spawns tasks and puts packets on
 /// the wire, the same seed counts the same (nothing of an earlier run on the reused simulation
 /// thread leaks in), and every commit took packets.
