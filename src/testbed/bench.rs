@@ -91,7 +91,7 @@ fn bench_breakdown(seeds: u64) {
     println!("breakdown, default scenario seeds 0..{seeds} --jobs 1: {wall_s:.2} wall s for {sim_s:.1} simulated s ({:.1} simulated s per wall s)", sim_s / wall_s.max(1e-9));
     println!("  simulation (runtime, nodes, network) {:>9.1} ms  {:>5.1}%", ms(core_ns), share(core_ns));
     println!("  online invariants                    {:>9.1} ms  {:>5.1}%", ms(total.invariants_ns), share(total.invariants_ns));
-    println!("  recording (push + serialize)         {:>9.1} ms  {:>5.1}%", ms(total.recording_ns), share(total.recording_ns));
+    println!("  history text (JSONL; sweeps skip it) {:>9.1} ms  {:>5.1}%", ms(total.recording_ns), share(total.recording_ns));
     println!("  history checks (build + check)       {:>9.1} ms  {:>5.1}%", ms(checks_ns), share(checks_ns));
     println!("  one report (JSON + HTML), seed 0     {:>9.1} ms", report_s * 1000.0);
     let per = |n: u64, d: f64| n as f64 / d.max(1e-9);
