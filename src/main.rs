@@ -188,6 +188,11 @@ enum Command {
         /// Seeds in each sweep (run with --jobs 1 and --jobs 2).
         #[arg(long, default_value_t = 20)]
         seeds: u64,
+        /// Another zksim binary (say, built from an older commit): instead of the figures, run
+        /// the swarm sweep (--jobs 2) and the default sweep (--jobs 1) with both builds in
+        /// alternating rounds and print this build's ratios.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
     },
     /// Check a recorded history (zksim JSONL, real-ZooKeeper JSONL, Jepsen log or EDN).
     /// Run `zksim check --help-checker` for its options.
@@ -239,7 +244,8 @@ fn main() -> ExitCode {
             code(zksim::testbed::faults_report::faults_report_command(&zksim::testbed::faults_report::FaultsReportArgs { seeds, jobs, out }))
         }
         Some(Command::List) => code(zksim::testbed::cli::list_command()),
-        Some(Command::Bench { seeds }) => code(zksim::testbed::bench::bench_command(seeds)),
+        Some(Command::Bench { seeds, baseline: None }) => code(zksim::testbed::bench::bench_command(seeds)),
+        Some(Command::Bench { seeds, baseline: Some(old) }) => code(zksim::testbed::bench_baseline::compare(&old, seeds)),
         None => code(zksim::testbed::cli::run_command(None, None, &[], None, false)),
         Some(Command::Run { scenario, seed, bugs, out, report }) => {
             code(zksim::testbed::cli::run_command(scenario.as_deref(), seed, &bugs, out.as_deref(), report))

@@ -447,3 +447,23 @@ fn a_runs_profile_counts_its_own_timers_tasks_and_packets() {
     assert!(a.commits > 100 && a.profile.packets_sent > a.commits, "{} packets for {} commits", a.profile.packets_sent, a.commits);
     assert_eq!(counts(&a), counts(&b), "same seed, same counts");
 }
+
+/// `zksim bench --baseline OLD` runs both builds' sweeps and prints a ratio per sweep (here the
+/// binary against itself, one seed); a baseline that is not a file is bad input, named.
+#[test]
+fn bench_compares_this_build_with_a_baseline_binary() {
+    let out = zksim().args(["bench", "--seeds", "1", "--baseline", env!("CARGO_BIN_EXE_zksim")]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let ratios: Vec<&str> = text.lines().filter(|l| l.contains("baseline ") && l.contains("seeds/min") && l.ends_with('x')).collect();
+    assert_eq!(ratios.len(), 2, "one ratio for the swarm and one for the default sweep:\n{text}");
+    assert!(ratios[0].starts_with("swarm sweep") && ratios[1].starts_with("default sweep"), "{text}");
+    let missing = zksim().args(["bench", "--baseline", "/nonexistent/zksim-old"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(4));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("/nonexistent/zksim-old") && err.contains("no such file"), "{err}");
+    // A baseline that runs but writes no sweep summary (not a zksim): bad input, not a ratio.
+    let broken = zksim().args(["bench", "--seeds", "1", "--baseline", "/bin/false"]).output().unwrap();
+    assert_eq!(broken.status.code(), Some(4), "{}", String::from_utf8_lossy(&broken.stdout));
+    assert!(String::from_utf8_lossy(&broken.stderr).contains("no summary"), "{}", String::from_utf8_lossy(&broken.stderr));
+}

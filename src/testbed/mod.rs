@@ -6,6 +6,7 @@
 //! (`crate::checker`) without adding protocol logic of its own.
 
 pub mod bench;
+pub mod bench_baseline;
 pub mod bugs_report;
 pub mod cli;
 pub mod coverage;
