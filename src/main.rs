@@ -315,8 +315,10 @@ extern "C" {
 
 /// Freed memory stays with the process (`purge_delay` -1): by default mimalloc hands freed
 /// pages back to the kernel after 10 ms, and every seed of a sweep faulted them in again, the
-/// kernel zeroing each (~5% of a swarm sweep; 12,000 page faults in 60 seeds, 271 without).
-/// Peak memory stays the high-water mark (a 20-seed swarm / default sweep: within 5%).
+/// kernel zeroing each (12,000 page faults in 60 swarm seeds, 271 without; ~2-3% of the CPU).
+/// Peak memory stays the high-water mark (a 20-seed swarm / default sweep: within 5%). The
+/// option's number is mimalloc's (libmimalloc-sys 0.1.49, headers v2 and v3): check it when
+/// the `mimalloc` crate moves.
 fn keep_freed_memory() {
     // SAFETY: `mi_option_set` is mimalloc's documented way to set an option at run time; it
     // takes any option number and value and only stores the value.
