@@ -24,7 +24,7 @@ pub struct Profile {
     pub history_build_ns: u64,
     /// Wall ns spent in `Invariants::observe` / `check_final`.
     pub invariants_ns: u64,
-    /// Wall ns spent pushing records into the recorder and serializing the history.
+    /// Wall ns spent serializing the history as JSONL text (a `zksim run`; sweeps skip it).
     pub recording_ns: u64,
     /// madsim timers armed by alarms and sleeps the shell counts.
     pub timers_armed: u64,

@@ -104,19 +104,31 @@ impl ZkDatabase {
     }
 
     /// `loadDataBase`: the newest snapshot, then every logged txn after it.
+    /// A server reloads through its [`super::load_memo::LoadMemo`], which gives the same
+    /// database; this is the plain definition (and the tests' reference).
     pub fn load(mirror: &DiskMirror, commit_log_count: usize) -> ZkDatabase {
-        let mut db = match mirror.snapshots.last() {
-            Some(snap) => ZkDatabase::from_snapshot(snap, commit_log_count),
-            None => ZkDatabase::empty(commit_log_count),
-        };
+        let mut db = ZkDatabase::at_snapshot(mirror.snapshots.last(), commit_log_count);
         let from = db.tree.last_processed_zxid;
         for entry in mirror.log.iter().filter(|e| e.header.zxid > from) {
-            // Read back in the order `append` asserted when it wrote them.
-            assert!(entry.header.zxid > db.last_processed_zxid(), "the log replays in zxid order");
-            db.apply(entry, &mut Vec::new());
+            db.replay(entry);
         }
         assert_eq!(db.last_processed_zxid(), mirror.last_logged_zxid(), "a load ends at the last logged zxid");
         db
+    }
+
+    /// Where a load starts: the newest snapshot's database, or an empty one.
+    pub fn at_snapshot(snapshot: Option<&Arc<Snapshot>>, commit_log_count: usize) -> ZkDatabase {
+        match snapshot {
+            Some(snap) => ZkDatabase::from_snapshot(snap, commit_log_count),
+            None => ZkDatabase::empty(commit_log_count),
+        }
+    }
+
+    /// Applies one logged txn during a load.
+    pub fn replay(&mut self, entry: &Arc<TxnEntry>) {
+        // Read back in the order `append` asserted when it wrote them.
+        assert!(entry.header.zxid > self.last_processed_zxid(), "the log replays in zxid order");
+        self.apply(entry, &mut Vec::new());
     }
 
     /// A database restored from a snapshot (SNAP sync, or load).

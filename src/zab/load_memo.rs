@@ -38,15 +38,11 @@ impl LoadMemo {
         if !self.still_begins(snapshot, &after, commit_log_count) {
             self.snapshot = snapshot.cloned();
             self.replayed.clear();
-            self.db = Some(match snapshot {
-                Some(snap) => ZkDatabase::from_snapshot(snap, commit_log_count),
-                None => ZkDatabase::empty(commit_log_count),
-            });
+            self.db = Some(ZkDatabase::at_snapshot(snapshot, commit_log_count));
         }
         let db = self.db.as_mut().expect("a memo holds a database once it loaded");
         for entry in &after[self.replayed.len()..] {
-            assert!(entry.header.zxid > db.last_processed_zxid(), "the log replays in zxid order");
-            db.apply(entry, &mut Vec::new());
+            db.replay(entry);
             self.replayed.push(Arc::clone(entry));
             self.applied += 1;
         }
