@@ -408,16 +408,9 @@ async fn wait_clients_served(cluster: &Cluster, shared: &WorkloadShared, count: 
     }
 }
 
+/// Waits until the members agree, at any zxid.
 async fn wait_converged_among(cluster: &Cluster, members: &[ServerId], deadline: i64) -> bool {
-    loop {
-        if converged_at(cluster, members).is_some() {
-            return true;
-        }
-        if elapsed_ms() >= deadline || cluster.ctx.limits_exceeded() {
-            return false;
-        }
-        madsim::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_converged_holding(cluster, members, i64::MIN, deadline).await
 }
 
 /// Waits until the members agree and hold `acknowledged` (the newest acknowledged zxid). False
