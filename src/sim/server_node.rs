@@ -27,7 +27,6 @@ use super::server_log::{true_now_ns, LoggedEvent, ServerLog, SyncSummary};
 use crate::proto::Zxid;
 use crate::storage::{Disk, MemDisk, Recovered, Storage, StorageConfig, StorageError};
 use crate::tree::TxnEntry;
-use crate::wire::ServerMessage;
 use crate::zab::database::DiskMirror;
 use crate::zab::peer::{Action, QuorumPeer};
 use crate::zab::persistence::{DiskFailure, DiskFailureKind};
@@ -223,7 +222,9 @@ struct Node {
     pending_appends: Vec<Arc<TxnEntry>>,
     fsync: Fsync,
     client_addr: BTreeMap<u64, Addr>,
-    batches: BTreeMap<(Addr, Channel), Vec<Outgoing>>,
+    /// Messages of this step per connection, sent as one packet each at the step's end
+    /// (`Body::Peer` or `Body::ToClient`, built in place: no per-message conversion).
+    batches: BTreeMap<(Addr, Channel), Body>,
     /// Extra ms of the next fsync (a `delay_fsync` fault point fired).
     fsync_extra_ms: u64,
     /// Actions after a fault point that held this server: run once the runner applied the
@@ -247,10 +248,6 @@ enum Executed {
     DiskFailed(DiskFailure),
 }
 
-enum Outgoing {
-    Peer(PeerMessage),
-    Client(ServerMessage),
-}
 
 /// The node's main future (madsim `init`).
 pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
@@ -595,7 +592,10 @@ impl Node {
                     self.note_send(to, &msg);
                     let channel = if msg.is_election() { Channel::Election } else { Channel::Zab };
                     self.trace_send(now, to, msg.kind());
-                    self.batches.entry((to, channel)).or_default().push(Outgoing::Peer(msg));
+                    match self.batches.entry((to, channel)).or_insert_with(|| Body::Peer(Vec::new())) {
+                        Body::Peer(batch) => batch.push(msg),
+                        _ => unreachable!("a peer channel's batch holds peer messages"),
+                    }
                 }
                 Action::ClosePeer { peer } => {
                     self.flush_one((peer, Channel::Zab));
@@ -603,7 +603,10 @@ impl Node {
                 }
                 Action::ToClient { conn, msg } => {
                     if let Some(&addr) = self.client_addr.get(&conn) {
-                        self.batches.entry((addr, Channel::Client(conn))).or_default().push(Outgoing::Client(msg));
+                        match self.batches.entry((addr, Channel::Client(conn))).or_insert_with(|| Body::ToClient(Vec::new())) {
+                            Body::ToClient(batch) => batch.push(msg),
+                            _ => unreachable!("a client channel's batch holds client replies"),
+                        }
                     }
                 }
                 Action::CloseClient { conn } => {
@@ -823,31 +826,9 @@ impl Node {
         }
     }
 
-    fn send_batch(&mut self, (to, channel): (Addr, Channel), batch: Vec<Outgoing>) {
-        if batch.is_empty() {
-            return;
-        }
-        let body = match channel {
-            Channel::Client(_) => Body::ToClient(
-                batch
-                    .into_iter()
-                    .map(|o| match o {
-                        Outgoing::Client(m) => m,
-                        Outgoing::Peer(_) => unreachable!("peer message on a client channel"),
-                    })
-                    .collect(),
-            ),
-            _ => Body::Peer(
-                batch
-                    .into_iter()
-                    .map(|o| match o {
-                        Outgoing::Peer(m) => m,
-                        Outgoing::Client(_) => unreachable!("client message on a peer channel"),
-                    })
-                    .collect(),
-            ),
-        };
-        self.transport.send(to, channel, body);
+    /// A batch exists only once a message was pushed into it: never empty.
+    fn send_batch(&mut self, (to, channel): (Addr, Channel), batch: Body) {
+        self.transport.send(to, channel, batch);
     }
 
     fn publish_view(&self) {
