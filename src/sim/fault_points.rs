@@ -100,7 +100,8 @@ impl PointRule {
     }
 
     fn matches(&self, point: FaultPoint, server: ServerId, state: ServerState) -> bool {
-        if FaultPoint::parse(&self.on) != Some(point) {
+        // Names are unique (`FaultPoint::parse` is their inverse): one comparison per passage.
+        if self.on != point.name() {
             return false;
         }
         match self.server.as_deref().unwrap_or("any") {
@@ -185,10 +186,11 @@ pub struct PointHub {
     armed: bool,
     /// Passages per (point, server) while armed: the `nth` of a firing.
     armed_passages: BTreeMap<(FaultPoint, ServerId), u64>,
-    /// Coverage over the whole run, counted by enum (no allocation per passage; names are
-    /// made once, by [`PointHub::coverage`]).
-    point_counts: BTreeMap<FaultPoint, u64>,
-    transitions: BTreeMap<(FaultPoint, FaultPoint), u64>,
+    /// Coverage over the whole run, counted by [`FaultPoint::index`] (no allocation or search
+    /// per passage; names are made once, by [`PointHub::coverage`], for counts above 0).
+    point_counts: [u64; FaultPoint::COUNT],
+    /// `[from][to]`: consecutive passages of one server.
+    transitions: Box<[[u64; FaultPoint::COUNT]; FaultPoint::COUNT]>,
     fired_counts: BTreeMap<(FaultPoint, String), u64>,
     /// The last point each server passed (for transition probes).
     last_point: BTreeMap<ServerId, FaultPoint>,
@@ -220,10 +222,10 @@ impl PointHub {
     /// A server passes a point in `state`: count it, and decide whether a fault strikes.
     pub fn pass(&mut self, time_ms: i64, server: ServerId, state: ServerState, passage: Passage) -> Option<Strike> {
         let point = passage.point;
-        *self.point_counts.entry(point).or_default() += 1;
+        self.point_counts[point.index()] += 1;
         self.follow_snapshot_walk(server, point);
         if let Some(prev) = self.last_point.insert(server, point) {
-            *self.transitions.entry((prev, point)).or_default() += 1;
+            self.transitions[prev.index()][point.index()] += 1;
         }
         if !self.armed || self.rules.is_empty() || self.fired.len() >= MAX_FIRINGS_PER_RUN {
             return None;
@@ -308,9 +310,14 @@ impl PointHub {
 
     /// Every probe's count by name: `point`, `a>b`, `fired:<point>:<action>`, `storage:<what>`.
     pub fn coverage(&self) -> BTreeMap<String, u64> {
-        let mut out: BTreeMap<String, u64> = self.point_counts.iter().map(|(p, &n)| (p.name().to_string(), n)).collect();
+        let passed = |n: u64| n > 0;
+        let mut out: BTreeMap<String, u64> =
+            FaultPoint::ALL.iter().map(|p| (p.name().to_string(), self.point_counts[p.index()])).filter(|&(_, n)| passed(n)).collect();
         out.extend(self.storage_counts.iter().map(|(what, &n)| (format!("storage:{what}"), n)));
-        out.extend(self.transitions.iter().map(|((a, b), &n)| (format!("{}>{}", a.name(), b.name()), n)));
+        for a in FaultPoint::ALL {
+            let row = &self.transitions[a.index()];
+            out.extend(FaultPoint::ALL.iter().filter(|b| passed(row[b.index()])).map(|b| (format!("{}>{}", a.name(), b.name()), row[b.index()])));
+        }
         out.extend(self.fired_counts.iter().map(|((p, action), &n)| (format!("fired:{}:{action}", p.name()), n)));
         out
     }

@@ -162,6 +162,14 @@ impl FaultPoint {
         }
     }
 
+    /// How many points there are.
+    pub const COUNT: usize = FaultPoint::ALL.len();
+
+    /// The point's place in [`FaultPoint::ALL`] (its declaration order), for counting in arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn parse(name: &str) -> Option<FaultPoint> {
         FaultPoint::ALL.iter().copied().find(|p| p.name() == name)
     }
@@ -187,5 +195,12 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), FaultPoint::ALL.len(), "duplicate fault point names");
         assert_eq!(FaultPoint::parse("no_such_point"), None);
+    }
+
+    #[test]
+    fn index_is_the_place_in_all() {
+        for (i, p) in FaultPoint::ALL.into_iter().enumerate() {
+            assert_eq!(p.index(), i, "{p:?}");
+        }
     }
 }
