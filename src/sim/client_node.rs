@@ -10,11 +10,11 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
 
 use super::limits::InFlight;
 use super::alarm::Alarm;
+use super::mailbox::Mailbox;
 use super::net::{Addr, Body, Channel, Delivery, Packet, SharedConditions, Transport};
 use super::server_node::elapsed_ms;
 use crate::client::api::{ClientTransport, Driver, TransportEvent, TransportEvents, ZooKeeper};
@@ -64,7 +64,7 @@ pub struct SimClientTransport(Rc<RefCell<Inner>>);
 /// The receiving half, polled by the client's driver.
 pub struct SimClientEvents {
     inner: Rc<RefCell<Inner>>,
-    rx: Rc<futures::lock::Mutex<mpsc::UnboundedReceiver<(Packet, InFlight)>>>,
+    rx: Rc<futures::lock::Mutex<Mailbox<(Packet, InFlight)>>>,
     alarm: Alarm,
 }
 
@@ -134,7 +134,7 @@ impl TransportEvents for SimClientEvents {
 /// several sessions (one after another) share it.
 pub struct ClientEndpoint {
     inner: Rc<RefCell<Inner>>,
-    rx: Rc<futures::lock::Mutex<mpsc::UnboundedReceiver<(Packet, InFlight)>>>,
+    rx: Rc<futures::lock::Mutex<Mailbox<(Packet, InFlight)>>>,
 }
 
 impl ClientEndpoint {

@@ -16,6 +16,7 @@ pub mod events;
 pub mod fault_points;
 pub mod invariants;
 pub mod limits;
+pub mod mailbox;
 pub mod net;
 pub mod profile;
 pub mod server_log;

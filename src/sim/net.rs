@@ -28,11 +28,11 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::channel::mpsc::UnboundedReceiver;
 use rand::Rng;
 
 use super::limits::{InFlight, InFlightCounter, Overflow, MESSAGES_IN_FLIGHT_MAX, MESSAGES_PER_SIM_SECOND_MAX, REORDER_BUFFER_MAX};
 use super::alarm::{now_ns, Alarm};
+use super::mailbox::Mailbox;
 use super::wire::Wire;
 use crate::wire::{ClientMessage, ServerMessage};
 use crate::zab::PeerMessage;
@@ -224,7 +224,7 @@ struct OutStream {
 /// One node's end of the network.
 pub struct Transport {
     pub me: Addr,
-    inbox: Option<UnboundedReceiver<(Packet, InFlight)>>,
+    inbox: Option<Mailbox<(Packet, InFlight)>>,
     conditions: SharedConditions,
     /// Outgoing stream per (peer, channel).
     out: BTreeMap<(Addr, Channel), OutStream>,
@@ -240,7 +240,7 @@ impl Transport {
     }
 
     /// The packets that arrive for this host, in arrival order (taken once).
-    pub fn inbox(&mut self) -> UnboundedReceiver<(Packet, InFlight)> {
+    pub fn inbox(&mut self) -> Mailbox<(Packet, InFlight)> {
         self.inbox.take().expect("the inbox is taken once")
     }
 

@@ -16,10 +16,10 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::task::Waker;
 
-use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use rand::Rng;
 
 use super::limits::InFlight;
+use super::mailbox::{mailbox, Mailbox, MailboxSender};
 use super::alarm::now_ns;
 
 /// A host's address on the wire (`net::Addr`).
@@ -57,7 +57,7 @@ impl<P> Ord for Arrival<P> {
 pub struct Wire<P> {
     in_flight: BinaryHeap<Reverse<Arrival<P>>>,
     next_seq: u64,
-    mailboxes: BTreeMap<Host, UnboundedSender<(P, InFlight)>>,
+    mailboxes: BTreeMap<Host, MailboxSender<(P, InFlight)>>,
     /// One-way latency range in microseconds, [min, max).
     latency_us: (u64, u64),
     /// The earliest arrival the driver sleeps until (None: it waits for a packet).
@@ -85,8 +85,8 @@ impl<P> Wire<P> {
     }
 
     /// A host (re)binds: packets for it go to the returned channel from now on.
-    pub fn bind(&mut self, addr: Host) -> UnboundedReceiver<(P, InFlight)> {
-        let (tx, rx) = unbounded();
+    pub fn bind(&mut self, addr: Host) -> Mailbox<(P, InFlight)> {
+        let (tx, rx) = mailbox();
         self.mailboxes.insert(addr, tx);
         rx
     }
@@ -115,7 +115,7 @@ impl<P> Wire<P> {
                 break;
             }
             let Reverse(Arrival { to, packet, guard, .. }) = self.in_flight.pop().expect("peeked");
-            let delivered = self.mailboxes.get(&to).is_some_and(|mailbox| mailbox.unbounded_send((packet, guard)).is_ok());
+            let delivered = self.mailboxes.get(&to).is_some_and(|mailbox| mailbox.send((packet, guard)).is_ok());
             if !delivered {
                 // The host is down (its mailbox went with its tasks): the packet is lost.
                 self.mailboxes.remove(&to);

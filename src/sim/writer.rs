@@ -13,11 +13,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
 use rand::Rng;
 
 use super::limits::InFlight as PacketInFlight;
+use super::mailbox::Mailbox;
 use super::net::{Addr, Body, Channel, Delivery, Packet, SharedConditions, Transport};
 use super::server_node::elapsed_ms;
 use crate::proto::{Acl, Code, CreateMode, Request, Zxid};
@@ -224,7 +224,7 @@ async fn writer_main(config: WriterConfig, conditions: SharedConditions, handle:
 }
 
 /// The next thing that happens on connection `conn`: messages, its close, or a stall.
-async fn next_event(transport: &mut Transport, rx: &mut mpsc::UnboundedReceiver<(Packet, PacketInFlight)>, conn: u64, stall_timeout_ms: u64) -> Event {
+async fn next_event(transport: &mut Transport, rx: &mut Mailbox<(Packet, PacketInFlight)>, conn: u64, stall_timeout_ms: u64) -> Event {
     let deadline = elapsed_ms() + stall_timeout_ms as i64;
     loop {
         let wait_ms = (deadline - elapsed_ms()).max(0) as u64;
