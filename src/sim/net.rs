@@ -365,33 +365,40 @@ impl Transport {
     /// Feeds a packet through the reassembly; returns what the application should see.
     pub fn on_packet(&mut self, packet: Packet) -> Vec<Delivery> {
         let mut out = Vec::new();
+        self.on_packet_into(packet, &mut out);
+        out
+    }
+
+    /// [`Transport::on_packet`] into a buffer the caller keeps across packets (`out` empty).
+    pub fn on_packet_into(&mut self, packet: Packet, out: &mut Vec<Delivery>) {
+        debug_assert!(out.is_empty(), "the caller handled the last packet's deliveries");
         let key = (packet.from, packet.channel);
         if let Body::Reset = packet.body {
-            self.on_reset(key, packet.conn, &mut out);
-            return out;
+            self.on_reset(key, packet.conn, out);
+            return;
         }
         let known = self.incoming.get(&key).map(|s| (s.conn, s.closed));
         match known {
-            Some((conn, _)) if packet.conn < conn => return out, // a stale connection's packet
+            Some((conn, _)) if packet.conn < conn => return, // a stale connection's packet
             Some((conn, closed)) if packet.conn > conn => {
                 if !closed {
-                    self.connection_broke(key, &mut out);
+                    self.connection_broke(key, out);
                 }
-                if !self.open_incoming(key, &packet, &mut out) {
-                    return out;
+                if !self.open_incoming(key, &packet, out) {
+                    return;
                 }
             }
-            Some((_, true)) => return out, // we closed this connection
+            Some((_, true)) => return, // we closed this connection
             Some(_) => {}
             None => {
-                if !self.open_incoming(key, &packet, &mut out) {
-                    return out;
+                if !self.open_incoming(key, &packet, out) {
+                    return;
                 }
             }
         }
         let stream = self.incoming.get_mut(&key).expect("open");
         if packet.seq < stream.expected {
-            return out;
+            return;
         }
         if packet.seq == stream.expected && stream.buffer.is_empty() {
             // In order with nothing waiting (nearly every packet): what the buffer would hand
@@ -401,14 +408,14 @@ impl Transport {
                 stream.gap_since_ms = None;
             }
             match packet.body {
-                Body::Fin => self.connection_broke(key, &mut out),
+                Body::Fin => self.connection_broke(key, out),
                 body => out.push(Self::delivery(packet.from, packet.channel, body)),
             }
-            return out;
+            return;
         }
         if stream.buffer.len() >= REORDER_BUFFER_MAX {
             self.conditions.lock().expect("conditions").exceed(format!("transport: out-of-order packets buffered on one connection > {REORDER_BUFFER_MAX}"));
-            return out;
+            return;
         }
         stream.buffer.insert(packet.seq, packet.body);
         if packet.channel == Channel::Election {
@@ -424,9 +431,8 @@ impl Transport {
             out.push(Self::delivery(packet.from, packet.channel, body));
         }
         if finished {
-            self.connection_broke(key, &mut out);
+            self.connection_broke(key, out);
         }
-        out
     }
 
     /// A packet of a connection we do not know. Election traffic is adopted wherever it

@@ -234,6 +234,11 @@ struct Node {
     sync_sent: BTreeMap<u64, SyncSummary>,
     /// A session expiry passed; its closeSession txn is the next one logged.
     expiring: bool,
+    /// The view this process published last: while it lives only it writes the shared view
+    /// (a kill drops it with its task), so an unchanged view needs no write.
+    published: Option<ServerView>,
+    /// The transport's deliveries of one packet (a buffer kept across packets).
+    deliveries: Vec<Delivery>,
 }
 
 /// What executing the peer's actions led to.
@@ -290,6 +295,8 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
         deferred: VecDeque::new(),
         sync_sent: BTreeMap::new(),
         expiring: false,
+        published: None,
+        deliveries: Vec::new(),
     };
     {
         let mut view = node.shared.view.lock().expect("view");
@@ -534,7 +541,9 @@ impl Node {
     fn on_packet(&mut self, packet: Packet) {
         let now = self.now();
         let from = packet.from;
-        for delivery in self.transport.on_packet(packet) {
+        let mut deliveries = std::mem::take(&mut self.deliveries);
+        self.transport.on_packet_into(packet, &mut deliveries);
+        for delivery in deliveries.drain(..) {
             self.ctx.trace.lock().expect("trace").add((now, self.id, from, delivery_tag(&delivery)));
             tracing::trace!(now, server = self.id, from, delivery = ?delivery_tag(&delivery), "deliver");
             match delivery {
@@ -560,6 +569,7 @@ impl Node {
                 Delivery::ToClient { .. } | Delivery::ServerClosed { .. } => {}
             }
         }
+        self.deliveries = deliveries;
     }
 
     /// Executes the peer's actions in order (first those a fault point held); a disk failure
@@ -676,6 +686,7 @@ impl Node {
                 },
             }
         }
+        self.peer.recycle_actions(Vec::from(actions));
         if let Err(failure) = self.flush_appends() {
             return Executed::DiskFailed(failure);
         }
@@ -831,7 +842,7 @@ impl Node {
         self.transport.send(to, channel, batch);
     }
 
-    fn publish_view(&self) {
+    fn publish_view(&mut self) {
         let view = ServerView {
             up: true,
             state: Some(self.peer.state),
@@ -842,7 +853,11 @@ impl Node {
             current_epoch: self.peer.current_epoch(),
             exited: None,
         };
-        *self.shared.view.lock().expect("view") = view;
+        if self.published.as_ref() == Some(&view) {
+            return;
+        }
+        *self.shared.view.lock().expect("view") = view.clone();
+        self.published = Some(view);
     }
 }
 

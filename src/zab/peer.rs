@@ -117,6 +117,15 @@ impl QuorumPeer {
         std::mem::take(&mut self.out)
     }
 
+    /// Hands back a drained vector, emptied, so the next actions reuse its allocation (kept
+    /// only when no action came since the drain).
+    pub fn recycle_actions(&mut self, spent: Vec<Action>) {
+        assert!(spent.is_empty(), "a recycled action vector was executed to the end");
+        if self.out.is_empty() && self.out.capacity() < spent.capacity() {
+            self.out = spent;
+        }
+    }
+
     pub fn last_processed_zxid(&self) -> Zxid {
         self.db.last_processed_zxid()
     }
