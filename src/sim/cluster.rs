@@ -14,6 +14,7 @@ use madsim::runtime::{Handle, NodeHandle};
 
 use super::disk::SimDisk;
 use super::invariants::{Invariants, Violation};
+use super::events::ServerEvents;
 use super::net::{ip_of, Addr, NetConditions, SharedConditions};
 use super::server_node::{elapsed_ms, server_main, RunContext, ServerShared, ServerView, TraceHash};
 use crate::zab::{Bugs, PeerConfig, ServerId, ServerState};
@@ -104,7 +105,9 @@ impl Cluster {
         let disks = SimDisk::current();
         disks.set_default_fsync_latency(Duration::from_millis(config.fsync_latency_ms));
         disks.set_torn_write_probability(config.torn_write_probability);
-        let ctx = Arc::new(RunContext { conditions, invariants: Mutex::new(Invariants::default()), trace: Mutex::new(TraceHash::default()), points: Mutex::default(), server_log: Mutex::default(), events: Mutex::default() });
+        let over = conditions.lock().expect("conditions").over.clone();
+        let events = Mutex::new(ServerEvents::sharing(over.clone()));
+        let ctx = Arc::new(RunContext { conditions, invariants: Mutex::new(Invariants::default()), trace: Mutex::new(TraceHash::default()), points: Mutex::default(), server_log: Mutex::default(), events, over });
         let mut cluster = Cluster { config: config.clone(), handle, nodes: BTreeMap::new(), shared: BTreeMap::new(), ctx, paused: BTreeMap::new(), down: Default::default() };
         for id in config.server_ids() {
             let shared = Arc::new(ServerShared::new(config.peer_config(id)));

@@ -43,9 +43,16 @@ pub struct ServerEvents {
     wake: Option<mpsc::UnboundedSender<()>>,
     /// Set when the queue was full: the run's liveness verdict names it.
     pub overflowed: bool,
+    /// Set with `overflowed` (shared with the network's: see [`ServerEvents::sharing`]).
+    over: crate::sim::limits::RunOver,
 }
 
 impl ServerEvents {
+    /// A queue whose overflow sets `over`, the run's flag.
+    pub fn sharing(over: crate::sim::limits::RunOver) -> ServerEvents {
+        ServerEvents { over, ..ServerEvents::default() }
+    }
+
     /// Wakes the runner whenever an event is pushed.
     pub fn set_wake(&mut self, wake: mpsc::UnboundedSender<()>) {
         self.wake = Some(wake);
@@ -54,6 +61,7 @@ impl ServerEvents {
     pub fn push(&mut self, event: ServerEvent) {
         if self.queue.len() >= SERVER_EVENTS_MAX {
             self.overflowed = true;
+            self.over.set();
             return;
         }
         // One wake per batch: the runner drains the whole queue when it wakes.

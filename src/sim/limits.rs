@@ -12,8 +12,23 @@
 //! violations (100), fault-point firings (64), the leader's outstanding changes
 //! (`tree::prep`), the committed log (`commitLogCount`), retained snapshots (3).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+
+/// Whether the run exceeded a bound, readable without the locks of the state that records
+/// what overflowed (every server's event loop asks before each step). Clones share the flag.
+#[derive(Clone, Debug, Default)]
+pub struct RunOver(Arc<AtomicBool>);
+
+impl RunOver {
+    pub fn set(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
 
 /// Messages sent and not yet handled by the receiving process (in madsim's network, held on a
 /// cut link, or queued for a busy process); a packet carries a batch of messages. Healthy runs
@@ -75,6 +90,31 @@ impl Drop for InFlight {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_network_and_the_event_queue_set_the_flag_the_run_shares() {
+        use crate::sim::events::{ServerEvent, ServerEventKind, ServerEvents, SERVER_EVENTS_MAX};
+        let mut events = ServerEvents::sharing(RunOver::default());
+        let over = RunOver::default();
+        let mut shared = ServerEvents::sharing(over.clone());
+        for _ in 0..SERVER_EVENTS_MAX {
+            shared.push(ServerEvent { time_ms: 0, server: 1, kind: ServerEventKind::Recovered { detail: String::new() } });
+        }
+        assert!(!over.is_set(), "a full queue is not yet an overflow");
+        shared.push(ServerEvent { time_ms: 0, server: 1, kind: ServerEventKind::Recovered { detail: String::new() } });
+        assert!(over.is_set() && shared.overflowed);
+        events.push(ServerEvent { time_ms: 0, server: 1, kind: ServerEventKind::Recovered { detail: String::new() } });
+        assert!(!events.overflowed);
+
+        let net_over = crate::sim::cluster::block_on_seed(1, async {
+            let mut net = crate::sim::net::NetConditions::new();
+            let over = net.over.clone();
+            assert!(!over.is_set());
+            net.exceed("network: a bound".into());
+            over.is_set() && net.overflow.is_some()
+        });
+        assert!(net_over, "exceeding a network bound sets the flag");
+    }
 
     #[test]
     fn a_guard_counts_its_messages_until_dropped() {

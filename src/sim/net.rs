@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use super::limits::{InFlight, InFlightCounter, Overflow, MESSAGES_IN_FLIGHT_MAX, MESSAGES_PER_SIM_SECOND_MAX, REORDER_BUFFER_MAX};
+use super::limits::{InFlight, InFlightCounter, Overflow, RunOver, MESSAGES_IN_FLIGHT_MAX, MESSAGES_PER_SIM_SECOND_MAX, REORDER_BUFFER_MAX};
 use super::alarm::{now_ns, Alarm};
 use super::mailbox::Mailbox;
 use super::wire::Wire;
@@ -151,6 +151,8 @@ pub struct NetConditions {
     pub sent_per_second_peak: u64,
     /// The run exceeded a bound (`limits`): nothing is sent any more, the run ends.
     pub overflow: Option<Overflow>,
+    /// Set with `overflow` (and by the server-event queue's overflow: the run shares it).
+    pub over: RunOver,
     /// Every packet in flight.
     pub wire: Wire<Packet>,
 }
@@ -186,6 +188,7 @@ impl NetConditions {
             let time_ms = crate::sim::clock::elapsed().as_millis() as i64;
             tracing::warn!(time_ms, %what, "a bound of the run was exceeded: the run ends as a liveness failure");
             self.overflow = Some(Overflow { what, time_ms });
+            self.over.set();
         }
     }
 }

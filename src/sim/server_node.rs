@@ -168,12 +168,16 @@ pub struct RunContext {
     pub server_log: Mutex<ServerLog>,
     /// Refusals to start, disk errors and disk-caused crashes, for the runner.
     pub events: Mutex<ServerEvents>,
+    /// Set when `conditions` or `events` overflowed (the same flag both set).
+    pub over: crate::sim::limits::RunOver,
 }
 
 impl RunContext {
     /// Whether the run exceeded one of its bounds (`limits`): it is over.
     pub fn limits_exceeded(&self) -> bool {
-        self.conditions.lock().expect("conditions").overflow.is_some() || self.events.lock().expect("events").overflowed
+        let over = self.over.is_set();
+        debug_assert_eq!(over, self.conditions.lock().expect("conditions").overflow.is_some() || self.events.lock().expect("events").overflowed);
+        over
     }
 
     pub fn report(&self, server: u64, kind: ServerEventKind) {
