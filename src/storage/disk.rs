@@ -236,16 +236,20 @@ impl MemDisk {
     }
 
     fn file_mut(&mut self, name: &str) -> &mut MemFile {
-        self.files
-            .entry(name.to_string())
-            .or_insert_with(|| MemFile { content: Vec::new(), durable: Durable::Prefix(0) })
+        // The name is copied only for a new file (an append to the current log is the common case).
+        if !self.files.contains_key(name) {
+            self.files.insert(name.to_string(), MemFile { content: Vec::new(), durable: Durable::Prefix(0) });
+        }
+        self.files.get_mut(name).expect("present")
     }
 }
 
 impl Disk for MemDisk {
     fn append(&mut self, name: &str, bytes: &[u8]) {
         self.file_mut(name).content.extend_from_slice(bytes);
-        self.last_append = Some(name.to_string());
+        if self.last_append.as_deref() != Some(name) {
+            self.last_append = Some(name.to_string());
+        }
     }
 
     fn write_file(&mut self, name: &str, bytes: &[u8]) {
