@@ -619,6 +619,12 @@ impl DataTree {
     // ---------------------------------------------------------------- watches
 
     /// `addWatch`: a persistent watch lives in both managers.
+    /// Every watch gone: the watch managers as a fresh tree has them (not merely emptied).
+    pub fn reset_watches(&mut self) {
+        self.data_watches = WatchManager::default();
+        self.child_watches = WatchManager::default();
+    }
+
     pub fn add_watch(&mut self, path: &str, watcher: WatcherId, mode: AddWatchMode) {
         let mode = match mode {
             AddWatchMode::Persistent => WatcherMode::Persistent,

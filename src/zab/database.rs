@@ -95,12 +95,58 @@ pub struct ZkDatabase {
     pub sessions: BTreeMap<SessionId, i32>,
     committed_log: VecDeque<Arc<TxnEntry>>,
     commit_log_count: usize,
+    lineage: Lineage,
+}
+
+/// What a database was built from: the snapshot it started at (none: the empty tree) and every
+/// txn applied to it since, in order — while nothing else changed it but watches.
+///
+/// Why: a reload (`load_memo`) builds `at_snapshot(newest) + replay(log after it)`. When this
+/// database started at that same snapshot (by `Arc`) and the txns it applied are the log's
+/// first ones (by `Arc`), it *is* what those calls build up to there (the same calls in the same
+/// order from the same start), so the reload keeps it, drops its watches, and replays only the
+/// rest — instead of cloning a kept copy and applying every txn a second time.
+#[derive(Clone, Default)]
+pub struct Lineage {
+    /// `None`: unknown (built from a snapshot not shared by `Arc`, or changed outside `apply`).
+    base: Option<Option<Arc<Snapshot>>>,
+    applied: Vec<Arc<TxnEntry>>,
+}
+
+/// Not part of what a database is: two equal databases may have different lineages.
+impl std::fmt::Debug for Lineage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Lineage")
+    }
+}
+
+impl Lineage {
+    fn from(base: Option<&Arc<Snapshot>>) -> Lineage {
+        Lineage { base: Some(base.cloned()), applied: Vec::new() }
+    }
+
+    fn unknown() -> Lineage {
+        Lineage::default()
+    }
+
+    /// How many of `after` (the log after `snapshot`) this lineage applied, when it started at
+    /// `snapshot` and applied exactly `after`'s first txns.
+    pub fn applied_prefix_of(&self, snapshot: Option<&Arc<Snapshot>>, after: &[&Arc<TxnEntry>]) -> Option<usize> {
+        let base = self.base.as_ref()?;
+        let same_base = match (base, snapshot) {
+            (None, None) => true,
+            (Some(kept), Some(now)) => Arc::ptr_eq(kept, now),
+            _ => false,
+        };
+        let prefix = same_base && self.applied.len() <= after.len() && self.applied.iter().zip(after).all(|(a, b)| Arc::ptr_eq(a, b));
+        prefix.then_some(self.applied.len())
+    }
 }
 
 impl ZkDatabase {
     pub fn empty(commit_log_count: usize) -> ZkDatabase {
         assert!(commit_log_count >= 1, "commitLogCount keeps at least one proposal");
-        ZkDatabase { tree: DataTree::new(), sessions: BTreeMap::new(), committed_log: VecDeque::new(), commit_log_count }
+        ZkDatabase { tree: DataTree::new(), sessions: BTreeMap::new(), committed_log: VecDeque::new(), commit_log_count, lineage: Lineage::from(None) }
     }
 
     /// `loadDataBase`: the newest snapshot, then every logged txn after it.
@@ -119,7 +165,7 @@ impl ZkDatabase {
     /// Where a load starts: the newest snapshot's database, or an empty one.
     pub fn at_snapshot(snapshot: Option<&Arc<Snapshot>>, commit_log_count: usize) -> ZkDatabase {
         match snapshot {
-            Some(snap) => ZkDatabase::from_snapshot(snap, commit_log_count),
+            Some(snap) => ZkDatabase { lineage: Lineage::from(Some(snap)), ..ZkDatabase::from_snapshot(snap, commit_log_count) },
             None => ZkDatabase::empty(commit_log_count),
         }
     }
@@ -140,6 +186,7 @@ impl ZkDatabase {
             sessions: snapshot.sessions.iter().copied().collect(),
             committed_log: VecDeque::new(),
             commit_log_count,
+            lineage: Lineage::unknown(),
         }
     }
 
@@ -151,16 +198,36 @@ impl ZkDatabase {
         self.commit_log_count
     }
 
+    pub fn lineage(&self) -> &Lineage {
+        &self.lineage
+    }
+
+    /// A snapshot was written: no reload starts at this database's base any more, so its
+    /// lineage can only hold txns alive.
+    pub fn forget_lineage(&mut self) {
+        self.lineage = Lineage::unknown();
+    }
+
+    /// What a reload keeps of this database: its watches go (a fresh load has none; they are
+    /// the only state that changes outside `apply`), its lineage stays.
+    pub fn drop_watches(&mut self) {
+        self.tree.reset_watches();
+    }
+
     /// `ZKDatabase.setlastProcessedZxid`: only the buggy ZOOKEEPER-2355 DIFF path claims a zxid
     /// the tree has not reached.
     pub fn set_last_processed_zxid(&mut self, zxid: Zxid) {
         assert!(zxid >= self.tree.last_processed_zxid, "the buggy DIFF path claims a zxid ahead, never behind");
         self.tree.last_processed_zxid = zxid;
+        self.lineage = Lineage::unknown();
     }
 
     /// Applies a committed txn (`ZKDatabase.processTxn` + `addCommittedProposal`).
     pub fn apply(&mut self, entry: &Arc<TxnEntry>, events: &mut Vec<Notification>) -> ProcessTxnResult {
         let rc = self.tree.process_txn(&entry.header, &entry.txn, events);
+        if self.lineage.base.is_some() {
+            self.lineage.applied.push(Arc::clone(entry));
+        }
         match &entry.txn {
             Txn::CreateSession { timeout_ms } => {
                 self.sessions.insert(entry.header.client_id, *timeout_ms);

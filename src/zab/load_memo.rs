@@ -11,6 +11,12 @@
 //!
 //! Identity is by `Arc`: the memo holds the snapshot and the txns it replayed, so a pointer it
 //! compares cannot be reused for other contents while it does.
+//!
+//! Most reloads do not even need the memo: the database being replaced usually *is* the load
+//! up to its last applied txn — it started at the newest snapshot and applied the log's txns in
+//! order ([`super::database::Lineage`]) — so [`LoadMemo::reload`] keeps it (watches dropped, the
+//! only state a load does not rebuild) and replays what was logged and not yet applied. No copy
+//! of the tree is made and no txn is applied twice.
 
 use std::sync::Arc;
 
@@ -26,9 +32,33 @@ pub struct LoadMemo {
     db: Option<ZkDatabase>,
     /// Txns applied by this memo's loads, all told (what a fresh load per call would multiply).
     applied: u64,
+    /// Reloads that kept the live database.
+    kept: u64,
 }
 
 impl LoadMemo {
+    /// Reloads `db` from `mirror` (`loadDataBase`): the same database as [`ZkDatabase::load`].
+    /// When `db`'s lineage shows it is that load up to some txn of the log (it started at the
+    /// newest snapshot and applied only the log's first txns), it is kept — watches dropped —
+    /// and only the rest of the log is replayed; otherwise it is replaced by [`LoadMemo::load`].
+    pub fn reload(&mut self, mirror: &DiskMirror, commit_log_count: usize, db: &mut ZkDatabase) {
+        let snapshot = mirror.snapshots.last();
+        let from = snapshot.map_or(0, |s| s.last_zxid);
+        let after: Vec<&Arc<TxnEntry>> = mirror.log.iter().filter(|e| e.header.zxid > from).collect();
+        let kept = db.lineage().applied_prefix_of(snapshot, &after).filter(|_| db.commit_log_count() == commit_log_count);
+        let Some(applied) = kept else {
+            *db = self.load(mirror, commit_log_count);
+            return;
+        };
+        db.drop_watches();
+        for entry in &after[applied..] {
+            db.replay(entry);
+            self.applied += 1;
+        }
+        self.kept += 1;
+        assert_eq!(db.last_processed_zxid(), mirror.last_logged_zxid(), "a reload ends at the last logged zxid");
+    }
+
     /// `loadDataBase` of `mirror`: the same database as [`ZkDatabase::load`], built from the
     /// last load when the files still begin with what it read.
     pub fn load(&mut self, mirror: &DiskMirror, commit_log_count: usize) -> ZkDatabase {
@@ -105,6 +135,54 @@ mod tests {
         mirror.add_snapshot(Arc::new(Snapshot::of(&db.tree, &db.session_list())));
         mirror.append(entry(6, "/after-snap"));
         assert_eq!(memo.load(&mirror, 5).tree.node_count(), DataTree::new().node_count() + 4, "three creates before the snapshot, one after");
+    }
+
+    /// A reload that keeps the live database gives what a fresh load gives: after commits
+    /// (applied as a server applies them, watches firing), with txns logged but not yet
+    /// applied, and not after a snapshot or a TRUNC (those reload from the files).
+    #[test]
+    fn a_reload_keeping_the_live_database_is_a_fresh_load() {
+        let mut mirror = DiskMirror::default();
+        let mut memo = LoadMemo::default();
+        let mut db = memo.load(&mirror, 5);
+        let watcher = 42;
+        for zxid in 1..=6 {
+            let e = entry(zxid, &format!("/n{zxid}"));
+            mirror.append(Arc::clone(&e));
+            if zxid <= 4 {
+                let _ = db.tree.get_children("/", Some(watcher));
+                let mut events = Vec::new();
+                db.apply(&e, &mut events);
+                assert!(!events.is_empty(), "the child watch fired");
+            }
+        }
+        let _ = db.tree.get_data("/n1", Some(watcher));
+        memo.reload(&mirror, 5, &mut db);
+        assert_eq!(memo.kept, 1, "the live database was kept");
+        assert_eq!(format!("{db:?}"), format!("{:?}", ZkDatabase::load(&mirror, 5)), "kept, watches dropped, two txns replayed");
+        // Applied out of the log's order (a txn the log does not hold): not kept.
+        let stray = entry(7, "/stray");
+        db.apply(&stray, &mut Vec::new());
+        mirror.append(entry(7, "/logged"));
+        memo.reload(&mirror, 5, &mut db);
+        assert_eq!(memo.kept, 1);
+        assert_eq!(format!("{db:?}"), format!("{:?}", ZkDatabase::load(&mirror, 5)));
+        // A snapshot written since: the next reload starts from it.
+        let snap = Arc::new(Snapshot::of(&db.tree, &db.session_list()));
+        mirror.add_snapshot(snap);
+        db.forget_lineage();
+        mirror.append(entry(8, "/after-snap"));
+        memo.reload(&mirror, 5, &mut db);
+        assert_eq!(format!("{db:?}"), format!("{:?}", ZkDatabase::load(&mirror, 5)));
+        // The reloaded database is from the snapshot: it is kept at the next reload.
+        let kept = memo.kept;
+        memo.reload(&mirror, 5, &mut db);
+        assert_eq!(memo.kept, kept + 1);
+        // The buggy DIFF path's claimed zxid is not a load: a reload starts over.
+        db.set_last_processed_zxid(db.last_processed_zxid() + 10);
+        memo.reload(&mirror, 5, &mut db);
+        assert_eq!(memo.kept, kept + 1);
+        assert_eq!(format!("{db:?}"), format!("{:?}", ZkDatabase::load(&mirror, 5)));
     }
 
     #[test]

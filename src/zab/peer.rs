@@ -257,7 +257,7 @@ impl QuorumPeer {
     }
 
     pub(in crate::zab) fn reload_database(&mut self) {
-        self.db = self.load_memo.load(&self.mirror, self.config.commit_log_count);
+        self.load_memo.reload(&self.mirror, self.config.commit_log_count, &mut self.db);
         self.fuzzy = None;
         let (zxid, digest) = (self.db.last_processed_zxid(), self.db.tree.digest());
         assert_eq!(zxid, self.mirror.last_logged_zxid(), "a reload sees exactly what the data directory holds");

@@ -155,6 +155,7 @@ impl QuorumPeer {
         let snapshot = Arc::new(self.db.snapshot());
         assert_eq!(snapshot.last_zxid, self.db.last_processed_zxid(), "a clean snapshot is taken at the tree's zxid");
         self.mirror.add_snapshot(Arc::clone(&snapshot));
+        self.db.forget_lineage();
         assert!(self.mirror.last_logged_zxid() >= snapshot.last_zxid, "the data directory holds the snapshot just written");
         self.pass(FaultPoint::SnapshotStarted, None);
         self.out.push(Action::WriteSnapshot(snapshot));
@@ -179,6 +180,7 @@ impl QuorumPeer {
             let snapshot = Arc::new(self.fuzzy.take().expect("walking").finish());
             assert!(snapshot.last_zxid <= self.db.last_processed_zxid(), "a fuzzy snapshot starts at a zxid the tree reached");
             self.mirror.add_snapshot(Arc::clone(&snapshot));
+            self.db.forget_lineage();
             self.out.push(Action::WriteSnapshot(snapshot));
             self.pass(FaultPoint::SnapshotFinished, None);
         }
