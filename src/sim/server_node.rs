@@ -257,7 +257,6 @@ enum Executed {
     DiskFailed(DiskFailure),
 }
 
-
 /// The node's main future (madsim `init`).
 pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
     let id = shared.config.my_id;
