@@ -46,7 +46,7 @@ pub fn check(context: &Context, _options: &CheckOptions) -> CheckReport {
         let id = id as OpId;
         match op.kind {
             OpKind::GetChildren => {
-                let (Some(path), Some(_)) = (op.path, listed(op, None)) else { continue };
+                let (Some(path), true) = (op.path, has_list(op, None)) else { continue };
                 match (op.result.pzxid, op.zxid) {
                     (Some(pzxid), _) => queries.entry(path).or_default().push((pzxid, Listed { op: id, sub: None, by_pzxid: true })),
                     (None, Some(zxid)) if history.format == Format::Zksim => {
@@ -58,7 +58,7 @@ pub fn check(context: &Context, _options: &CheckOptions) -> CheckReport {
             OpKind::MultiRead if history.format == Format::Zksim => {
                 let Some(zxid) = op.zxid else { continue };
                 for (i, sub) in op.args.sub_ops.iter().enumerate() {
-                    if sub.kind == OpKind::GetChildren && listed(op, Some(i)).is_some() {
+                    if sub.kind == OpKind::GetChildren && has_list(op, Some(i)) {
                         queries.entry(sub.path).or_default().push((zxid, Listed { op: id, sub: Some(i), by_pzxid: false }));
                     }
                 }
@@ -90,21 +90,31 @@ pub fn check(context: &Context, _options: &CheckOptions) -> CheckReport {
     ))
 }
 
-/// The names a reply (or sub-result) listed, sorted.
-fn listed(op: &crate::history::Op, sub: Option<usize>) -> Option<Vec<String>> {
+/// The names a reply (or sub-result) listed, as recorded.
+fn children_of(op: &crate::history::Op, sub: Option<usize>) -> Option<&[String]> {
     let extra = op.result.extra.as_ref()?;
     let children = match sub {
-        None => extra.children.clone()?,
+        None => extra.children.as_ref()?,
         Some(i) => {
             let sub = extra.sub_results.get(i)?;
             if sub.error.is_some() {
                 return None;
             }
-            sub.result.extra.as_ref()?.children.clone()?
+            sub.result.extra.as_ref()?.children.as_ref()?
         }
     };
-    let mut names = children;
-    names.sort();
+    Some(children)
+}
+
+fn has_list(op: &crate::history::Op, sub: Option<usize>) -> bool {
+    children_of(op, sub).is_some()
+}
+
+/// The names a reply (or sub-result) listed, sorted (borrowed: a list is judged once per
+/// query, and a directory's list is up to hundreds of names).
+fn listed(op: &crate::history::Op, sub: Option<usize>) -> Option<Vec<&str>> {
+    let mut names: Vec<&str> = children_of(op, sub)?.iter().map(String::as_str).collect();
+    names.sort_unstable();
     Some(names)
 }
 
@@ -139,8 +149,8 @@ fn judge(context: &Context, parent: PathId, listed_at: Listed, state: &ChildStat
             report.violation("child list contradicts its reply zxid", ops.clone(), text);
         }
     }
-    let missing: Vec<&String> = state.names.iter().filter(|n| names.binary_search(n).is_err() && !state.may_omit(n)).take(5).collect();
-    let extra: Vec<&String> = names.iter().filter(|n| !state.may_list(n)).take(5).collect();
+    let missing: Vec<&String> = state.names.iter().filter(|n| names.binary_search(&n.as_str()).is_err() && !state.may_omit(n)).take(5).collect();
+    let extra: Vec<&str> = names.iter().copied().filter(|n| !state.may_list(n)).take(5).collect();
     if !missing.is_empty() || !extra.is_empty() {
         let text = format!(
             "{} listed {} children of {parent_name}; the replay at that point has {}: missing {missing:?}, not there {extra:?}",
