@@ -30,7 +30,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::children::parent_path;
 use super::context::Context;
 use super::report::CheckReport;
 use super::timeline::Observed;
@@ -640,14 +639,44 @@ impl<'a, 'h> SessionWalk<'a, 'h> {
     }
 }
 
-/// `path` is strictly below `ancestor`.
+/// `path` is strictly below `ancestor`: `ancestor` is one of `path`'s successive parents
+/// (`parent_path`), i.e. the part of `path` before one of its slashes past the first byte, or
+/// `/` for an absolute path longer than `/`. One prefix comparison instead of a walk up the
+/// path comparing each parent (the check asks it per change and persistent watch).
 fn is_descendant(path: &str, ancestor: &str) -> bool {
-    let mut p = path;
-    while let Some(parent) = parent_path(p) {
-        if parent == ancestor {
-            return true;
-        }
-        p = parent;
+    if ancestor == "/" {
+        return path.len() > 1 && path.starts_with('/');
     }
-    false
+    !ancestor.is_empty() && path.len() > ancestor.len() && path.starts_with(ancestor) && path.as_bytes()[ancestor.len()] == b'/'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_descendant;
+    use crate::checker::children::parent_path;
+
+    /// The definition: `ancestor` is met walking up `path` with `parent_path`.
+    fn by_walking(path: &str, ancestor: &str) -> bool {
+        let mut p = path;
+        while let Some(parent) = parent_path(p) {
+            if parent == ancestor {
+                return true;
+            }
+            p = parent;
+        }
+        false
+    }
+
+    #[test]
+    fn is_descendant_is_the_walk_up_the_parents() {
+        let paths = ["/", "", "/a", "/ab", "/a/b", "/a/b/c", "/a/bc", "/ab/c", "//", "//a", "/a/", "/a//b", "a", "a/b", "a/b/c", "/x/a/b"];
+        let mut below = 0;
+        for path in paths {
+            for ancestor in paths {
+                assert_eq!(is_descendant(path, ancestor), by_walking(path, ancestor), "{path:?} below {ancestor:?}");
+                below += usize::from(by_walking(path, ancestor));
+            }
+        }
+        assert!(below > 10, "the cases include descendants ({below})");
+    }
 }
