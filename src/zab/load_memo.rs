@@ -9,14 +9,15 @@
 //! The result is the database a fresh load builds, structure for structure (a test holds the two
 //! equal through appends, truncations and snapshots); nothing about the schedule changes.
 //!
-//! Identity is by `Arc`: the memo holds the snapshot and the txns it replayed, so a pointer it
-//! compares cannot be reused for other contents while it does.
+//! Identity is by `Arc`: a database's lineage ([`super::database::Lineage`]) holds the
+//! snapshot it started at and the txns it applied, so a pointer it compares cannot be reused for
+//! other contents while it does.
 //!
 //! Most reloads do not even need the memo: the database being replaced usually *is* the load
 //! up to its last applied txn — it started at the newest snapshot and applied the log's txns in
-//! order ([`super::database::Lineage`]) — so [`LoadMemo::reload`] keeps it (watches dropped, the
-//! only state a load does not rebuild) and replays what was logged and not yet applied. No copy
-//! of the tree is made and no txn is applied twice.
+//! order — so [`LoadMemo::reload`] keeps it (watches dropped, the only state a load does not
+//! rebuild) and replays what was logged and not yet applied. No copy of the tree is made and no
+//! txn is applied twice. The memo's own database is judged by the same lineage.
 
 use std::sync::Arc;
 
@@ -24,11 +25,9 @@ use super::database::{DiskMirror, ZkDatabase};
 use crate::tree::snapshot::Snapshot;
 use crate::tree::TxnEntry;
 
-/// A server's last load: from which snapshot, which txns it replayed, and the database.
+/// A server's last load of its files (its lineage says what it read).
 #[derive(Default)]
 pub struct LoadMemo {
-    snapshot: Option<Arc<Snapshot>>,
-    replayed: Vec<Arc<TxnEntry>>,
     db: Option<ZkDatabase>,
     /// Txns applied by this memo's loads, all told (what a fresh load per call would multiply).
     applied: u64,
@@ -36,63 +35,55 @@ pub struct LoadMemo {
     kept: u64,
 }
 
+/// What a load of `mirror` applies: the newest snapshot (if any) and the logged txns after it.
+fn load_input(mirror: &DiskMirror) -> (Option<&Arc<Snapshot>>, Vec<&Arc<TxnEntry>>) {
+    let snapshot = mirror.snapshots.last();
+    let from = snapshot.map_or(0, |s| s.last_zxid);
+    (snapshot, mirror.log.iter().filter(|e| e.header.zxid > from).collect())
+}
+
+/// How many of `after`'s txns `db` is the load of, when its lineage is the beginning of that
+/// load (same snapshot, the log's first txns, the same commitLogCount).
+fn loaded_so_far(db: &ZkDatabase, snapshot: Option<&Arc<Snapshot>>, after: &[&Arc<TxnEntry>], commit_log_count: usize) -> Option<usize> {
+    db.lineage().applied_prefix_of(snapshot, after).filter(|_| db.commit_log_count() == commit_log_count)
+}
+
+/// Replays `after`'s txns from the `done`th on; returns how many.
+fn catch_up(db: &mut ZkDatabase, after: &[&Arc<TxnEntry>], done: usize, mirror: &DiskMirror) -> u64 {
+    for entry in &after[done..] {
+        db.replay(entry);
+    }
+    assert_eq!(db.last_processed_zxid(), mirror.last_logged_zxid(), "a load ends at the last logged zxid");
+    (after.len() - done) as u64
+}
+
 impl LoadMemo {
     /// Reloads `db` from `mirror` (`loadDataBase`): the same database as [`ZkDatabase::load`].
-    /// When `db`'s lineage shows it is that load up to some txn of the log (it started at the
-    /// newest snapshot and applied only the log's first txns), it is kept — watches dropped —
-    /// and only the rest of the log is replayed; otherwise it is replaced by [`LoadMemo::load`].
+    /// When `db`'s lineage shows it is that load up to some txn of the log, it is kept — watches
+    /// dropped — and only the rest of the log is replayed; otherwise it is replaced by
+    /// [`LoadMemo::load`].
     pub fn reload(&mut self, mirror: &DiskMirror, commit_log_count: usize, db: &mut ZkDatabase) {
-        let snapshot = mirror.snapshots.last();
-        let from = snapshot.map_or(0, |s| s.last_zxid);
-        let after: Vec<&Arc<TxnEntry>> = mirror.log.iter().filter(|e| e.header.zxid > from).collect();
-        let kept = db.lineage().applied_prefix_of(snapshot, &after).filter(|_| db.commit_log_count() == commit_log_count);
-        let Some(applied) = kept else {
+        let (snapshot, after) = load_input(mirror);
+        let Some(done) = loaded_so_far(db, snapshot, &after, commit_log_count) else {
             *db = self.load(mirror, commit_log_count);
             return;
         };
         db.drop_watches();
-        for entry in &after[applied..] {
-            db.replay(entry);
-            self.applied += 1;
-        }
+        self.applied += catch_up(db, &after, done, mirror);
         self.kept += 1;
-        assert_eq!(db.last_processed_zxid(), mirror.last_logged_zxid(), "a reload ends at the last logged zxid");
     }
 
     /// `loadDataBase` of `mirror`: the same database as [`ZkDatabase::load`], built from the
     /// last load when the files still begin with what it read.
     pub fn load(&mut self, mirror: &DiskMirror, commit_log_count: usize) -> ZkDatabase {
-        let snapshot = mirror.snapshots.last();
-        let from = snapshot.map_or(0, |s| s.last_zxid);
-        let after: Vec<&Arc<TxnEntry>> = mirror.log.iter().filter(|e| e.header.zxid > from).collect();
-        if !self.still_begins(snapshot, &after, commit_log_count) {
-            self.snapshot = snapshot.cloned();
-            self.replayed.clear();
+        let (snapshot, after) = load_input(mirror);
+        let done = self.db.as_ref().and_then(|db| loaded_so_far(db, snapshot, &after, commit_log_count));
+        if done.is_none() {
             self.db = Some(ZkDatabase::at_snapshot(snapshot, commit_log_count));
         }
         let db = self.db.as_mut().expect("a memo holds a database once it loaded");
-        for entry in &after[self.replayed.len()..] {
-            db.replay(entry);
-            self.replayed.push(Arc::clone(entry));
-            self.applied += 1;
-        }
-        assert_eq!(db.last_processed_zxid(), mirror.last_logged_zxid(), "a load ends at the last logged zxid");
+        self.applied += catch_up(db, &after, done.unwrap_or(0), mirror);
         db.clone()
-    }
-
-    /// Whether the files begin with what the last load read: the same newest snapshot, and
-    /// the txns it replayed the first ones after it.
-    fn still_begins(&self, snapshot: Option<&Arc<Snapshot>>, after: &[&Arc<TxnEntry>], commit_log_count: usize) -> bool {
-        let same_snapshot = match (&self.snapshot, snapshot) {
-            (None, None) => true,
-            (Some(kept), Some(now)) => Arc::ptr_eq(kept, now),
-            _ => false,
-        };
-        let same_db = self.db.as_ref().is_some_and(|db| db.commit_log_count() == commit_log_count);
-        same_db
-            && same_snapshot
-            && self.replayed.len() <= after.len()
-            && self.replayed.iter().zip(after).all(|(kept, now)| Arc::ptr_eq(kept, now))
     }
 }
 
