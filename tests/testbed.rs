@@ -448,16 +448,26 @@ fn a_runs_profile_counts_its_own_timers_tasks_and_packets() {
     assert_eq!(counts(&a), counts(&b), "same seed, same counts");
 }
 
-/// `zksim bench --baseline OLD` runs both builds' sweeps and prints a ratio per sweep (here the
-/// binary against itself, one seed); a baseline that is not a file is bad input, named.
+/// `zksim bench --baseline OLD` runs both builds' sweeps and prints a ratio per sweep (here
+/// against this binary slowed by a second per sweep, one seed: this build must come out faster);
+/// a baseline that is not a file is bad input, named.
 #[test]
 fn bench_compares_this_build_with_a_baseline_binary() {
-    let out = zksim().args(["bench", "--seeds", "1", "--baseline", env!("CARGO_BIN_EXE_zksim")]).output().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let slow = std::env::temp_dir().join(format!("zksim-slow-baseline-{}", std::process::id()));
+    std::fs::write(&slow, format!("#!/bin/sh\nsleep 1\nexec '{}' \"$@\"\n", env!("CARGO_BIN_EXE_zksim"))).unwrap();
+    std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = zksim().args(["bench", "--seeds", "1", "--baseline"]).arg(&slow).output().unwrap();
+    let _ = std::fs::remove_file(&slow);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     let ratios: Vec<&str> = text.lines().filter(|l| l.contains("baseline ") && l.contains("seeds/min") && l.ends_with('x')).collect();
     assert_eq!(ratios.len(), 2, "one ratio for the swarm and one for the default sweep:\n{text}");
     assert!(ratios[0].starts_with("swarm sweep") && ratios[1].starts_with("default sweep"), "{text}");
+    for line in &ratios {
+        let ratio: f64 = line.rsplit(": ").next().and_then(|r| r.trim_end_matches('x').parse().ok()).unwrap_or_else(|| panic!("no ratio in {line}"));
+        assert!(ratio > 1.2, "a baseline a second slower per sweep is slower: {line}");
+    }
     let missing = zksim().args(["bench", "--baseline", "/nonexistent/zksim-old"]).output().unwrap();
     assert_eq!(missing.status.code(), Some(4));
     let err = String::from_utf8_lossy(&missing.stderr);
