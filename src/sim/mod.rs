@@ -7,6 +7,7 @@
 //! the wire and madsim's seeded clock, RNG and node lifecycle (kill, restart, pause).
 
 pub mod alarm;
+pub mod ceiling;
 pub mod client_node;
 pub mod clock;
 pub mod cluster;

@@ -104,6 +104,35 @@ fn bench_breakdown(seeds: u64) {
         per(total.tasks_spawned, commits as f64),
         per(total.packets_sent, commits as f64)
     );
+    let events = total.timers_armed + total.packets_sent;
+    bench_ceiling(core_ns as f64 / events.max(1) as f64, per(events, sim_s));
+}
+
+/// The shell's own limit (`sim::ceiling`): empty hosts on the same wire, mailboxes and alarms,
+/// moving about the default scenario's packets per simulated second, against the default's
+/// simulation share per event; and madsim's own `Endpoint` ping-pong, the yardstick.
+fn bench_ceiling(default_ns_per_event: f64, default_events_per_sim_s: f64) {
+    use crate::sim::ceiling::{endpoint_ping_pong, measure, Load};
+    // 5 servers and 10 clients; 3 packets of 1-5 ms always in flight (~1,000 per simulated
+    // s); each host's own timer every 150 ms (~100 per simulated s), as the default counts.
+    let load = Load { hosts: 15, packets_in_flight: 3, host_timer_period_ms: 150, latency_ms: (1, 5), sim_s: 200 };
+    let empty = measure(1, load);
+    let (messages, ping_pong_s) = endpoint_ping_pong(1, 400_000);
+    println!(
+        "shell ceiling, {} empty hosts for {:.0} simulated s: {:.0} packets + {:.0} timers per simulated s, {:.0} ns per event, {:.0} events per wall s; madsim Endpoint ping-pong: {:.0} messages per wall s",
+        load.hosts,
+        empty.sim_s,
+        empty.packets as f64 / empty.sim_s,
+        empty.timers as f64 / empty.sim_s,
+        empty.ns_per_event(),
+        empty.events_per_wall_s(),
+        messages as f64 / ping_pong_s.max(1e-9)
+    );
+    println!(
+        "  default scenario: {default_ns_per_event:.0} ns per event in its simulation share ({:.1}x the empty shell's); its {default_events_per_sim_s:.0} events per simulated s at the empty shell's cost: at most {:.0} simulated s per wall s",
+        default_ns_per_event / empty.ns_per_event(),
+        1e9 / (empty.ns_per_event() * default_events_per_sim_s.max(1e-9))
+    );
 }
 
 /// Wall seconds to write one run's report (history, summary, report.html) to a scratch dir.
