@@ -11,6 +11,7 @@
 //! *creations*; the reported one is `2 * stored - numChildren`, i.e. creates plus deletes.
 //! `pzxid` only moves forward; `mzxid`/`mtime` change on create and setData only.
 
+use std::collections::hash_map::Entry;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -210,11 +211,11 @@ impl DataTree {
     /// `/zookeeper/config` (aversion -1, as `addConfigNode` leaves it).
     pub fn new() -> DataTree {
         let mut tree = DataTree::empty(0);
-        let open = tree.intern_acl(Acl::open_unsafe());
+        let open = tree.intern_acl(&Acl::open_unsafe());
         tree.insert_node(String::new(), DataNode::new(Vec::new(), open.clone(), StatPersisted::default()));
         tree.link_system_child("", "zookeeper", open.clone());
         tree.link_system_child("/zookeeper", "quota", open);
-        let read_only = tree.intern_acl(Acl::read_unsafe());
+        let read_only = tree.intern_acl(&Acl::read_unsafe());
         tree.link_system_child("/zookeeper", "config", read_only);
         tree.with_node_mut("/zookeeper/config", |n| n.stat.aversion = -1);
         assert_eq!(tree.node_count(), 4, "/, /zookeeper, /zookeeper/quota, /zookeeper/config");
@@ -229,12 +230,12 @@ impl DataTree {
         self.insert_node(format!("{parent}/{name}"), DataNode::new(Vec::new(), acl, StatPersisted::default()));
     }
 
-    fn intern_acl(&mut self, acl: Vec<Acl>) -> Arc<Vec<Acl>> {
-        if let Some(shared) = self.acl_cache.get(&acl) {
+    fn intern_acl(&mut self, acl: &[Acl]) -> Arc<Vec<Acl>> {
+        if let Some(shared) = self.acl_cache.get(acl) {
             return shared.clone();
         }
-        let shared = Arc::new(acl.clone());
-        self.acl_cache.insert(acl, shared.clone());
+        let shared = Arc::new(acl.to_vec());
+        self.acl_cache.insert(acl.to_vec(), shared.clone());
         assert!(!shared.is_empty(), "a node always has an ACL (an empty one is InvalidACL in prepare)");
         shared
     }
@@ -246,9 +247,16 @@ impl DataTree {
         assert!(key.is_empty() || self.nodes.contains_key(parent_key(&key)), "node {key} is inserted under an existing parent");
         node.digest = node_digest(&key, &node.data, &node.stat);
         self.digest = self.digest.wrapping_add(node.digest);
-        if let Some(orphan) = self.nodes.insert(key.clone(), node) {
-            self.digest = self.digest.wrapping_sub(orphan.digest);
-            self.untrack_owner(&key, orphan.stat.ephemeral_owner);
+        match self.nodes.entry(key) {
+            Entry::Vacant(slot) => {
+                slot.insert(node);
+            }
+            Entry::Occupied(mut slot) => {
+                let orphan = slot.insert(node);
+                let key = slot.key().clone();
+                self.digest = self.digest.wrapping_sub(orphan.digest);
+                self.untrack_owner(&key, orphan.stat.ephemeral_owner);
+            }
         }
     }
 
@@ -419,7 +427,7 @@ impl DataTree {
             advance(n);
             n.add_child(name);
         });
-        let acl = self.intern_acl(acl.to_vec());
+        let acl = self.intern_acl(acl);
         let stat = StatPersisted::created(zxid, header.time_ms, ephemeral_owner);
         self.insert_node(path.to_string(), DataNode::new(data.to_vec(), acl, stat));
         self.track_owner(path, ephemeral_owner);
@@ -513,7 +521,7 @@ impl DataTree {
         if !self.nodes.contains_key(key) {
             return Err(Code::NoNode);
         }
-        let acl = self.intern_acl(acl.to_vec());
+        let acl = self.intern_acl(acl);
         assert!(!acl.is_empty(), "a node always has an ACL (an empty one is InvalidACL in prepare)");
         self.with_node_mut(key, |n| {
             n.stat.aversion = version;
@@ -754,7 +762,7 @@ impl DataTree {
             if tree.nodes.contains_key(&key) {
                 return Err(format!("node {} appears twice", image.path));
             }
-            let acl = tree.intern_acl(image.acl.clone());
+            let acl = tree.intern_acl(&image.acl);
             tree.insert_node(key.clone(), DataNode::new(image.data.clone(), acl, image.stat));
             tree.track_owner(&key, image.stat.ephemeral_owner);
         }
