@@ -22,6 +22,7 @@ use super::events::{ServerEvent, ServerEventKind, ServerEvents};
 use super::fault_points::{PointHub, Strike};
 use super::invariants::Invariants;
 use super::alarm::Alarm;
+use super::limits::InFlight;
 use super::net::{Addr, Body, Channel, Delivery, Packet, SharedConditions, Transport};
 use super::server_log::{true_now_ns, LoggedEvent, ServerLog, SyncSummary};
 use crate::proto::Zxid;
@@ -243,6 +244,10 @@ struct Node {
     published: Option<ServerView>,
     /// The transport's deliveries of one packet (a buffer kept across packets).
     deliveries: Vec<Delivery>,
+    /// The local clock read in this poll of the server's task: simulated time stands still
+    /// while a task runs (madsim moves it between polls), and the drift rate is set by other
+    /// tasks, so one reading serves the whole turn. Cleared wherever the loop awaits.
+    turn_local_ms: std::cell::Cell<Option<i64>>,
 }
 
 /// What executing the peer's actions led to.
@@ -300,6 +305,7 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
         expiring: false,
         published: None,
         deliveries: Vec::new(),
+        turn_local_ms: std::cell::Cell::new(None),
     };
     {
         let mut view = node.shared.view.lock().expect("view");
@@ -320,6 +326,7 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
                 // goes on (unless it was paused, then when it resumes).
                 node.publish_view();
                 madsim::time::sleep(Duration::from_millis(1)).await;
+                node.turn_local_ms.set(None);
                 continue;
             }
             Executed::Done => {}
@@ -331,15 +338,27 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
         let wake_ms = now_ms + clock.true_ms_until(now_ms, deadline) as i64;
         let sleep = alarm.until(wake_ms as u64 * 1_000_000);
         futures::pin_mut!(sleep);
-        futures::select_biased! {
-            packet = rx.next() => match packet {
-                Some((packet, _in_flight)) => node.on_packet(packet),
-                None => return,
-            },
-            _ = sleep => node.on_time(),
-            _ = rate_rx.next() => {}
+        let woke = futures::select_biased! {
+            packet = rx.next() => Woke::Packet(packet),
+            _ = sleep => Woke::Time,
+            _ = rate_rx.next() => Woke::RateChanged,
+        };
+        // A new poll: the clock may have moved.
+        node.turn_local_ms.set(None);
+        match woke {
+            Woke::Packet(Some((packet, _in_flight))) => node.on_packet(packet),
+            Woke::Packet(None) => return,
+            Woke::Time => node.on_time(),
+            Woke::RateChanged => {}
         }
     }
+}
+
+/// What ended a server loop's wait.
+enum Woke {
+    Packet(Option<(Packet, InFlight)>),
+    Time,
+    RateChanged,
 }
 
 /// `loadDataBase`: recover the data directory (cutting a torn tail), write missing epoch files
@@ -397,7 +416,10 @@ fn replay_gap(recovered: &Recovered) -> Option<(Zxid, Zxid)> {
 
 impl Node {
     fn now(&self) -> i64 {
-        self.shared.local_ms()
+        let local_ms = self.turn_local_ms.get().unwrap_or_else(|| self.shared.local_ms());
+        debug_assert_eq!(local_ms, self.shared.local_ms(), "the clock stands still within a turn");
+        self.turn_local_ms.set(Some(local_ms));
+        local_ms
     }
 
     fn next_deadline_local_ms(&self) -> i64 {
