@@ -639,7 +639,7 @@ impl Node {
                 Action::ToClient { conn, msg } => {
                     if let Some(&addr) = self.client_addr.get(&conn) {
                         match self.batches.entry((addr, Channel::Client(conn))).or_insert_with(|| Body::ToClient(Vec::new())) {
-                            Body::ToClient(batch) => batch.push(msg),
+                            Body::ToClient(batch) => batch.push(*msg),
                             _ => unreachable!("a client channel's batch holds client replies"),
                         }
                     }

@@ -41,7 +41,9 @@ pub enum Action {
     WriteSnapshot(Arc<Snapshot>),
     WriteAcceptedEpoch(i64),
     WriteCurrentEpoch(i64),
-    ToClient { conn: ConnId, msg: ServerMessage },
+    /// Boxed: a reply is 128 bytes and would make every action that large (see
+    /// `PeerMessage::Request`).
+    ToClient { conn: ConnId, msg: Box<ServerMessage> },
     /// Close a client connection.
     CloseClient { conn: ConnId },
     /// The process exits (ZooKeeper's `System.exit`), e.g. on an out-of-order COMMIT.

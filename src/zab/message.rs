@@ -58,7 +58,9 @@ pub enum PeerMessage {
     Ping { sessions: Vec<(SessionId, i32)> },
     // ---- requests from learners' clients
     /// A write or sync forwarded by the server the client is connected to (`Leader.REQUEST`).
-    Request { session: SessionId, cxid: i32, request: Request, auth: Vec<Id> },
+    /// The request is boxed: the largest variant otherwise, it made every message (and every
+    /// `Action::Send`) 168 bytes, copied at each hand-over from the peer to the wire and back.
+    Request { session: SessionId, cxid: i32, request: Box<Request>, auth: Vec<Id> },
     /// A new session created on a learner, to become a createSession transaction.
     CreateSession { session: SessionId, timeout_ms: i32 },
     /// A reconnecting client's session, to be checked and touched by the leader.

@@ -176,7 +176,7 @@ impl TestEnsemble {
                 Action::SyncLog { token } => {
                     self.pending_syncs.entry(id).or_default().push(token);
                 }
-                Action::ToClient { conn, msg } => self.client_out.push((id, conn, msg)),
+                Action::ToClient { conn, msg } => self.client_out.push((id, conn, *msg)),
                 Action::CloseClient { conn } => self.closed_clients.push((id, conn)),
                 Action::Exit { reason } => {
                     self.exited.insert(id, reason);

@@ -142,7 +142,7 @@ impl QuorumPeer {
             PeerMessage::Ping { sessions } => self.on_learner_ping(now_ms, sessions),
             PeerMessage::Request { session, cxid, request, auth } => {
                 if self.leader_ref().established {
-                    self.leader_submit(from, session, cxid, request, auth)
+                    self.leader_submit(from, session, cxid, *request, auth)
                 }
             }
             PeerMessage::CreateSession { session, timeout_ms } => {

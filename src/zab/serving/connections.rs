@@ -17,7 +17,7 @@ impl QuorumPeer {
         if let ServerMessage::Reply { xid, zxid, .. } = &msg {
             c.record_reply(*xid, *zxid);
         }
-        self.out.push(Action::ToClient { conn, msg });
+        self.out.push(Action::ToClient { conn, msg: Box::new(msg) });
     }
 
     pub(in crate::zab) fn close_client(&mut self, conn: ConnId) {

@@ -72,7 +72,7 @@ impl QuorumPeer {
             let me = self.config.my_id;
             self.leader_submit(me, session, xid, request, auth);
         } else {
-            self.send_to_leader(PeerMessage::Request { session, cxid: xid, request, auth });
+            self.send_to_leader(PeerMessage::Request { session, cxid: xid, request: Box::new(request), auth });
         }
     }
 
