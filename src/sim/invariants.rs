@@ -48,8 +48,9 @@ struct Subject {
 pub struct Invariants {
     pub violations: Vec<Violation>,
     leader_of_epoch: BTreeMap<i64, ServerId>,
-    /// zxid → (txn, tree digest after it), from the first server that committed it.
-    committed: BTreeMap<Zxid, (Arc<TxnEntry>, u64)>,
+    /// zxid → (txn, tree digest after it), from the first server that committed it. Looked up,
+    /// never iterated: a hash map (a BTreeMap lookup among every zxid of the run cost ~1%).
+    committed: rustc_hash::FxHashMap<Zxid, (Arc<TxnEntry>, u64)>,
     last_committed: BTreeMap<ServerId, Zxid>,
     acknowledged: BTreeSet<Zxid>,
     pub established_count: u64,
