@@ -167,7 +167,8 @@ impl ProcessTxnResult {
 pub struct NodeImage {
     pub path: String,
     pub data: Vec<u8>,
-    pub acl: Vec<Acl>,
+    /// The tree's interned list, shared (a snapshot copied two strings per node otherwise).
+    pub acl: Arc<Vec<Acl>>,
     pub stat: StatPersisted,
 }
 
@@ -735,7 +736,7 @@ impl DataTree {
         Some(NodeImage {
             path: if key.is_empty() { "/".to_string() } else { key.to_string() },
             data: node.data.clone(),
-            acl: node.acl.to_vec(),
+            acl: Arc::clone(&node.acl),
             stat: node.stat,
         })
     }

@@ -17,11 +17,13 @@ use rustc_hash::FxHashMap;
 
 /// Java `String.hashCode` over UTF-16 code units.
 pub fn java_string_hash(s: &str) -> i32 {
-    let mut hash: i32 = 0;
-    for unit in s.encode_utf16() {
-        hash = hash.wrapping_mul(31).wrapping_add(unit as i32);
+    let step = |hash: i32, unit: u16| hash.wrapping_mul(31).wrapping_add(unit as i32);
+    if s.is_ascii() {
+        // Every byte is one UTF-16 unit (the common case: znode names).
+        s.bytes().fold(0, |hash, b| step(hash, b as u16))
+    } else {
+        s.encode_utf16().fold(0, step)
     }
-    hash
 }
 
 /// `HashMap.hash`: the high half folded into the low half.
@@ -153,6 +155,10 @@ mod tests {
         assert_eq!(java_string_hash("hello"), 99162322);
         assert_eq!(java_string_hash("Aa"), java_string_hash("BB")); // the classic collision
         assert_eq!(java_string_hash("Aa"), 2112);
+        // Outside ASCII: one unit for U+00E9, a surrogate pair (0xD83D, 0xDE00) for U+1F600.
+        assert_eq!(java_string_hash("é"), 233);
+        assert_eq!(java_string_hash("😀"), 0xD83D * 31 + 0xDE00);
+        assert_eq!(java_string_hash("aé"), 97 * 31 + 233);
     }
 
     #[test]

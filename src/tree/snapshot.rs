@@ -129,7 +129,7 @@ fn write_node(w: &mut Writer, node: &NodeImage) {
     w.str(&node.path);
     w.blob(&node.data);
     w.u32(node.acl.len() as u32);
-    for a in &node.acl {
+    for a in node.acl.iter() {
         w.u32(a.perms);
         w.str(&a.id.scheme);
         w.str(&a.id.id);
@@ -157,7 +157,7 @@ fn read_node(r: &mut Reader) -> Result<NodeImage, String> {
     let (czxid, mzxid, ctime, mtime, ephemeral_owner, pzxid) = (r.i64()?, r.i64()?, r.i64()?, r.i64()?, r.i64()?, r.i64()?);
     let (version, cversion, aversion) = (r.i32()?, r.i32()?, r.i32()?);
     let stat = StatPersisted { czxid, mzxid, ctime, mtime, version, cversion, aversion, ephemeral_owner, pzxid };
-    Ok(NodeImage { path, data, acl, stat })
+    Ok(NodeImage { path, data, acl: std::sync::Arc::new(acl), stat })
 }
 
 #[derive(Default)]
