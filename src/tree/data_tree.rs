@@ -731,21 +731,16 @@ impl DataTree {
 
     /// One node's image for a snapshot (the client path, `/` for the root).
     pub fn node_image(&self, key: &str) -> Option<NodeImage> {
-        let node = self.nodes.get(key)?;
-        assert!(!node.acl.is_empty(), "a node always has an ACL");
-        Some(NodeImage {
-            path: if key.is_empty() { "/".to_string() } else { key.to_string() },
-            data: node.data.clone(),
-            acl: Arc::clone(&node.acl),
-            stat: node.stat,
-        })
+        self.snapshot_visit(key.to_string(), &mut Vec::new())
     }
 
-    /// Child names of a tree key (any order).
-    pub fn child_names(&self, key: &str) -> Vec<String> {
-        self.nodes.get(key).map_or_else(Vec::new, |n| {
-            n.children.as_ref().map_or_else(Vec::new, |c| c.iter_unordered().map(String::from).collect())
-        })
+    /// A snapshot's visit of one node (one lookup): its image, taking `key` as the image's path,
+    /// and its child names (any order) in `children`.
+    pub fn snapshot_visit<'a>(&'a self, key: String, children: &mut Vec<&'a str>) -> Option<NodeImage> {
+        let node = self.nodes.get(&key)?;
+        assert!(!node.acl.is_empty(), "a node always has an ACL");
+        children.extend(node.children.iter().flat_map(|c| c.iter_unordered()));
+        Some(NodeImage { path: if key.is_empty() { "/".to_string() } else { key }, data: node.data.clone(), acl: Arc::clone(&node.acl), stat: node.stat })
     }
 
     /// Rebuilds a tree from node images in parent-before-child order (`DataTree.deserialize`):

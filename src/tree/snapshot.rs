@@ -8,6 +8,7 @@
 //! reproduces that walk so tests can show: fuzzy snapshot + replay ≡ never having snapshotted.
 
 use super::data_tree::{DataTree, NodeImage, StatPersisted};
+use super::path::tree_key;
 use crate::proto::{Acl, Id, SessionId, Zxid};
 
 const MAGIC: &[u8; 4] = b"ZKSN";
@@ -107,13 +108,15 @@ impl FuzzySnapshot {
     /// now. Returns true when the walk is complete.
     pub fn step(&mut self, tree: &DataTree, max_nodes: usize) -> bool {
         let mut done = 0;
+        let mut children = Vec::new();
         while done < max_nodes {
             let Some(key) = self.pending.pop() else { return true };
-            let Some(image) = tree.node_image(&key) else { continue };
-            self.nodes.push(image);
-            let mut children = tree.child_names(&key);
+            children.clear();
+            let Some(image) = tree.snapshot_visit(key, &mut children) else { continue };
             children.sort_unstable_by(|a, b| b.cmp(a)); // popped in ascending order
-            self.pending.extend(children.into_iter().map(|c| format!("{key}/{c}")));
+            let key = tree_key(&image.path);
+            self.pending.extend(children.iter().map(|c| format!("{key}/{c}")));
+            self.nodes.push(image);
             done += 1;
         }
         self.pending.is_empty()
