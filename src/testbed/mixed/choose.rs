@@ -65,7 +65,10 @@ pub struct Knowledge {
 impl Knowledge {
     pub fn learn_child(&mut self, path: &str) {
         let Some((parent, name)) = split(path) else { return };
-        let known = self.children.entry(parent.to_string()).or_default();
+        if !self.children.contains_key(parent) {
+            self.children.insert(parent.to_string(), Vec::new());
+        }
+        let known = self.children.get_mut(parent).expect("inserted above");
         if !known.iter().any(|n| n == name) {
             if known.len() >= KNOWN_PER_PARENT {
                 known.remove(0);
@@ -81,8 +84,13 @@ impl Knowledge {
             }
         }
         self.versions.remove(path);
+        self.children.remove(path);
+        // Every path under `path` starts with `path/`, so they sort together from it on.
         let prefix = format!("{path}/");
-        self.children.retain(|p, _| p != path && !p.starts_with(&prefix));
+        let under: Vec<String> = self.children.range(prefix.clone()..).map(|(p, _)| p).take_while(|p| p.starts_with(&prefix)).cloned().collect();
+        for p in under {
+            self.children.remove(&p);
+        }
     }
 
     pub fn learn_children(&mut self, parent: &str, names: &[String]) {
@@ -342,4 +350,32 @@ fn sub_op_record(op: &Op) -> SubOpRecord {
         Op::GetChildren { .. } => ("get_children", None, None),
     };
     SubOpRecord { op: name.to_string(), path: op.path().to_string(), value, expected_version }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `forget` drops the path, its subtree's entries and nothing else, as a filter over every
+    /// entry did (siblings that share a prefix, like `/a/b` and `/a/b-1`, stay).
+    #[test]
+    fn forget_drops_exactly_the_subtree() {
+        let paths = ["/a", "/a/b", "/a/b/c", "/a/b/c/d", "/a/b-1", "/a/b-1/x", "/a/bb", "/a/b0", "/a.b", "/b", "/a/b/"];
+        for forgotten in ["/a/b", "/a", "/a/b/c", "/b", "/zz"] {
+            let mut knowledge = Knowledge::default();
+            for p in paths {
+                knowledge.learn_child(&format!("{p}/n"));
+            }
+            let mut expected = knowledge.children.clone();
+            let prefix = format!("{forgotten}/");
+            expected.retain(|p, _| p != forgotten && !p.starts_with(&prefix));
+            if let Some((parent, name)) = split(forgotten) {
+                if let Some(known) = expected.get_mut(parent) {
+                    known.retain(|n| n != name);
+                }
+            }
+            knowledge.forget(forgotten);
+            assert_eq!(knowledge.children, expected, "forgetting {forgotten}");
+        }
+    }
 }
