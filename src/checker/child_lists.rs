@@ -118,6 +118,35 @@ fn listed(op: &crate::history::Op, sub: Option<usize>) -> Option<Vec<&str>> {
     Some(names)
 }
 
+/// The replayed names a sorted list lacks, and the listed names the replay lacks, each in
+/// order: one merge walk (a binary search per replayed name, before). A name listed twice
+/// matches its replayed name both times.
+fn differences<'a>(replayed: &'a std::collections::BTreeSet<String>, listed: &[&'a str]) -> (Vec<&'a str>, Vec<&'a str>) {
+    debug_assert!(listed.windows(2).all(|w| w[0] <= w[1]), "the list is sorted");
+    let (mut only_replayed, mut only_listed) = (Vec::new(), Vec::new());
+    let mut replayed = replayed.iter().map(String::as_str).peekable();
+    let mut head_matched = false;
+    for &name in listed {
+        while let Some(&head) = replayed.peek() {
+            if head >= name {
+                break;
+            }
+            if !head_matched {
+                only_replayed.push(head);
+            }
+            head_matched = false;
+            replayed.next();
+        }
+        if replayed.peek() == Some(&name) {
+            head_matched = true;
+        } else {
+            only_listed.push(name);
+        }
+    }
+    only_replayed.extend(replayed.skip(usize::from(head_matched)));
+    (only_replayed, only_listed)
+}
+
 fn judge(context: &Context, parent: PathId, listed_at: Listed, state: &ChildState, report: &mut CheckReport) {
     let history = context.history;
     let op = &history.ops[listed_at.op as usize];
@@ -149,8 +178,9 @@ fn judge(context: &Context, parent: PathId, listed_at: Listed, state: &ChildStat
             report.violation("child list contradicts its reply zxid", ops.clone(), text);
         }
     }
-    let missing: Vec<&String> = state.names.iter().filter(|n| names.binary_search(&n.as_str()).is_err() && !state.may_omit(n)).take(5).collect();
-    let extra: Vec<&str> = names.iter().copied().filter(|n| !state.may_list(n)).take(5).collect();
+    let (only_replayed, only_listed) = differences(&state.names, &names);
+    let missing: Vec<&str> = only_replayed.into_iter().filter(|n| !state.may_omit(n)).take(5).collect();
+    let extra: Vec<&str> = only_listed.into_iter().filter(|n| !state.may_list(n)).take(5).collect();
     if !missing.is_empty() || !extra.is_empty() {
         let text = format!(
             "{} listed {} children of {parent_name}; the replay at that point has {}: missing {missing:?}, not there {extra:?}",
@@ -159,5 +189,34 @@ fn judge(context: &Context, parent: PathId, listed_at: Listed, state: &ChildStat
             state.names.len()
         );
         report.violation("child list differs from replay", ops, text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use rand::{Rng, SeedableRng};
+
+    use super::differences;
+
+    /// The merge walk gives what a search of each name in the other side gives, duplicates in
+    /// the list included.
+    #[test]
+    fn differences_are_those_a_search_finds() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(18);
+        let pool = ["a", "b", "b-0000000001", "c", "d", "e1", "e2", "z"];
+        for _ in 0..2_000 {
+            let replayed: BTreeSet<String> = pool.iter().filter(|_| rng.gen_bool(0.5)).map(|s| s.to_string()).collect();
+            let mut listed: Vec<&str> = pool.iter().copied().filter(|_| rng.gen_bool(0.5)).collect();
+            if rng.gen_bool(0.2) && !listed.is_empty() {
+                let twice = listed[rng.gen_range(0..listed.len())];
+                listed.push(twice);
+            }
+            listed.sort_unstable();
+            let expected_replayed: Vec<&str> = replayed.iter().map(String::as_str).filter(|n| listed.binary_search(n).is_err()).collect();
+            let expected_listed: Vec<&str> = listed.iter().copied().filter(|n| !replayed.contains(*n)).collect();
+            assert_eq!(differences(&replayed, &listed), (expected_replayed, expected_listed), "{replayed:?} vs {listed:?}");
+        }
     }
 }
