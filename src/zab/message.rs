@@ -101,3 +101,17 @@ impl PeerMessage {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::PeerMessage;
+    use crate::zab::peer::Action;
+
+    /// A message, and an action carrying one, is moved at every hand-over (peer, batch, wire,
+    /// peer): a large variant makes all of them that large. Box it, as `Request` is.
+    #[test]
+    fn messages_and_actions_stay_small() {
+        assert!(std::mem::size_of::<PeerMessage>() <= 48, "PeerMessage is {} bytes", std::mem::size_of::<PeerMessage>());
+        assert!(std::mem::size_of::<Action>() <= 56, "Action is {} bytes", std::mem::size_of::<Action>());
+    }
+}
