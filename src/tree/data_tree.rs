@@ -119,6 +119,12 @@ impl DataNode {
     }
 }
 
+/// A node's snapshot image under tree key `key` (the image's path: `/` for the root).
+fn image_of(key: String, node: &DataNode) -> NodeImage {
+    assert!(!node.acl.is_empty(), "a node always has an ACL");
+    NodeImage { path: if key.is_empty() { "/".to_string() } else { key }, data: node.data.clone(), acl: Arc::clone(&node.acl), stat: node.stat }
+}
+
 /// `DigestCalculator.calculateDigest` (digest version 2): CRC32 of the path, the data and the
 /// persisted stat fields; nodes under `/zookeeper/` do not count.
 fn node_digest(key: &str, data: &[u8], stat: &StatPersisted) -> u64 {
@@ -731,16 +737,15 @@ impl DataTree {
 
     /// One node's image for a snapshot (the client path, `/` for the root).
     pub fn node_image(&self, key: &str) -> Option<NodeImage> {
-        self.snapshot_visit(key.to_string(), &mut Vec::new())
+        Some(image_of(key.to_string(), self.nodes.get(key)?))
     }
 
     /// A snapshot's visit of one node (one lookup): its image, taking `key` as the image's path,
     /// and its child names (any order) in `children`.
     pub fn snapshot_visit<'a>(&'a self, key: String, children: &mut Vec<&'a str>) -> Option<NodeImage> {
         let node = self.nodes.get(&key)?;
-        assert!(!node.acl.is_empty(), "a node always has an ACL");
         children.extend(node.children.iter().flat_map(|c| c.iter_unordered()));
-        Some(NodeImage { path: if key.is_empty() { "/".to_string() } else { key }, data: node.data.clone(), acl: Arc::clone(&node.acl), stat: node.stat })
+        Some(image_of(key, node))
     }
 
     /// Rebuilds a tree from node images in parent-before-child order (`DataTree.deserialize`):
@@ -769,7 +774,7 @@ impl DataTree {
         Ok(tree)
     }
 
-    /// Every node's image, sorted by path: a canonical dump for comparisons.
+    /// Every node's image, sorted by path: a canonical dump for comparisons (tests).
     pub fn canonical_images(&self) -> Vec<NodeImage> {
         let mut keys: Vec<&String> = self.nodes.keys().collect();
         keys.sort();
