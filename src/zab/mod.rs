@@ -132,6 +132,15 @@ pub struct PeerConfig {
     /// Nodes a fuzzy snapshot walks per applied txn (smaller: the walk spans more commits).
     pub snapshot_nodes_per_step: usize,
     pub bugs: Bugs,
+    /// Bit `id` set for each voter (ids below 128), and for each member: asked for every
+    /// message a server handles, so a bit test rather than a search.
+    voter_bits: u128,
+    member_bits: u128,
+}
+
+/// The bits of the ids below 128 (larger ids are looked up in the lists).
+fn id_bits(ids: &[ServerId]) -> u128 {
+    ids.iter().filter(|&&id| id < 128).fold(0, |bits, &id| bits | 1u128 << id)
 }
 
 impl PeerConfig {
@@ -143,8 +152,12 @@ impl PeerConfig {
         observers.sort_unstable();
         assert!(!voters.is_empty(), "an ensemble needs voters");
         assert!(voters.contains(&my_id) || observers.contains(&my_id), "myid {my_id} is not in the ensemble");
+        let voter_bits = id_bits(&voters);
+        let member_bits = voter_bits | id_bits(&observers);
         PeerConfig {
             my_id,
+            voter_bits,
+            member_bits,
             voters,
             observers,
             tick_time_ms,
@@ -162,6 +175,9 @@ impl PeerConfig {
     }
 
     pub fn is_voter(&self, id: ServerId) -> bool {
+        if id < 128 {
+            return self.voter_bits & 1u128 << id != 0;
+        }
         self.voters.binary_search(&id).is_ok()
     }
 
@@ -171,6 +187,9 @@ impl PeerConfig {
 
     /// A voter or an observer of this ensemble.
     pub fn is_member(&self, id: ServerId) -> bool {
+        if id < 128 {
+            return self.member_bits & 1u128 << id != 0;
+        }
         self.is_voter(id) || self.observers.binary_search(&id).is_ok()
     }
 
@@ -187,5 +206,23 @@ impl PeerConfig {
             count += usize::from(self.is_voter(*id));
         }
         count * 2 > self.voters.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn membership_by_bits_agrees_with_the_lists_also_past_127() {
+        let voters = [1, 5, 127, 128, 300];
+        let observers = [2, 126, 129];
+        let config = PeerConfig::new(5, &voters, &observers, 2_000);
+        for id in 0..400 {
+            assert_eq!(config.is_voter(id), voters.contains(&id), "voter {id}");
+            assert_eq!(config.is_member(id), voters.contains(&id) || observers.contains(&id), "member {id}");
+        }
+        assert!(!config.is_observer());
+        assert!(PeerConfig::new(129, &voters, &observers, 2_000).is_observer());
     }
 }
