@@ -43,6 +43,34 @@ pub const MESSAGES_IN_FLIGHT_MAX: usize = 100_000;
 /// (measured as above).
 pub const MESSAGES_PER_SIM_SECOND_MAX: u64 = 500_000;
 
+/// Turns of one server's event loop (a packet handled, a deadline reached) in one simulated
+/// second. A server whose deadline is always already due never waits, so simulated time stops
+/// and no other bound sees it: the run would spin forever. Healthy runs stay under 1,000 (every
+/// shipped scenario, `bugs/` and `faults/` included, seeds 0..8; `rolling-restart` is the
+/// highest).
+pub const SERVER_TURNS_PER_SIM_SECOND_MAX: u64 = 100_000;
+
+/// Counts an event loop's turns per simulated second against
+/// [`SERVER_TURNS_PER_SIM_SECOND_MAX`].
+#[derive(Debug, Default)]
+pub struct TurnBudget {
+    second: u64,
+    turns: u64,
+}
+
+impl TurnBudget {
+    /// One more turn at simulated `now_ms`; false once this second's turns pass the bound.
+    pub fn turn(&mut self, now_ms: u64) -> bool {
+        let second = now_ms / 1_000;
+        if second != self.second {
+            self.second = second;
+            self.turns = 0;
+        }
+        self.turns += 1;
+        self.turns <= SERVER_TURNS_PER_SIM_SECOND_MAX
+    }
+}
+
 /// Out-of-order packets one connection may buffer while it waits for a missing one.
 pub const REORDER_BUFFER_MAX: usize = 100_000;
 
@@ -126,5 +154,20 @@ mod tests {
         assert_eq!(counter.count(), 3);
         drop(b);
         assert_eq!(counter.count(), 0);
+    }
+
+    #[test]
+    fn a_loop_passes_its_turn_budget_only_within_one_simulated_second() {
+        let mut budget = TurnBudget::default();
+        let max = SERVER_TURNS_PER_SIM_SECOND_MAX;
+        for _ in 0..max {
+            assert!(budget.turn(1_999));
+        }
+        assert!(!budget.turn(1_999), "turn {} in second 1", max + 1);
+        assert!(budget.turn(2_000), "a new second starts a new budget");
+        for _ in 1..max {
+            assert!(budget.turn(2_500));
+        }
+        assert!(!budget.turn(2_999));
     }
 }

@@ -22,7 +22,7 @@ use super::events::{ServerEvent, ServerEventKind, ServerEvents};
 use super::fault_points::{PointHub, Strike};
 use super::invariants::Invariants;
 use super::alarm::Alarm;
-use super::limits::InFlight;
+use super::limits::{InFlight, TurnBudget, SERVER_TURNS_PER_SIM_SECOND_MAX};
 use super::net::{Addr, Body, Channel, Delivery, Packet, SharedConditions, Transport};
 use super::server_log::{true_now_ns, LoggedEvent, ServerLog, SyncSummary};
 use crate::proto::Zxid;
@@ -313,9 +313,15 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
         view.exited = None;
     }
     let mut alarm = Alarm::new();
+    let mut budget = TurnBudget::default();
     loop {
         if node.ctx.limits_exceeded() {
             // The run exceeded a bound and is over: this process stops (the runner reports it).
+            return;
+        }
+        if !budget.turn(elapsed_ms() as u64) {
+            let what = format!("server {id}: event-loop turns in one simulated second > {SERVER_TURNS_PER_SIM_SECOND_MAX}");
+            node.ctx.conditions.lock().expect("conditions").exceed(what);
             return;
         }
         match node.execute() {
