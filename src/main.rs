@@ -211,6 +211,7 @@ enum ConformanceTarget {
 }
 
 fn main() -> ExitCode {
+    end_quietly_when_the_reader_goes();
     keep_freed_memory();
     let cli = Cli::parse();
     // Without RUST_LOG: errors only, and none of madsim's per-task spans (formatting one per
@@ -319,6 +320,15 @@ extern "C" {
 /// Peak memory stays the high-water mark (a 20-seed swarm / default sweep: within 5%). The
 /// option's number is mimalloc's (libmimalloc-sys 0.1.49, headers v2 and v3): check it when
 /// the `mimalloc` crate moves.
+/// A reader that stops early (`zksim run | head`) ends the process as it ends `cat`, by SIGPIPE:
+/// Rust starts with SIGPIPE ignored, so the next `println!` would panic on the closed pipe.
+fn end_quietly_when_the_reader_goes() {
+    // SAFETY: setting a signal's disposition to its default before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn keep_freed_memory() {
     // SAFETY: `mi_option_set` is mimalloc's documented way to set an option at run time; it
     // takes any option number and value and only stores the value.

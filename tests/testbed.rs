@@ -477,3 +477,24 @@ fn bench_compares_this_build_with_a_baseline_binary() {
     assert_eq!(broken.status.code(), Some(4), "{}", String::from_utf8_lossy(&broken.stdout));
     assert!(String::from_utf8_lossy(&broken.stderr).contains("no summary"), "{}", String::from_utf8_lossy(&broken.stderr));
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_process_by_sigpipe_not_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    let out = tmp("pipe-out");
+    let mut child = zksim()
+        .args(["sweep", "sim-scenarios/default.json", "--seeds", "0..2", "--json"])
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes before the first line is written (as `| head -0` would), so the first
+    // `println!` meets a closed pipe whatever the timing.
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status:?}: {stderr}");
+}
