@@ -516,8 +516,10 @@ impl Node {
         if self.pending_appends.is_empty() {
             return Ok(());
         }
-        let entries = std::mem::take(&mut self.pending_appends);
-        match self.storage.append_txns(&entries) {
+        // Cleared, not taken: the vector keeps its room for the next step's appends.
+        let appended = self.storage.append_txns(&self.pending_appends);
+        self.pending_appends.clear();
+        match appended {
             Ok(()) => Ok(()),
             Err(error @ StorageError::DiskFull { .. }) => Err(self.failure(DiskFailureKind::LogAppend, &error)),
             // The peer's mirror and the storage disagree: a shell or core bug, never a fault.
