@@ -12,12 +12,12 @@ use std::rc::Rc;
 
 use futures::{FutureExt, StreamExt};
 
-use super::limits::InFlight;
+use super::limits::{InFlight, TurnBudget, LOOP_TURNS_PER_SIM_SECOND_MAX};
 use super::alarm::Alarm;
 use super::mailbox::Mailbox;
 use super::net::{Addr, Body, Channel, Delivery, Packet, SharedConditions, Transport};
 use super::server_node::elapsed_ms;
-use crate::client::api::{ClientTransport, Driver, TransportEvent, TransportEvents, ZooKeeper};
+use crate::client::api::{ClientTransport, Driver, TransportEvent, TransportEvents, ZooKeeper, DRIVER_IDLE_MS};
 use crate::client::{ClientConfig, ServerId};
 use crate::wire::ClientMessage;
 
@@ -66,6 +66,7 @@ pub struct SimClientEvents {
     inner: Rc<RefCell<Inner>>,
     rx: Rc<futures::lock::Mutex<Mailbox<(Packet, InFlight)>>>,
     alarm: Alarm,
+    budget: TurnBudget,
 }
 
 impl ClientTransport for SimClientTransport {
@@ -105,6 +106,15 @@ impl ClientTransport for SimClientTransport {
 
 impl TransportEvents for SimClientEvents {
     async fn recv(&mut self, deadline_ms: i64) -> Option<TransportEvent> {
+        if !self.budget.turn(elapsed_ms() as u64) {
+            let inner = self.inner.borrow();
+            inner.transport.exceed(format!("client {}: session-driver turns in one simulated second > {LOOP_TURNS_PER_SIM_SECOND_MAX}", inner.transport.me));
+            drop(inner);
+            // The run is over (the servers stop; the runner ends it at its next look): this
+            // driver no longer spins but lets simulated time go on until then.
+            madsim::time::sleep(std::time::Duration::from_millis(DRIVER_IDLE_MS as u64)).await;
+            return None;
+        }
         self.inner.borrow_mut().flush();
         loop {
             if let Some(event) = self.inner.borrow_mut().inbound.pop_front() {
@@ -163,7 +173,7 @@ impl ClientEndpoint {
             inner.inbound.clear();
         }
         let transport = SimClientTransport(Rc::clone(&self.inner));
-        let events = SimClientEvents { inner: Rc::clone(&self.inner), rx, alarm: Alarm::new() };
+        let events = SimClientEvents { inner: Rc::clone(&self.inner), rx, alarm: Alarm::new(), budget: TurnBudget::default() };
         (transport, events)
     }
 }

@@ -43,15 +43,16 @@ pub const MESSAGES_IN_FLIGHT_MAX: usize = 100_000;
 /// (measured as above).
 pub const MESSAGES_PER_SIM_SECOND_MAX: u64 = 500_000;
 
-/// Turns of one server's event loop (a packet handled, a deadline reached) in one simulated
-/// second. A server whose deadline is always already due never waits, so simulated time stops
-/// and no other bound sees it: the run would spin forever. Healthy runs stay under 1,000 (every
+/// Turns of one event loop — a server's (a packet handled, a deadline reached) or a client
+/// session's driver (an event or a timeout) — in one simulated second. A loop whose deadline is
+/// always already due never waits, so simulated time stops and no other bound sees it: the run
+/// would spin forever. Healthy runs stay under 1,000 (every
 /// shipped scenario, `bugs/` and `faults/` included, seeds 0..8; `rolling-restart` is the
 /// highest).
-pub const SERVER_TURNS_PER_SIM_SECOND_MAX: u64 = 100_000;
+pub const LOOP_TURNS_PER_SIM_SECOND_MAX: u64 = 100_000;
 
 /// Counts an event loop's turns per simulated second against
-/// [`SERVER_TURNS_PER_SIM_SECOND_MAX`].
+/// [`LOOP_TURNS_PER_SIM_SECOND_MAX`].
 #[derive(Debug, Default)]
 pub struct TurnBudget {
     second: u64,
@@ -67,7 +68,7 @@ impl TurnBudget {
             self.turns = 0;
         }
         self.turns += 1;
-        self.turns <= SERVER_TURNS_PER_SIM_SECOND_MAX
+        self.turns <= LOOP_TURNS_PER_SIM_SECOND_MAX
     }
 }
 
@@ -159,7 +160,7 @@ mod tests {
     #[test]
     fn a_loop_passes_its_turn_budget_only_within_one_simulated_second() {
         let mut budget = TurnBudget::default();
-        let max = SERVER_TURNS_PER_SIM_SECOND_MAX;
+        let max = LOOP_TURNS_PER_SIM_SECOND_MAX;
         for _ in 0..max {
             assert!(budget.turn(1_999));
         }

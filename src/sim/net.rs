@@ -242,6 +242,11 @@ impl Transport {
         Transport { me, inbox: Some(inbox), conditions, out: BTreeMap::new(), incoming: BTreeMap::new(), conn_counter: 0 }
     }
 
+    /// Ends the run: a bound was exceeded (`limits`).
+    pub fn exceed(&self, what: String) {
+        self.conditions.lock().expect("conditions").exceed(what);
+    }
+
     /// The packets that arrive for this host, in arrival order (taken once).
     pub fn inbox(&mut self) -> Mailbox<(Packet, InFlight)> {
         self.inbox.take().expect("the inbox is taken once")

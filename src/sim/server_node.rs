@@ -22,7 +22,7 @@ use super::events::{ServerEvent, ServerEventKind, ServerEvents};
 use super::fault_points::{PointHub, Strike};
 use super::invariants::Invariants;
 use super::alarm::Alarm;
-use super::limits::{InFlight, TurnBudget, SERVER_TURNS_PER_SIM_SECOND_MAX};
+use super::limits::{InFlight, TurnBudget, LOOP_TURNS_PER_SIM_SECOND_MAX};
 use super::net::{Addr, Body, Channel, Delivery, Packet, SharedConditions, Transport};
 use super::server_log::{true_now_ns, LoggedEvent, ServerLog, SyncSummary};
 use crate::proto::Zxid;
@@ -319,11 +319,6 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
             // The run exceeded a bound and is over: this process stops (the runner reports it).
             return;
         }
-        if !budget.turn(elapsed_ms() as u64) {
-            let what = format!("server {id}: event-loop turns in one simulated second > {SERVER_TURNS_PER_SIM_SECOND_MAX}");
-            node.ctx.conditions.lock().expect("conditions").exceed(what);
-            return;
-        }
         match node.execute() {
             Executed::Gone => return,
             Executed::DiskFailed(_) => unreachable!("execute handles disk failures"),
@@ -341,6 +336,11 @@ pub async fn server_main(shared: Arc<ServerShared>, ctx: Arc<RunContext>) {
         let deadline = node.next_deadline_local_ms();
         let clock = *node.shared.clock.lock().expect("clock");
         let now_ms = elapsed_ms();
+        if !budget.turn(now_ms as u64) {
+            let what = format!("server {id}: event-loop turns in one simulated second > {LOOP_TURNS_PER_SIM_SECOND_MAX}");
+            node.transport.exceed(what);
+            return;
+        }
         let wake_ms = now_ms + clock.true_ms_until(now_ms, deadline) as i64;
         let sleep = alarm.until(wake_ms as u64 * 1_000_000);
         futures::pin_mut!(sleep);
