@@ -193,6 +193,11 @@ enum Command {
         /// alternating rounds and print this build's ratios.
         #[arg(long)]
         baseline: Option<PathBuf>,
+        /// With --baseline: alternating rounds per build and sweep (the best of each counts).
+        /// This VM's figures swing by up to 40% within minutes; 2 rounds can overstate a 3%
+        /// change fourfold, 5 hold it within ~3%.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// Check a recorded history (zksim JSONL, real-ZooKeeper JSONL, Jepsen log or EDN).
     /// Run `zksim check --help-checker` for its options.
@@ -245,8 +250,8 @@ fn main() -> ExitCode {
             code(zksim::testbed::faults_report::faults_report_command(&zksim::testbed::faults_report::FaultsReportArgs { seeds, jobs, out }))
         }
         Some(Command::List) => code(zksim::testbed::cli::list_command()),
-        Some(Command::Bench { seeds, baseline: None }) => code(zksim::testbed::bench::bench_command(seeds)),
-        Some(Command::Bench { seeds, baseline: Some(old) }) => code(zksim::testbed::bench_baseline::compare(&old, seeds)),
+        Some(Command::Bench { seeds, baseline: None, .. }) => code(zksim::testbed::bench::bench_command(seeds)),
+        Some(Command::Bench { seeds, baseline: Some(old), rounds }) => code(zksim::testbed::bench_baseline::compare(&old, seeds, rounds)),
         None => code(zksim::testbed::cli::run_command(None, None, &[], None, false)),
         Some(Command::Run { scenario, seed, bugs, out, report }) => {
             code(zksim::testbed::cli::run_command(scenario.as_deref(), seed, &bugs, out.as_deref(), report))

@@ -455,9 +455,11 @@ fn a_runs_profile_counts_its_own_timers_tasks_and_packets() {
 fn bench_compares_this_build_with_a_baseline_binary() {
     use std::os::unix::fs::PermissionsExt;
     let slow = std::env::temp_dir().join(format!("zksim-slow-baseline-{}", std::process::id()));
-    std::fs::write(&slow, format!("#!/bin/sh\nsleep 1\nexec '{}' \"$@\"\n", env!("CARGO_BIN_EXE_zksim"))).unwrap();
+    // Slower in wall and CPU time alike: it sweeps four default seeds before each sweep asked of it.
+    let bin = env!("CARGO_BIN_EXE_zksim");
+    std::fs::write(&slow, format!("#!/bin/sh\n'{bin}' sweep default --seeds 0..4 --jobs 1 >/dev/null\nexec '{bin}' \"$@\"\n")).unwrap();
     std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = zksim().args(["bench", "--seeds", "1", "--baseline"]).arg(&slow).output().unwrap();
+    let out = zksim().args(["bench", "--seeds", "1", "--rounds", "1", "--baseline"]).arg(&slow).output().unwrap();
     let _ = std::fs::remove_file(&slow);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
@@ -466,8 +468,17 @@ fn bench_compares_this_build_with_a_baseline_binary() {
     assert!(ratios[0].starts_with("swarm sweep") && ratios[1].starts_with("default sweep"), "{text}");
     for line in &ratios {
         let ratio: f64 = line.rsplit(": ").next().and_then(|r| r.trim_end_matches('x').parse().ok()).unwrap_or_else(|| panic!("no ratio in {line}"));
-        assert!(ratio > 1.2, "a baseline a second slower per sweep is slower: {line}");
+        assert!(ratio > 1.2, "a baseline that does four seeds more per sweep is slower: {line}");
     }
+    let cpu: Vec<&str> = text.lines().filter(|l| l.trim_start().starts_with("CPU (user + system): baseline")).collect();
+    assert_eq!(cpu.len(), 2, "a CPU ratio under each sweep's line:\n{text}");
+    for line in &cpu {
+        let ratio: f64 = line.rsplit(": ").next().and_then(|r| r.trim_end_matches('x').parse().ok()).unwrap_or_else(|| panic!("no ratio in {line}"));
+        assert!(ratio > 1.2, "the baseline's extra seeds are CPU time of its own children, counted: {line}");
+    }
+    let zero = zksim().args(["bench", "--seeds", "1", "--rounds", "0", "--baseline"]).arg(bin).output().unwrap();
+    assert_eq!(zero.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&zero.stderr).contains("--rounds 0"), "{}", String::from_utf8_lossy(&zero.stderr));
     let missing = zksim().args(["bench", "--baseline", "/nonexistent/zksim-old"]).output().unwrap();
     assert_eq!(missing.status.code(), Some(4));
     let err = String::from_utf8_lossy(&missing.stderr);
