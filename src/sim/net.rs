@@ -260,22 +260,24 @@ impl Transport {
     }
 
     fn out_stream(&mut self, to: Addr, channel: Channel) -> (u64, u64) {
+        let key = (to, channel);
+        if let Some(stream) = self.out.get_mut(&key) {
+            // An open connection (nearly every send): one lookup.
+            let seq = stream.next_seq;
+            stream.next_seq += 1;
+            return (stream.conn, seq);
+        }
         let conn = match channel {
             Channel::Client(id) => id,
             _ => 0,
         };
-        if channel == Channel::Zab && !self.out.contains_key(&(to, channel)) {
+        if channel == Channel::Zab {
             // A connection we open replaces whatever we had with that peer.
-            self.incoming.remove(&(to, channel));
+            self.incoming.remove(&key);
         }
-        if !self.out.contains_key(&(to, channel)) {
-            let fresh = if conn == 0 { self.new_conn_id() } else { conn };
-            self.out.insert((to, channel), OutStream { conn: fresh, next_seq: 0 });
-        }
-        let stream = self.out.get_mut(&(to, channel)).expect("opened above");
-        let seq = stream.next_seq;
-        stream.next_seq += 1;
-        (stream.conn, seq)
+        let fresh = if conn == 0 { self.new_conn_id() } else { conn };
+        self.out.insert(key, OutStream { conn: fresh, next_seq: 1 });
+        (fresh, 0)
     }
 
     /// Sends a body on the (possibly new) connection to `to`.
