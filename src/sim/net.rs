@@ -424,7 +424,7 @@ impl Transport {
             return;
         }
         if stream.buffer.len() >= REORDER_BUFFER_MAX {
-            self.conditions.lock().expect("conditions").exceed(format!("transport: out-of-order packets buffered on one connection > {REORDER_BUFFER_MAX}"));
+            self.exceed(format!("transport: out-of-order packets buffered on one connection > {REORDER_BUFFER_MAX}"));
             return;
         }
         stream.buffer.insert(packet.seq, packet.body);

@@ -109,10 +109,11 @@ pub enum ServerState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerConfig {
     pub my_id: ServerId,
-    /// Voting members (participants), sorted.
-    pub voters: Vec<ServerId>,
+    /// Voting members (participants), sorted. Private, as `observers`: the membership bits
+    /// below are derived from them once, in `new`.
+    voters: Vec<ServerId>,
     /// Non-voting members that follow the leader's commits.
-    pub observers: Vec<ServerId>,
+    observers: Vec<ServerId>,
     pub tick_time_ms: i64,
     /// Ticks a follower may take to connect and sync (discovery + synchronization).
     pub init_limit_ticks: i64,
