@@ -82,7 +82,9 @@ fn zksim_run_of_a_shrunk_file_alone_shows_its_anomaly() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("seed 0:"), "{stdout}");
+    let seed = Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap().seed.expect("the file carries its seed");
+    assert_ne!(seed, 5, "the --seed 5 below must differ from the file's");
+    assert!(stdout.contains(&format!("seed {seed}:")), "the file's own seed {seed}: {stdout}");
     assert!(stdout.contains("verdict: SAFETY VIOLATION (expected"), "{stdout}");
     assert!(stdout.contains(&format!("reproduce: cargo run --release -- run {file}\n")), "{stdout}");
     assert_eq!(out.status.code(), Some(0), "{stdout}");

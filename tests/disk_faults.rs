@@ -260,26 +260,27 @@ fn a_minority_kept_crashed_leaves_the_rest_electing_serving_and_converging_withi
     assert!(!replicas(&o).contains(&crashed[0]));
 }
 
-/// keep-random seed 3146 (found by a 3,000-seed sweep): the leader, left out of the converging
-/// members by a kept fault, committed a session's close 3 ms before the final check read the
-/// members, which did not hold it yet. Not a loss: the check waits for them to hold every
+/// keep-random seed 69 (found by a 5,000-seed sweep of a build that panicked when the final check
+/// had to wait; only this seed did): the leader, left out of the converging members by a kept
+/// fault, committed a session's close just before the final check read the members, which did
+/// not hold it yet (seed 3146 before the wire's whole-millisecond latencies moved every schedule). Not a loss: the check waits for them to hold every
 /// acknowledged txn. (A real loss is still reported, at the bound:
 /// `corrupting_a_majority_loses_acknowledged_writes_and_the_checks_report_it` above.)
 #[test]
 fn a_commit_in_flight_to_the_members_at_the_final_check_is_not_a_loss() {
     let s = zksim::testbed::cli::resolve_scenario(Some(concat!(env!("CARGO_MANIFEST_DIR"), "/sim-scenarios/faults/keep-random.json"))).unwrap().0;
-    let o = run_seed(&s, 3146);
+    let o = run_seed(&s, 69);
     assert_pass(&o);
-    let closed_late = o.history.lines().any(|l| l.contains("\"state\":\"closed\"") && l.contains("\"by\":\"ensemble\"") && l.contains("\"t_ns\":43002000000"));
+    let closed_late = o.history.lines().any(|l| l.contains("\"state\":\"closed\"") && l.contains("\"by\":\"ensemble\"") && l.contains("\"t_ns\":45218000000"));
     assert!(closed_late, "the session's close the leader committed just before the final check");
 }
 
 #[test]
 fn a_leader_that_cannot_write_its_epoch_but_holds_the_best_vote_livelocks_the_election_and_the_phase_says_so() {
-    // keep-fsync-error seed 15 (found by the sweep): server 5 holds the highest zxid and id, is
+    // keep-fsync-error seed 18 (the first of `reports/faults.md`'s 18 livelocks): server 5 holds the highest zxid and id, is
     // elected again and again and fails its acceptedEpoch write each time, as ZooKeeper's would.
     let s = zksim::testbed::cli::resolve_scenario(Some(concat!(env!("CARGO_MANIFEST_DIR"), "/sim-scenarios/faults/keep-fsync-error.json"))).unwrap().0;
-    let o = run_seed(&s, 15);
+    let o = run_seed(&s, 18);
     assert_eq!(o.verdict, Verdict::LivenessFailure, "{:?}", o.findings);
     assert!(o.findings[0].detail.contains("no leader among the healthy servers within the liveness bound"), "{}", o.findings[0].detail);
     assert!(o.nemesis_counts.get("disk_error:leading").copied().unwrap_or(0) >= 3, "elected and failing again and again: {:?}", o.nemesis_counts);
