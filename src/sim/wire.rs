@@ -7,10 +7,10 @@
 //! sleeps until the earliest arrival, hands every due packet to its host's channel, and sleeps
 //! again. Latency is drawn from the run's seeded RNG, as madsim drew it, in whole
 //! milliseconds, and every arrival falls on a millisecond: packets due in the same millisecond
-//! share one wake-up of the driver and of their receiver (a sweep ran ~8% faster than with
-//! latencies drawn to the microsecond). Every other deadline in a run — ticks, fsyncs, session
-//! timeouts — is a whole millisecond too, so the order in which same-instant events run is
-//! madsim's seeded choice, not the wire's.
+//! share one wake-up of the driver and of their receiver (with the alarms' memory of pending
+//! timers, 913 -> 651 timers per simulated second; `reports/testbed-bench.md`). A server's
+//! deadlines (ticks, fsyncs, session timeouts) fall on the millisecond too; what is due at the
+//! same instant runs in madsim's seeded order.
 //!
 //! Faithful to what the shell needs from the network: a killed host's mailbox is gone, so what
 //! arrives while it is down is lost; a paused host's mailbox fills and is read when it resumes;
