@@ -16,9 +16,11 @@
 //! converge; *impaired* (both ends of a one-way link: the follower and the leader it was cut
 //! from or to) may lead but need not converge — a server that can send to only some of its
 //! peers may never gather the quorum of votes it needs to rejoin, in ZooKeeper too (decided
-//! servers answer a looking one only when its notification reaches them); *degraded* (a slow
-//! disk, a slow link, a drifting clock) may lead and must converge like a healthy one. Down and
-//! impaired servers together are at most a minority of the voters.
+//! servers answer a looking one only when its notification reaches them) — and so are both
+//! servers of two slow links whose round trip to each other can exceed syncLimit
+//! ([`impair_slow_pairs`]); *degraded* (a slow disk, a slow link, a drifting clock) may lead and
+//! must converge like a healthy one. Down and impaired servers together are at most a minority
+//! of the voters.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
@@ -295,6 +297,30 @@ fn apply_keeps(cluster: &mut Cluster, shared: &WorkloadShared, seed: u64, keeps:
             kept.degraded.insert(id);
         }
     }
+    impair_slow_pairs(&cluster.config, &cluster.conditions().extra_delay_ms, kept);
+}
+
+/// Two slow links add up on the link between their servers. When one of them leads, the other's
+/// sync ends with a quiet round trip: `LearnerHandler` reads the NEWLEADER ACK, sends UPTODATE and
+/// then must read the learner's next packet within syncLimit (its socket timeout from then on),
+/// while a syncing learner sends nothing in between unless writes come (`Learner.syncWithLeader`
+/// answers no PING). If that round trip can exceed syncLimit, the learner may never rejoin that
+/// leader — in ZooKeeper 3.8 too — so both ends of such a pair are impaired, not degraded
+/// (keep-random seed 3345: +924 ms and +897 ms, a ~3.6 s round trip against a 2.5 s syncLimit).
+fn impair_slow_pairs(config: &crate::sim::cluster::ClusterConfig, extra_delay_ms: &BTreeMap<u64, u64>, kept: &mut Kept) {
+    let sync_limit_ms = (config.sync_limit_ticks * config.tick_time_ms) as u64;
+    let slow: Vec<(ServerId, u64)> = kept.degraded.iter().filter_map(|&id| extra_delay_ms.get(&id).map(|&ms| (id, ms))).collect();
+    for (i, &(a, a_ms)) in slow.iter().enumerate() {
+        for &(b, b_ms) in &slow[i + 1..] {
+            let round_trip_ms = 2 * (a_ms + b_ms + config.latency_ms.1);
+            if round_trip_ms >= sync_limit_ms {
+                for id in [a, b] {
+                    kept.degraded.remove(&id);
+                    kept.impaired.insert(id);
+                }
+            }
+        }
+    }
 }
 
 fn apply_keep(cluster: &mut Cluster, keep: &Keep, id: ServerId, other: Option<ServerId>) -> String {
@@ -437,4 +463,33 @@ fn converged_at(cluster: &Cluster, members: &[ServerId]) -> Option<i64> {
 
 fn views(cluster: &Cluster) -> String {
     cluster.ids().iter().map(|&id| super::ensemble_ops::describe_view(id, &cluster.view(id))).collect::<Vec<_>>().join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::cluster::ClusterConfig;
+
+    fn classify(delays: &[(ServerId, u64)]) -> Kept {
+        let config = ClusterConfig { tick_time_ms: 500, sync_limit_ticks: 5, latency_ms: (1, 5), ..ClusterConfig::default() };
+        let mut kept = Kept::default();
+        kept.degraded.extend(delays.iter().map(|&(id, _)| id));
+        kept.degraded.insert(9); // a drifting clock: degraded, no link delay
+        impair_slow_pairs(&config, &delays.iter().copied().collect(), &mut kept);
+        kept
+    }
+
+    /// keep-random seed 3345's pair is impaired; keep-slow-link's (+500, +700: 2,410 ms against
+    /// syncLimit 2,500 ms) and a lone slow link stay degraded.
+    #[test]
+    fn two_slow_links_whose_round_trip_reaches_sync_limit_are_impaired() {
+        let pair = classify(&[(3, 924), (5, 897)]);
+        assert_eq!((pair.impaired.iter().copied().collect::<Vec<_>>(), pair.degraded.iter().copied().collect::<Vec<_>>()), (vec![3, 5], vec![9]));
+        let within = classify(&[(1, 500), (2, 700)]);
+        assert!(within.impaired.is_empty() && within.degraded.len() == 3, "{}", within.describe());
+        let edge = classify(&[(1, 500), (2, 745)]);
+        assert_eq!(edge.impaired.len(), 2, "2 x (500 + 745 + 5) = 2,500 ms reaches syncLimit: {}", edge.describe());
+        let lone = classify(&[(4, 5_000)]);
+        assert!(lone.impaired.is_empty(), "a lone slow link meets healthy links only: {}", lone.describe());
+    }
 }
