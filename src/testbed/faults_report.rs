@@ -83,7 +83,7 @@ const KEEP_KINDS: [Kind; 11] = [
     Kind { scenario: "keep-one-way-from-leader", fault: "a follower that cannot hear the leader", zookeeper: "the follower times out and looks for a leader it cannot reach; the leader keeps its quorum" },
     Kind { scenario: "keep-one-way-to-leader", fault: "a follower whose packets never reach the leader", zookeeper: "the leader drops it after syncLimit; it keeps trying to rejoin" },
     Kind { scenario: "keep-slow-disk", fault: "fsync of 1.5 s on the leader, 2.5 s on a follower", zookeeper: "commits wait for the fastest quorum; the slow follower acks late but within syncLimit" },
-    Kind { scenario: "keep-slow-link", fault: "+500 ms on the leader's packets, +800 ms on a follower's", zookeeper: "slower, within syncLimit" },
+    Kind { scenario: "keep-slow-link", fault: "+500 ms on the leader's packets, +700 ms on a follower's", zookeeper: "slower, within syncLimit (a 2.4 s round trip between them against 2.5 s)" },
     Kind { scenario: "keep-drift", fault: "the leader's clock at 0.6x, a follower's at 1.8x", zookeeper: "timeouts stretch or shrink on the drifting servers only" },
     Kind { scenario: "keep-disk-full", fault: "the disks of the leader and a follower full", zookeeper: "they fail (ERROR, or System.exit on a snapshot) and rejoin in a loop; the rest elect" },
     Kind { scenario: "keep-fsync-error", fault: "every fsync of the leader and a follower failing", zookeeper: "they fail and rejoin in a loop; a server with the best vote (highest zxid, then id) is elected again and again and fails its epoch write each time: FLE has no notion of a server that cannot write" },
