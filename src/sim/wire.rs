@@ -148,3 +148,49 @@ impl<P> Wire<P> {
         self.driver = Some(waker);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::limits::InFlightCounter;
+
+    const MS: u64 = 1_000_000;
+
+    /// Arrivals fall on the millisecond, never before the send, and the latency keeps the range
+    /// and the mean of `[1, 5]` ms — also when `now` is off the millisecond, as madsim's per-poll
+    /// nudge leaves it (rounding up there added most of a millisecond to every latency).
+    #[test]
+    fn latencies_are_whole_milliseconds_with_the_range_and_mean_of_the_configured_one() {
+        crate::sim::cluster::block_on_seed(7, async {
+            madsim::time::sleep(std::time::Duration::from_millis(3)).await;
+            let now = now_ns();
+            assert_ne!(now % MS, 0, "the test needs a send off the millisecond");
+            let counter = InFlightCounter::default();
+            let mut wire: Wire<u32> = Wire::default();
+            wire.set_latency_ms(1, 5);
+            let _mailbox = wire.bind(1);
+            const SENT: u64 = 2_000;
+            for i in 0..SENT {
+                wire.send(1, i as u32, counter.enter(1).0, 0);
+            }
+            wire.send(1, u32::MAX, counter.enter(1).0, 100);
+            let mut seen = [0u64; 6];
+            let mut total_ns = 0;
+            while let Some(Reverse(arrival)) = wire.in_flight.pop() {
+                assert_eq!(arrival.at_ns % MS, 0, "on the millisecond");
+                let after_ns = arrival.at_ns - now;
+                if arrival.packet == u32::MAX {
+                    assert!((100 * MS..=105 * MS).contains(&after_ns) && after_ns > 100 * MS, "extra_ms adds to the drawn latency: {after_ns} ns");
+                    continue;
+                }
+                assert!(after_ns > 0 && after_ns <= 5 * MS, "within (0, 5] ms: {after_ns} ns");
+                seen[after_ns.div_ceil(MS) as usize] += 1;
+                total_ns += after_ns;
+            }
+            assert_eq!(seen[0], 0);
+            assert!(seen[1..].iter().all(|&n| n > SENT / 8), "every whole latency of 1..=5 ms drawn evenly: {seen:?}");
+            let mean_ms = total_ns as f64 / SENT as f64 / MS as f64;
+            assert!((2.85..=3.1).contains(&mean_ms), "mean latency {mean_ms:.3} ms, the range's 3 ms");
+        });
+    }
+}
