@@ -253,6 +253,9 @@ pub struct SeedResult {
     /// The run's nemesis records by action (`RunOutcome::nemesis_counts`; not written).
     #[serde(skip)]
     pub nemesis_counts: BTreeMap<String, u64>,
+    /// The liveness finding's whole text, server views included (`detail` is cut; not written).
+    #[serde(skip)]
+    pub liveness_detail: Option<String>,
 }
 
 impl SeedResult {
@@ -275,6 +278,7 @@ impl SeedResult {
             acked_lost: outcome.acked_lost,
             coverage: outcome.coverage.clone(),
             nemesis_counts: outcome.nemesis_counts.clone(),
+            liveness_detail: outcome.findings.iter().find(|f| f.check == "liveness").map(|f| f.detail.clone()),
         }
     }
 }

@@ -114,6 +114,10 @@ fn explanation(scenario: &str, r: &SeedResult) -> Option<&'static str> {
     if r.verdict == "liveness_failure" && count("disk_error:leading") > 0 && (scenario == "keep-fsync-error" || scenario == "keep-disk-full" || scenario == "keep-random") {
         return Some("livelock: the kept server holds the best vote, wins every election and cannot write its epoch (ZooKeeper's FLE does the same; README, Faults that do not heal)");
     }
+    // A leader serves a quorum; a healthy member is LOOKING for good; a kept server flaps.
+    if r.verdict == "liveness_failure" && count("disk_error:following_epoch") >= 4 && r.liveness_detail.as_deref().is_some_and(looking_beside_a_leader) {
+        return Some("livelock: a kept server that cannot write acceptedEpoch flaps LOOKING -> FOLLOWING every few ms, and its stale LOOKING notifications keep a healthy LOOKING server's wait from ever timing out, so it never asks the established quorum again (FastLeaderElection.lookForLeader re-sends only on a time-out; reproduced on a real ZooKeeper 3.8.0 ensemble: reports/real-zookeeper/looking-starvation.md)");
+    }
     // Every ~5 s (initLimit) a kept server elects a leader and fails its epoch write as a
     // follower: a handful of these in the liveness phase is the swing-voter livelock.
     if r.verdict == "liveness_failure" && count("disk_error:leading") == 0 && count("disk_error:following_epoch") >= 4 && scenario.starts_with("keep-") {
@@ -128,6 +132,15 @@ fn explanation(scenario: &str, r: &SeedResult) -> Option<&'static str> {
         return Some("divergence: a damaged newest snapshot made the server load an older one and replay a log with the hole a SNAP sync left (ZooKeeper's restore does the same; README)");
     }
     None
+}
+
+/// The liveness finding says some member of the final convergence is LOOKING, not serving,
+/// while a leader serves (`servers [2, 3] not converged …: s3 looking, not serving, …; s4
+/// leading, serving, …`): the views `liveness::run` prints.
+fn looking_beside_a_leader(detail: &str) -> bool {
+    let Some((members, _)) = detail.strip_prefix("servers [").and_then(|rest| rest.split_once(']')) else { return false };
+    let mut ids = members.split(", ").filter_map(|id| id.parse::<u64>().ok());
+    ids.any(|id| detail.contains(&format!("s{id} looking, not serving"))) && detail.contains(" leading, serving")
 }
 
 struct Swept {
@@ -290,7 +303,7 @@ mod tests {
     use super::super::cli::{run_seeds, SeedResult};
     use super::super::runner::RunOptions;
     use super::super::scenario::Scenario;
-    use super::explanation;
+    use super::{explanation, looking_beside_a_leader};
     use std::path::Path;
 
     /// Sweeps a stalling seed and a passing one of a faults scenario.
@@ -323,6 +336,36 @@ mod tests {
         assert!(livelock.nemesis_counts.get("disk_error:following_epoch").is_some_and(|&n| n >= 4), "{:?}", livelock.nemesis_counts);
         assert!(explanation("keep-swing-voters", &livelock).is_some_and(|e| e.starts_with("livelock: kept servers that vote")));
         assert!(explanation("keep-swing-voters", &pass).is_none());
+    }
+
+    /// keep-random seed 7811 (4551, 10654 and 10917 of seeds 0..13,000 are the same): server 1's
+    /// fsyncs fail for good, so it flaps LOOKING -> FOLLOWING every few ms; server 3 went LOOKING
+    /// during an election, its one round of notifications found no quorum agreeing on s4's
+    /// epoch, and s1's stale notifications never let its wait time out again. The report names
+    /// it, not as the swing-voter livelock (no leader short of a quorum here). Seed 0 passes.
+    #[test]
+    fn a_looking_server_starved_by_a_flapping_one_is_explained() {
+        let (_, starved, pass) = stalled_and_passing("keep-random.json", 7811, 0);
+        assert_eq!(starved.verdict, "liveness_failure");
+        let detail = starved.liveness_detail.as_deref().expect("a liveness finding");
+        assert!(detail.contains("s3 looking, not serving") && detail.contains("s4 leading, serving"), "{detail}");
+        assert!(starved.nemesis_counts.get("disk_error:following_epoch").is_some_and(|&n| n >= 4), "{:?}", starved.nemesis_counts);
+        assert!(explanation("keep-random", &starved).is_some_and(|e| e.contains("stale LOOKING notifications")));
+        assert!(explanation("keep-random", &pass).is_none());
+    }
+
+    /// Only a member of the final convergence counts as starved (a kept server LOOKING is
+    /// expected), and only beside a serving leader (no leader is another livelock).
+    #[test]
+    fn a_starved_server_is_a_looking_member_beside_a_serving_leader() {
+        let views = |s1: &str, s3: &str| format!("servers [2, 3, 4] not converged within the liveness bound of 37.4 s (...); kept: down s1; impaired none; degraded none: s1 {s1}, at 0x4 (currentEpoch 4); s2 following s4, serving, at 0x5; s3 {s3}, at 0x4; s4 leading, serving, at 0x5");
+        assert!(looking_beside_a_leader(&views("looking, not serving", "looking, not serving")));
+        assert!(!looking_beside_a_leader(&views("looking, not serving", "following s4, serving")), "only the kept s1 is LOOKING");
+        assert!(!looking_beside_a_leader(&views("following s4, serving", "following s4, serving")));
+        let leaderless = views("looking, not serving", "looking, not serving").replace("s4 leading, serving", "s4 looking, not serving");
+        assert!(!looking_beside_a_leader(&leaderless), "no leader serves");
+        assert!(!looking_beside_a_leader("no leader among the healthy servers within the liveness bound: s3 looking, not serving; s4 leading, serving"));
+        assert!(!looking_beside_a_leader("servers [2, 3 not converged"), "no closing bracket");
     }
 
     /// disk-epoch-tmp-crash seed 381 (380 before the wire's whole-millisecond latencies): server 3 accepted epoch 3 in an attempt that never
