@@ -39,6 +39,8 @@ pub struct ClusterConfig {
     pub max_session_timeout_ms: Option<i32>,
     /// Nodes a fuzzy snapshot walks per applied txn.
     pub snapshot_nodes_per_step: usize,
+    /// [`crate::zab::PeerConfig::fle_renotify_on_interval`] (a candidate fix; off by default).
+    pub fle_renotify_on_interval: bool,
     pub bugs: Bugs,
 }
 
@@ -57,6 +59,7 @@ impl Default for ClusterConfig {
             latency_ms: (1, 5),
             max_session_timeout_ms: None,
             snapshot_nodes_per_step: 64,
+            fle_renotify_on_interval: false,
             bugs: Bugs::none(),
         }
     }
@@ -72,6 +75,7 @@ impl ClusterConfig {
         c.snap_count = self.snap_count;
         c.commit_log_count = self.commit_log_count;
         c.snapshot_nodes_per_step = self.snapshot_nodes_per_step;
+        c.fle_renotify_on_interval = self.fle_renotify_on_interval;
         if let Some(max_ms) = self.max_session_timeout_ms {
             c.max_session_timeout_ms = max_ms;
         }

@@ -111,12 +111,13 @@ const COUNTED: [(&str, &str); 13] = [
 fn explanation(scenario: &str, r: &SeedResult) -> Option<&'static str> {
     let count = |key: &str| r.nemesis_counts.get(key).copied().unwrap_or(0);
     let divergence = matches!(r.anomaly.as_deref(), Some("same-zxid-same-digest" | "committed-prefixes-agree" | "commits-in-order"));
-    if r.verdict == "liveness_failure" && count("disk_error:leading") > 0 && (scenario == "keep-fsync-error" || scenario == "keep-disk-full" || scenario == "keep-random") {
-        return Some("livelock: the kept server holds the best vote, wins every election and cannot write its epoch (ZooKeeper's FLE does the same; README, Faults that do not heal)");
-    }
-    // A leader serves a quorum; a healthy member is LOOKING for good; a kept server flaps.
+    // A leader serves a quorum; a healthy member is LOOKING for good; a kept server flaps
+    // (it may have failed as a leader too: a serving leader says the best-vote livelock is over).
     if r.verdict == "liveness_failure" && count("disk_error:following_epoch") >= 4 && r.liveness_detail.as_deref().is_some_and(looking_beside_a_leader) {
         return Some("livelock: a kept server that cannot write acceptedEpoch flaps LOOKING -> FOLLOWING every few ms, and its stale LOOKING notifications keep a healthy LOOKING server's wait from ever timing out, so it never asks the established quorum again (FastLeaderElection.lookForLeader re-sends only on a time-out; reproduced on a real ZooKeeper 3.8.0 ensemble: reports/real-zookeeper/looking-starvation.md)");
+    }
+    if r.verdict == "liveness_failure" && count("disk_error:leading") > 0 && (scenario == "keep-fsync-error" || scenario == "keep-disk-full" || scenario == "keep-random") {
+        return Some("livelock: the kept server holds the best vote, wins every election and cannot write its epoch (ZooKeeper's FLE does the same; README, Faults that do not heal)");
     }
     // Every ~5 s (initLimit) a kept server elects a leader and fails its epoch write as a
     // follower: a handful of these in the liveness phase is the swing-voter livelock.
@@ -352,6 +353,18 @@ mod tests {
         assert!(starved.nemesis_counts.get("disk_error:following_epoch").is_some_and(|&n| n >= 4), "{:?}", starved.nemesis_counts);
         assert!(explanation("keep-random", &starved).is_some_and(|e| e.contains("stale LOOKING notifications")));
         assert!(explanation("keep-random", &pass).is_none());
+    }
+
+    /// The candidate fix of FLE (`ensemble.fle_renotify_on_interval`: re-send every
+    /// `notTimeout` however many notifications arrive) ends it: the same seed passes with
+    /// server 1 still flapping (its fsyncs still fail, its acceptedEpoch writes still fail).
+    #[test]
+    fn the_candidate_fle_fix_ends_the_starvation() {
+        let mut scenario = Scenario::load(Path::new("sim-scenarios/faults/keep-random.json")).unwrap();
+        scenario.ensemble.fle_renotify_on_interval = true;
+        let (_, fixed, _) = sweep_two(scenario, 7811, 0);
+        assert_eq!(fixed.verdict, "pass", "{:?}", fixed.liveness_detail);
+        assert!(fixed.nemesis_counts.get("disk_error:following_epoch").is_some_and(|&n| n >= 4), "{:?}", fixed.nemesis_counts);
     }
 
     /// Only a member of the final convergence counts as starved (a kept server LOOKING is

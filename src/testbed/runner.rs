@@ -191,6 +191,7 @@ pub fn cluster_config(scenario: &Scenario, bugs: &Bugs) -> ClusterConfig {
         fsync_latency_ms: e.fsync_latency_ms,
         torn_write_probability: e.torn_write_probability,
         snapshot_nodes_per_step: e.snapshot_nodes_per_step,
+        fle_renotify_on_interval: e.fle_renotify_on_interval,
         latency_ms: (scenario.network.latency_ms[0], scenario.network.latency_ms[1]),
         bugs: bugs.clone(),
         ..ClusterConfig::default()

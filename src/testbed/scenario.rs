@@ -129,6 +129,16 @@ pub struct EnsembleSpec {
     /// with commits; smaller steps make the walk span more of them).
     #[serde(skip_serializing_if = "is_default_step")]
     pub snapshot_nodes_per_step: usize,
+    /// A candidate fix, *not* ZooKeeper 3.8: a LOOKING server re-sends its notifications every
+    /// `notTimeout` even while notifications keep arriving. ZooKeeper re-sends only when none
+    /// arrives within it, so a flapping server's stale ones can starve it for good
+    /// (`reports/real-zookeeper/looking-starvation.md`). Off unless a scenario sets it.
+    #[serde(skip_serializing_if = "is_false")]
+    pub fle_renotify_on_interval: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn is_zero(x: &f64) -> bool {
@@ -384,6 +394,7 @@ impl Default for EnsembleSpec {
             fsync_tail: None,
             torn_write_probability: 0.0,
             snapshot_nodes_per_step: DEFAULT_SNAPSHOT_NODES_PER_STEP,
+            fle_renotify_on_interval: false,
         }
     }
 }

@@ -43,6 +43,11 @@ pub struct Election {
     notification_interval_ms: i64,
     next_renotify_ms: i64,
     elect_by_zxid_only: bool,
+    /// [`PeerConfig::fle_renotify_on_interval`]: the re-notification wait counts from our last
+    /// broadcast, not from the last arrival.
+    renotify_on_interval: bool,
+    /// Broadcasts of our proposal so far (tells `on_notification` whether it sent one).
+    broadcasts: u64,
 }
 
 impl Election {
@@ -58,6 +63,8 @@ impl Election {
             notification_interval_ms: 0,
             next_renotify_ms: i64::MAX,
             elect_by_zxid_only: false,
+            renotify_on_interval: false,
+            broadcasts: 0,
         }
     }
 
@@ -76,6 +83,7 @@ impl Election {
         self.notification_interval_ms = config.finalize_wait_ms;
         self.next_renotify_ms = now_ms + self.notification_interval_ms;
         self.elect_by_zxid_only = config.bugs.has(Bug::ElectByZxidOnly);
+        self.renotify_on_interval = config.fle_renotify_on_interval;
         let mut out = ElectionOutput::default();
         self.send_notifications(config, &mut out);
         assert!(config.is_observer() || self.recv_set.contains_key(&config.my_id), "a voter counts its own vote");
@@ -107,6 +115,7 @@ impl Election {
     /// copy ZooKeeper sends to itself is counted at once.
     fn send_notifications(&mut self, config: &PeerConfig, out: &mut ElectionOutput) {
         let n = self.notification();
+        self.broadcasts += 1;
         let queued = out.send.len();
         if !config.is_observer() {
             self.recv_set.insert(config.my_id, Received { vote: n.vote, election_epoch: n.election_epoch, state: n.state });
@@ -164,9 +173,23 @@ impl Election {
     /// A notification arrived while we are looking.
     pub fn on_notification(&mut self, config: &PeerConfig, now_ms: i64, from: ServerId, n: Notification) -> ElectionOutput {
         assert_ne!(from, config.my_id, "our own vote is counted without a message");
+        if !self.renotify_on_interval {
+            // Any arrival resets the re-notification wait (`recvqueue.poll` returned something).
+            self.next_renotify_ms = now_ms + self.notification_interval_ms;
+            return self.handle_notification(config, now_ms, from, n);
+        }
+        // The candidate fix: only a broadcast restarts the wait, so stale arrivals cannot
+        // postpone the next one forever.
+        let broadcasts = self.broadcasts;
+        let out = self.handle_notification(config, now_ms, from, n);
+        if self.broadcasts != broadcasts {
+            self.next_renotify_ms = now_ms + self.notification_interval_ms;
+        }
+        out
+    }
+
+    fn handle_notification(&mut self, config: &PeerConfig, now_ms: i64, from: ServerId, n: Notification) -> ElectionOutput {
         let mut out = ElectionOutput::default();
-        // Any arrival resets the re-notification backoff (`recvqueue.poll` returned something).
-        self.next_renotify_ms = now_ms + self.notification_interval_ms;
         if !config.is_voter(from) {
             // A non-voter asks: answer with our current proposal, count nothing.
             out.send.push((from, self.notification()));
@@ -297,6 +320,31 @@ mod tests {
         let out = e.on_notification(&c, 2, 1, leading);
         assert_eq!(out.decided, Some((vote(1, 50, 2), 4)));
         assert_eq!(e.logical_clock, 4, "the round is taken from the established leader");
+    }
+
+    /// A stale LOOKING notification every 10 ms (a flapping server's: an older round, a worse
+    /// vote) keeps ZooKeeper's wait from ever timing out, so the proposal never goes out again;
+    /// with the candidate fix it goes out at the backoff's pace all the same (200, 600, 1400,
+    /// 3000, 6200 ms).
+    #[test]
+    fn stale_notifications_starve_renotification_unless_the_fix_is_on() {
+        for fix in [false, true] {
+            let mut c = config(3);
+            c.fle_renotify_on_interval = fix;
+            let mut e = Election::new(3);
+            e.start(&c, 0, vote(3, 10, 2));
+            let stale = Notification { vote: vote(1, 5, 1), election_epoch: 2, state: ServerState::Looking };
+            let mut renotified_at = Vec::new();
+            for t in (10..10_000).step_by(10) {
+                let out = e.on_notification(&c, t, 1, stale);
+                assert_eq!(out.send, vec![(1, e.notification())], "the straggler is answered, nobody else");
+                if !e.on_timer(&c, t + 5).send.is_empty() {
+                    renotified_at.push(t + 5);
+                }
+            }
+            let expected: Vec<i64> = if fix { vec![205, 605, 1405, 3005, 6205] } else { Vec::new() };
+            assert_eq!(renotified_at, expected, "fix {fix}");
+        }
     }
 
     #[test]

@@ -132,6 +132,10 @@ pub struct PeerConfig {
     pub max_session_timeout_ms: i32,
     /// Nodes a fuzzy snapshot walks per applied txn (smaller: the walk spans more commits).
     pub snapshot_nodes_per_step: usize,
+    /// Not ZooKeeper 3.8 (a candidate fix of its FLE): a LOOKING server re-sends its
+    /// notifications once `notTimeout` has passed since it last sent them, however many
+    /// notifications arrived meanwhile; ZooKeeper waits for `notTimeout` *without* one.
+    pub fle_renotify_on_interval: bool,
     pub bugs: Bugs,
     /// Bit `id` set for each voter (ids below 128), and for each member: asked for every
     /// message a server handles, so a bit test rather than a search.
@@ -171,6 +175,7 @@ impl PeerConfig {
             min_session_timeout_ms: (2 * tick_time_ms) as i32,
             max_session_timeout_ms: (20 * tick_time_ms) as i32,
             snapshot_nodes_per_step: 64,
+            fle_renotify_on_interval: false,
             bugs: Bugs::default(),
         }
     }
