@@ -6,7 +6,9 @@
 //! collected votes; a quorum on one vote is final once nothing better arrives within
 //! `finalizeWait`; votes from servers already following or leading let a newcomer join the
 //! established leader (`outofelection` with `checkLeader`). Observers vote but are never
-//! counted and never proposed.
+//! counted and never proposed. `fle_renotify_on_interval` (off by default) is not ZooKeeper:
+//! a candidate fix of a starvation zksim found in `lookForLeader`'s re-notification wait
+//! (reports/real-zookeeper/looking-starvation.md).
 
 use std::collections::BTreeMap;
 
