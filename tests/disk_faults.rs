@@ -289,6 +289,21 @@ fn two_kept_slow_links_too_slow_for_sync_limit_between_them_need_not_converge() 
     assert_eq!(replicas(&o), vec!["s1", "s2", "s4"], "the impaired pair is left out of the final convergence");
 }
 
+/// keep-random seed 7660: the liveness phase keeps +907 ms on s4 and a clock running 1.8x fast
+/// on s5, which leads. s5 measures syncLimit on its own clock (2.5 s, ~1.4 s real) against s4's
+/// ~1.8 s quiet round trip at the end of its sync, and drops it again and again, as ZooKeeper's
+/// LearnerHandler would. s4 is impaired (need not converge): the run passes (it ended in a
+/// liveness failure, "s4 following s5, not serving", while s4 counted as merely degraded).
+#[test]
+fn a_kept_slow_link_too_slow_for_a_fast_clocked_leader_need_not_converge() {
+    let s = zksim::testbed::cli::resolve_scenario(Some(concat!(env!("CARGO_MANIFEST_DIR"), "/sim-scenarios/faults/keep-random.json"))).unwrap().0;
+    let o = run_seed(&s, 7660);
+    assert_pass(&o);
+    let kept: Vec<(String, String, String)> = nemesis(&o).into_iter().filter(|(a, _, _)| a == "keep").collect();
+    assert!(kept.iter().any(|(_, id, d)| id == "s4" && d.starts_with("slow_link")) && kept.iter().any(|(_, id, d)| id == "s5" && d.contains("clock rate 1.80")), "{kept:#?}");
+    assert_eq!(replicas(&o), vec!["s1", "s2", "s3", "s5"], "the slow server is left out of the final convergence");
+}
+
 #[test]
 fn a_leader_that_cannot_write_its_epoch_but_holds_the_best_vote_livelocks_the_election_and_the_phase_says_so() {
     // keep-fsync-error seed 18 (the first of `reports/faults.md`'s 18 livelocks): server 5 holds the highest zxid and id, is

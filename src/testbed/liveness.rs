@@ -17,8 +17,8 @@
 //! from or to) may lead but need not converge — a server that can send to only some of its
 //! peers may never gather the quorum of votes it needs to rejoin, in ZooKeeper too (decided
 //! servers answer a looking one only when its notification reaches them) — and so are both
-//! servers of two slow links whose round trip to each other can exceed syncLimit
-//! ([`impair_slow_pairs`]); *degraded* (a slow disk, a slow link, a drifting clock) may lead and
+//! servers of a slow link whose round trip to a server that may lead can reach that server's
+//! syncLimit (two slow links adding up, or one beside a fast clock: [`impair_slow_syncs`]); *degraded* (a slow disk, a slow link, a drifting clock) may lead and
 //! must converge like a healthy one. Down and impaired servers together are at most a minority
 //! of the voters.
 
@@ -264,6 +264,7 @@ async fn repair_or_leave_broken(cluster: &mut Cluster, shared: &Arc<WorkloadShar
 fn apply_keeps(cluster: &mut Cluster, shared: &WorkloadShared, seed: u64, keeps: &[Keep], leader: Option<ServerId>, kept: &mut Kept) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6b65_6570_6174);
     let now_ns = (elapsed_ms() as u64) * 1_000_000;
+    let mut clock_rates = BTreeMap::new();
     for keep in keeps {
         let taken = kept.taken();
         let free: Vec<ServerId> = cluster.voters().into_iter().filter(|id| !taken.contains(id)).collect();
@@ -287,6 +288,9 @@ fn apply_keeps(cluster: &mut Cluster, shared: &WorkloadShared, seed: u64, keeps:
             continue;
         }
         let detail = apply_keep(cluster, keep, id, other);
+        if keep.kind == "drift" {
+            clock_rates.insert(id, keep.value.unwrap_or(DRIFT_DEFAULT));
+        }
         shared.recorder.lock().expect("recorder").nemesis(now_ns, "keep", Some(id), &format!("{}: {detail}", keep.kind));
         if DOWN.contains(&keep.kind.as_str()) {
             kept.down.insert(id);
@@ -297,29 +301,37 @@ fn apply_keeps(cluster: &mut Cluster, shared: &WorkloadShared, seed: u64, keeps:
             kept.degraded.insert(id);
         }
     }
-    impair_slow_pairs(&cluster.config, &cluster.conditions().extra_delay_ms, kept);
+    let voters = cluster.voters();
+    impair_slow_syncs(&cluster.config, &cluster.conditions().extra_delay_ms, &clock_rates, &voters, kept);
 }
 
-/// Two slow links add up on the link between their servers. When one of them leads, the other's
-/// sync ends with a quiet round trip: `LearnerHandler` reads the NEWLEADER ACK, sends UPTODATE and
-/// then must read the learner's next packet within syncLimit (its socket timeout from then on),
-/// while a syncing learner sends nothing in between unless writes come (`Learner.syncWithLeader`
-/// answers no PING). If that round trip can exceed syncLimit, the learner may never rejoin that
-/// leader — in ZooKeeper 3.8 too — so both ends of such a pair are impaired, not degraded
-/// (keep-random seed 3345: +924 ms and +897 ms, a ~3.6 s round trip against a 2.5 s syncLimit).
-fn impair_slow_pairs(config: &crate::sim::cluster::ClusterConfig, extra_delay_ms: &BTreeMap<u64, u64>, kept: &mut Kept) {
-    let sync_limit_ms = (config.sync_limit_ticks * config.tick_time_ms) as u64;
-    let slow: Vec<(ServerId, u64)> = kept.degraded.iter().filter_map(|&id| extra_delay_ms.get(&id).map(|&ms| (id, ms))).collect();
-    for (i, &(a, a_ms)) in slow.iter().enumerate() {
-        for &(b, b_ms) in &slow[i + 1..] {
-            let round_trip_ms = 2 * (a_ms + b_ms + config.latency_ms.1);
-            if round_trip_ms >= sync_limit_ms {
-                for id in [a, b] {
-                    kept.degraded.remove(&id);
-                    kept.impaired.insert(id);
-                }
-            }
-        }
+/// A learner's sync ends with a quiet round trip: `LearnerHandler` reads the NEWLEADER ACK,
+/// sends UPTODATE and then must read the learner's next packet within syncLimit (its socket
+/// timeout from then on), while a syncing learner sends nothing in between unless writes come
+/// (`Learner.syncWithLeader` answers no PING). The leader measures that syncLimit on its own
+/// clock, so a fast clock shortens it in real time. A kept slow link whose round trip to some
+/// server that may lead can reach that server's syncLimit may never rejoin it — in ZooKeeper 3.8
+/// too — so it is impaired, not degraded: two slow links adding up (keep-random seed 3345: +924
+/// and +897 ms, a ~3.6 s round trip against a 2.5 s syncLimit: both impaired), or one beside a
+/// fast clock (seed 7660: +907 ms, ~1.8 s, against the leader's 2.5 s at clock rate 1.80, ~1.4 s
+/// real: the slow one impaired, the fast one stays degraded — it may lead and converge).
+fn impair_slow_syncs(config: &crate::sim::cluster::ClusterConfig, extra_delay_ms: &BTreeMap<u64, u64>, clock_rates: &BTreeMap<ServerId, f64>, voters: &[ServerId], kept: &mut Kept) {
+    let sync_limit_ms = (config.sync_limit_ticks * config.tick_time_ms) as f64;
+    let delay = |id: ServerId| extra_delay_ms.get(&id).copied().unwrap_or(0);
+    let slow: Vec<ServerId> = kept.degraded.iter().copied().filter(|&id| delay(id) > 0).collect();
+    let too_slow: Vec<ServerId> = slow
+        .into_iter()
+        .filter(|&learner| {
+            voters.iter().filter(|&&leader| leader != learner && !kept.down.contains(&leader)).any(|&leader| {
+                let round_trip_ms = 2 * (delay(leader) + delay(learner) + config.latency_ms.1);
+                let rate = clock_rates.get(&leader).copied().unwrap_or(1.0).max(1.0);
+                round_trip_ms as f64 >= sync_limit_ms / rate
+            })
+        })
+        .collect();
+    for id in too_slow {
+        kept.degraded.remove(&id);
+        kept.impaired.insert(id);
     }
 }
 
@@ -470,26 +482,52 @@ mod tests {
     use super::*;
     use crate::sim::cluster::ClusterConfig;
 
-    fn classify(delays: &[(ServerId, u64)]) -> Kept {
+    fn classify_with(delays: &[(ServerId, u64)], rates: &[(ServerId, f64)], down: &[ServerId]) -> Kept {
         let config = ClusterConfig { tick_time_ms: 500, sync_limit_ticks: 5, latency_ms: (1, 5), ..ClusterConfig::default() };
         let mut kept = Kept::default();
-        kept.degraded.extend(delays.iter().map(|&(id, _)| id));
-        kept.degraded.insert(9); // a drifting clock: degraded, no link delay
-        impair_slow_pairs(&config, &delays.iter().copied().collect(), &mut kept);
+        kept.degraded.extend(delays.iter().map(|&(id, _)| id).chain(rates.iter().map(|&(id, _)| id)).filter(|id| !down.contains(id)));
+        kept.down.extend(down);
+        impair_slow_syncs(&config, &delays.iter().copied().collect(), &rates.iter().copied().collect(), &[1, 2, 3, 4, 5], &mut kept);
         kept
     }
 
+    fn classify(delays: &[(ServerId, u64)]) -> Kept {
+        classify_with(delays, &[(1, 0.75)], &[])
+    }
+
+    fn ids(set: &BTreeSet<ServerId>) -> Vec<ServerId> {
+        set.iter().copied().collect()
+    }
+
     /// keep-random seed 3345's pair is impaired; keep-slow-link's (+500, +700: 2,410 ms against
-    /// syncLimit 2,500 ms) and a lone slow link stay degraded.
+    /// syncLimit 2,500 ms) stays degraded; a lone slow link is impaired only when its round trip
+    /// to a healthy leader reaches syncLimit; a slow clock (server 1 at 0.75) never shortens it.
     #[test]
-    fn two_slow_links_whose_round_trip_reaches_sync_limit_are_impaired() {
+    fn slow_links_whose_round_trip_reaches_sync_limit_are_impaired() {
         let pair = classify(&[(3, 924), (5, 897)]);
-        assert_eq!((pair.impaired.iter().copied().collect::<Vec<_>>(), pair.degraded.iter().copied().collect::<Vec<_>>()), (vec![3, 5], vec![9]));
-        let within = classify(&[(1, 500), (2, 700)]);
+        assert_eq!((ids(&pair.impaired), ids(&pair.degraded)), (vec![3, 5], vec![1]));
+        let within = classify(&[(2, 500), (3, 700)]);
         assert!(within.impaired.is_empty() && within.degraded.len() == 3, "{}", within.describe());
-        let edge = classify(&[(1, 500), (2, 745)]);
-        assert_eq!(edge.impaired.len(), 2, "2 x (500 + 745 + 5) = 2,500 ms reaches syncLimit: {}", edge.describe());
-        let lone = classify(&[(4, 5_000)]);
-        assert!(lone.impaired.is_empty(), "a lone slow link meets healthy links only: {}", lone.describe());
+        let edge = classify(&[(2, 500), (3, 745)]);
+        assert_eq!(ids(&edge.impaired), vec![2, 3], "2 x (500 + 745 + 5) = 2,500 ms reaches syncLimit: {}", edge.describe());
+        let lone = classify(&[(4, 1_000)]);
+        assert!(lone.impaired.is_empty(), "2 x (1,000 + 5) ms is within syncLimit: {}", lone.describe());
+        let lone_beyond = classify(&[(4, 1_250)]);
+        assert_eq!(ids(&lone_beyond.impaired), vec![4], "2 x (1,250 + 5) = 2,510 ms: {}", lone_beyond.describe());
+    }
+
+    /// keep-random seed 7660: +907 ms on server 4, server 5's clock at rate 1.80. Server 5
+    /// measures syncLimit on its clock, 2,500 / 1.8 ≈ 1,389 ms real, against a 1,824 ms round
+    /// trip: server 4 is impaired, server 5 (no slow link: any learner but 4 syncs with it) stays
+    /// degraded. At rate 1.4 (1,786 ms) it still reaches; at 1.3 (1,923 ms) it does not; a clock
+    /// kept down cannot lead.
+    #[test]
+    fn a_slow_link_beside_a_fast_clock_is_impaired_when_that_leader_would_drop_it() {
+        let fast = classify_with(&[(4, 907)], &[(5, 1.8)], &[]);
+        assert_eq!((ids(&fast.impaired), ids(&fast.degraded)), (vec![4], vec![5]));
+        assert_eq!(ids(&classify_with(&[(4, 907)], &[(5, 1.4)], &[]).impaired), vec![4]);
+        assert!(classify_with(&[(4, 907)], &[(5, 1.3)], &[]).impaired.is_empty());
+        assert!(classify_with(&[(4, 907)], &[(5, 0.6)], &[]).impaired.is_empty(), "a slow clock lengthens syncLimit");
+        assert!(classify_with(&[(4, 907)], &[(5, 1.8)], &[5]).impaired.is_empty(), "a down server leads nobody");
     }
 }
