@@ -37,6 +37,8 @@ arm() { # $1: flapping | control
 command -v iptables >/dev/null || { echo "needs iptables (apt-get install iptables)"; exit 4; }
 [ -e /usr/share/java/zookeeper.jar ] || { echo "needs Debian's zookeeper package"; exit 4; }
 pkill -9 -f /tmp/zkr/ 2>/dev/null; sleep 1
+# Interrupted or not: no dropped port and no server left behind.
+trap 'iptables -D INPUT -p tcp --dport 3883 -j DROP 2>/dev/null; pkill -9 -f /tmp/zkr/' EXIT
 $E setup && for n in 1 2 3 4 5; do $E start $n; done
 for n in 1 2 3 4 5; do wait_serving $n || { echo "s$n did not start"; exit 1; }; done
 arm control
@@ -46,4 +48,3 @@ rmdir $V2/acceptedEpoch.tmp
 t=0; while [ $t -lt 30 ] && [ -z "$(mode 3)" ]; do sleep 1; t=$((t + 1)); done
 echo "[flapping] s3 ${t} s after s1 was fixed: $(mode 3 || true)"
 grep -o 'LEADER ELECTION TOOK - [0-9]* MS' /tmp/zkr/s3/server.log | tail -1 | sed 's/^/[flapping] /'
-pkill -9 -f /tmp/zkr/
