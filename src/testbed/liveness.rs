@@ -16,11 +16,11 @@
 //! converge; *impaired* (both ends of a one-way link: the follower and the leader it was cut
 //! from or to) may lead but need not converge — a server that can send to only some of its
 //! peers may never gather the quorum of votes it needs to rejoin, in ZooKeeper too (decided
-//! servers answer a looking one only when its notification reaches them) — and so are both
-//! servers of a slow link whose round trip to a server that may lead can reach that server's
-//! syncLimit (two slow links adding up, or one beside a fast clock: [`impair_slow_syncs`]); *degraded* (a slow disk, a slow link, a drifting clock) may lead and
-//! must converge like a healthy one. Down and impaired servers together are at most a minority
-//! of the voters.
+//! servers answer a looking one only when its notification reaches them) — and so is a server
+//! with a slow link whose round trip to a server that may lead can reach that server's
+//! syncLimit (two slow links adding up, or one beside a fast clock: [`impair_slow_syncs`]);
+//! *degraded* (a slow disk, a slow link, a drifting clock) may lead and must converge like a
+//! healthy one. Down and impaired servers together are at most a minority of the voters.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
